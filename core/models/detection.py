@@ -1,0 +1,208 @@
+"""Which model a state dict holds: family and hyperparameters read from its keys and shapes.
+
+Works on any mapping ``key -> tensor`` (real, meta or lazily loaded) or ``key -> shape``; no weights
+are read except for the SD2 v-prediction rule below.
+
+SD2 eps vs v (a file does not say which): in order,
+1. an explicit hint: safetensors metadata ``modelspec.prediction_type`` / ``prediction_type``
+   (``v``/``v_prediction``/``epsilon``), kohya's ``ss_v_parameterization``, or a ``v_pred`` key in
+   the state dict, or ``parameterization: "v"`` in a yaml config beside the file;
+2. otherwise ComfyUI's weight statistic: the v-prediction releases (2.0-v, 2.1-v 768) have a
+   population std > 0.09 of ``output_blocks.11.1.transformer_blocks.0.norm1.bias`` (the last output
+   block's first LayerNorm bias), the eps releases (2.0/2.1-base 512) do not. Inpainting
+   (9 input channels) SD2 models are eps.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.models.unet import UNetConfig
+from core.models.vae import VAEConfig
+
+UNET_PREFIXES = ("model.diffusion_model.", "")
+VAE_PREFIXES = ("first_stage_model.", "vae.", "")
+V_PRED_STD_THRESHOLD = 0.09
+
+
+class DetectionError(ValueError):
+    """The state dict is not a model we know; the message says what was found."""
+
+
+@dataclass
+class ModelConfig:
+    """What MODEL.config carries (docs/contracts.md)."""
+
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner"
+    prediction: str  # "eps" | "v"
+    unet: UNetConfig
+    in_channels: int = 4
+    adm_in_channels: int | None = None
+    inpaint: bool = False
+    text_encoders: tuple = ()  # "clip_l", "openclip_h", "openclip_g" present in the file
+    extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, key):  # ComfyUI-style plugins read model configs like dicts
+        return getattr(self, key)
+
+
+def _shape(value) -> tuple:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(value)
+
+
+def unet_prefix(sd) -> str | None:
+    for prefix in UNET_PREFIXES:
+        if f"{prefix}input_blocks.0.0.weight" in sd and f"{prefix}out.2.weight" in sd:
+            return prefix
+    return None
+
+
+def vae_prefix(sd) -> str | None:
+    for prefix in VAE_PREFIXES:
+        if f"{prefix}decoder.conv_in.weight" in sd and f"{prefix}post_quant_conv.weight" in sd:
+            return prefix
+    return None
+
+
+def _count(sd, pattern: str) -> set:
+    rx = re.compile(pattern)
+    return {m.group(1) for k in sd for m in [rx.match(k)] if m}
+
+
+def detect_unet_config(sd, prefix: str = "model.diffusion_model.") -> UNetConfig:
+    """U-Net hyperparameters from keys under ``prefix``."""
+    p = re.escape(prefix)
+    conv_in = _shape(sd[f"{prefix}input_blocks.0.0.weight"])
+    model_channels, in_channels = conv_in[0], conv_in[1]
+    out_channels = _shape(sd[f"{prefix}out.2.weight"])[0]
+    n_in = len(_count(sd, rf"{p}input_blocks\.(\d+)\."))
+    n_out = len(_count(sd, rf"{p}output_blocks\.(\d+)\."))
+
+    def depth(block: str) -> int:
+        return len(_count(sd, rf"{p}{re.escape(block)}\.1\.transformer_blocks\.(\d+)\."))
+
+    channel_mult, num_res_blocks, depth_in = [], [], []
+    count = 0
+    for i in range(1, n_in):
+        if f"{prefix}input_blocks.{i}.0.op.weight" in sd:  # Downsample closes a level
+            num_res_blocks.append(count)
+            count = 0
+            continue
+        out_ch = _shape(sd[f"{prefix}input_blocks.{i}.0.in_layers.2.weight"])[0]
+        if count == 0:
+            channel_mult.append(out_ch // model_channels)
+        count += 1
+        depth_in.append(depth(f"input_blocks.{i}"))
+    num_res_blocks.append(count)
+    depth_out = [depth(f"output_blocks.{i}") for i in range(n_out)]
+    depth_mid = len(_count(sd, rf"{p}middle_block\.1\.transformer_blocks\.(\d+)\."))
+
+    context_dim, linear = None, False
+    for k in sd:
+        if k.startswith(prefix) and k.endswith("attn2.to_k.weight"):
+            context_dim = _shape(sd[k])[1]
+            break
+    for k in sd:
+        if k.startswith(prefix) and k.endswith(".proj_in.weight"):
+            linear = len(_shape(sd[k])) == 2
+            break
+    adm = f"{prefix}label_emb.0.0.weight"
+    adm_in = _shape(sd[adm])[1] if adm in sd else None
+    # SD1.x: 8 heads at every width; SD2.x and SDXL: 64 channels per head
+    if context_dim == 768 and not linear and adm_in is None:
+        heads, head_channels = 8, -1
+    else:
+        heads, head_channels = -1, 64
+    return UNetConfig(in_channels=in_channels, out_channels=out_channels, model_channels=model_channels,
+                      channel_mult=tuple(channel_mult), num_res_blocks=tuple(num_res_blocks),
+                      transformer_depth=tuple(depth_in), transformer_depth_middle=depth_mid,
+                      transformer_depth_output=tuple(depth_out), context_dim=context_dim or 768,
+                      num_heads=heads, num_head_channels=head_channels, use_linear_in_transformer=linear,
+                      adm_in_channels=adm_in)
+
+
+def detect_vae_config(sd, prefix: str = "first_stage_model.") -> VAEConfig:
+    ch = _shape(sd[f"{prefix}encoder.conv_in.weight"])[0]
+    in_channels = _shape(sd[f"{prefix}encoder.conv_in.weight"])[1]
+    levels = len(_count(sd, rf"{re.escape(prefix)}encoder\.down\.(\d+)\."))
+    mult = [_shape(sd[f"{prefix}encoder.down.{i}.block.0.conv1.weight"])[0] // ch for i in range(levels)]
+    nrb = len(_count(sd, rf"{re.escape(prefix)}encoder\.down\.0\.block\.(\d+)\."))
+    z = _shape(sd[f"{prefix}decoder.conv_in.weight"])[1]
+    embed = _shape(sd[f"{prefix}post_quant_conv.weight"])[0]
+    out_ch = _shape(sd[f"{prefix}decoder.conv_out.weight"])[0]
+    return VAEConfig(ch=ch, ch_mult=tuple(mult), num_res_blocks=nrb, in_channels=in_channels, out_ch=out_ch,
+                     z_channels=z, embed_dim=embed)
+
+
+def _text_encoders(sd) -> tuple:
+    found = []
+    for prefix, name in (("cond_stage_model.transformer.", "clip_l"), ("conditioner.embedders.0.transformer.", "clip_l"),
+                         ("cond_stage_model.model.", "openclip_h"), ("conditioner.embedders.1.model.", "openclip_g"),
+                         ("conditioner.embedders.0.model.", "openclip_g")):
+        if any(k.startswith(prefix) for k in sd):
+            found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
+def _hinted_prediction(sd, metadata: dict | None, path: Path | None) -> str | None:
+    meta = {str(k).lower(): str(v).lower() for k, v in (metadata or {}).items()}
+    for key in ("modelspec.prediction_type", "prediction_type", "parameterization"):
+        value = meta.get(key)
+        if value:
+            return "v" if value.startswith("v") else "eps"
+    if meta.get("ss_v_parameterization") in ("true", "1"):
+        return "v"
+    if "v_pred" in sd:
+        return "v"
+    if path is not None:
+        yaml_path = Path(path).with_suffix(".yaml")
+        if yaml_path.is_file():
+            text = yaml_path.read_text(encoding="utf-8", errors="replace")
+            m = re.search(r"parameterization:\s*['\"]?(\w+)", text)
+            if m:
+                return "v" if m.group(1).lower().startswith("v") else "eps"
+    return None
+
+
+def _v_by_statistic(sd, prefix: str, n_out: int) -> bool:
+    key = f"{prefix}output_blocks.{n_out - 1}.1.transformer_blocks.0.norm1.bias"
+    bias = sd.get(key) if hasattr(sd, "get") else None
+    if bias is None or not hasattr(bias, "float") or bias.device.type == "meta":
+        return False
+    return bool(bias.float().std(unbiased=False) > V_PRED_STD_THRESHOLD)
+
+
+def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
+    """Family, prediction type and U-Net hyperparameters; DetectionError when not a known U-Net."""
+    prefix = unet_prefix(sd)
+    if prefix is None:
+        sample = ", ".join(list(sd)[:5])
+        raise DetectionError(f"{name}: no Stable Diffusion U-Net found (no 'model.diffusion_model.input_blocks.0.0.weight' "
+                             f"or 'input_blocks.0.0.weight'; {len(sd)} tensors, first keys: {sample})")
+    unet = detect_unet_config(sd, prefix)
+    ctx, adm = unet.context_dim, unet.adm_in_channels
+    if adm is None and ctx == 768:
+        family = "sd1"
+    elif adm is None and ctx == 1024:
+        family = "sd2"
+    elif adm == 2816 and ctx == 2048:
+        family = "sdxl"
+    elif adm == 2560 and ctx == 1280:
+        family = "sdxl_refiner"
+    else:
+        raise DetectionError(f"{name}: unknown U-Net (context_dim={ctx}, adm_in_channels={adm}, "
+                             f"model_channels={unet.model_channels}, channel_mult={unet.channel_mult}); "
+                             "supported: SD1.x (context 768), SD2.x (1024), SDXL base (2048 + adm 2816), SDXL refiner")
+    prediction = "eps"
+    if family == "sd2":
+        hinted = _hinted_prediction(sd, metadata, path)
+        if hinted is not None:
+            prediction = hinted
+        elif unet.in_channels == 4 and _v_by_statistic(sd, prefix, len(unet.transformer_depth_output)):
+            prediction = "v"
+    elif "v_pred" in sd or _hinted_prediction({}, metadata, None) == "v":
+        prediction = "v"  # v-prediction SDXL fine-tunes mark themselves
+    return ModelConfig(family=family, prediction=prediction, unet=unet, in_channels=unet.in_channels,
+                       adm_in_channels=adm, inpaint=unet.in_channels == 9, text_encoders=_text_encoders(sd),
+                       extra={"unet_prefix": prefix})
