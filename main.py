@@ -1,0 +1,82 @@
+"""Latentflow command line: ``python main.py`` serves the canvas; ``python main.py run WORKFLOW`` runs headless."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core import cli, paths  # noqa: E402  (light imports only: startup must stay fast)
+
+log = logging.getLogger("latentflow")
+
+
+def configure_folders(args) -> paths.Folders:
+    base = Path(args.base_directory) if args.base_directory else ROOT
+    folders = paths.configure(base=base, models_dir=args.models_directory, output_dir=args.output_directory,
+                              input_dir=args.input_directory, temp_dir=args.temp_directory,
+                              user_dir=args.user_directory)
+    default_yaml = base / "extra_model_paths.yaml"
+    for yaml_path in ([default_yaml] if default_yaml.is_file() else []) + list(args.extra_model_paths_config):
+        folders.load_extra_model_paths(yaml_path)
+    return folders
+
+
+def configure_runtime(args) -> None:
+    """Device and precision flags go to core.devices; metadata flag to the PNG writer."""
+    try:
+        from core import devices
+    except ImportError:  # torch-free installs can still validate and serve
+        return
+    configure = getattr(devices, "configure", None)
+    if configure is not None:
+        configure(args)
+    if args.disable_metadata:
+        try:
+            from core import pngmeta
+            pngmeta.METADATA_ENABLED = False
+        except ImportError:
+            pass
+
+
+def build_registry(args):
+    """Built-in nodes first, then custom node packs (which cannot override built-ins)."""
+    import nodes
+    from core.registry import NodeRegistry
+
+    registry = NodeRegistry()
+    nodes.register_builtin_nodes(registry)
+    try:
+        from core import custom_nodes
+    except ImportError:
+        return registry
+    custom_nodes.load_custom_nodes(registry, paths.get().folder_paths("custom_nodes"),
+                                   disable_all=args.disable_all_custom_nodes,
+                                   whitelist=args.whitelist_custom_nodes)
+    return registry
+
+
+def main(argv=None) -> int:
+    args = cli.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")
+    configure_folders(args)
+    if args.command == "run" and args.server:
+        from core import remote
+
+        return remote.run_remote(args.server, args.workflow, args.set, paths.get().output_dir, token=args.token)
+    configure_runtime(args)
+    registry = build_registry(args)
+    if args.command == "run":
+        from core import headless
+
+        return headless.run_file(registry, args)
+    from core import server
+
+    return server.run(args, registry) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
