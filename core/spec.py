@@ -28,7 +28,7 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 
 @dataclass(frozen=True, kw_only=True)
 class _Input:
-    name: str
+    name: str = field(kw_only=False)  # positional or keyword: Int("steps", default=20)
     optional: bool = False
     tooltip: str | None = None
     force_input: bool = False
@@ -171,7 +171,7 @@ class Socket(_Input):
 
 def In(type_: str, name: str, **kw) -> Socket:
     """Shorthand: ``In("MODEL", "model")``."""
-    return Socket(name=name, type=type_, **kw)
+    return Socket(name, type=type_, **kw)
 
 
 @dataclass(frozen=True)
