@@ -1,0 +1,96 @@
+"""``python main.py run``: headless runs of API and UI workflow files, overrides, exit codes, errors."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACK = Path(__file__).resolve().parent / "testpack"
+
+
+@pytest.fixture()
+def base(tmp_path):
+    """A base directory whose custom_nodes/ holds the test pack, as a user would install it."""
+    (tmp_path / "custom_nodes").mkdir()
+    shutil.copytree(PACK, tmp_path / "custom_nodes" / "testpack", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def run_cli(base, *args):
+    cmd = [sys.executable, str(REPO / "main.py"), "run", *args, "--base-directory", str(base)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=base)
+
+
+def write(base, name, data):
+    path = base / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+API = {"1": {"class_type": "TestConst", "inputs": {"value": 2}},
+       "2": {"class_type": "TestConst", "inputs": {"value": 3}},
+       "3": {"class_type": "TestAdd", "inputs": {"a": ["1", 0], "b": ["2", 0]}},
+       "4": {"class_type": "TestOutput", "inputs": {"value": ["3", 0]}}}
+
+
+def test_runs_an_api_workflow_and_prints_outputs(base):
+    proc = run_cli(base, str(write(base, "wf.json", API)))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["4"]["value"] == [5]
+
+
+def test_set_overrides_an_input(base):
+    proc = run_cli(base, str(write(base, "wf.json", API)), "--set", "2.value=40")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["4"]["value"] == [42]
+
+
+def test_set_on_a_missing_node_is_a_clear_error(base):
+    proc = run_cli(base, str(write(base, "wf.json", API)), "--set", "99.value=1")
+    assert proc.returncode == 2 and "no node '99'" in proc.stderr
+
+
+def test_validation_errors_are_printed_with_node_input_and_reason(base):
+    proc = run_cli(base, str(write(base, "wf.json", API)), "--set", "1.value=-99999999")
+    assert proc.returncode == 2
+    assert "TestConst #1, input 'value': Value -99999999 smaller than min of -1000000" in proc.stderr
+
+
+def test_execution_error_exits_nonzero_naming_the_node(base):
+    bad = dict(API, **{"3": {"class_type": "TestFail", "inputs": {"value": ["1", 0]}}})
+    proc = run_cli(base, str(write(base, "wf.json", bad)))
+    assert proc.returncode == 1
+    assert "TestFail #3 failed: ValueError: this node always fails (got 2)" in proc.stderr
+
+
+def test_runs_a_ui_format_workflow(base):
+    ui = {"last_node_id": 3, "last_link_id": 2, "version": 0.4, "groups": [], "config": {}, "extra": {},
+          "nodes": [
+              {"id": 1, "type": "TestConst", "pos": [0, 0], "size": [200, 60], "flags": {}, "order": 0, "mode": 0,
+               "inputs": [], "outputs": [{"name": "INT", "type": "INT", "links": [1]}], "properties": {},
+               "widgets_values": [7]},
+              {"id": 2, "type": "TestOutput", "pos": [300, 0], "size": [200, 60], "flags": {}, "order": 1,
+               "mode": 0, "inputs": [{"name": "value", "type": "*", "link": 1}], "outputs": [], "properties": {},
+               "widgets_values": []}],
+          "links": [[1, 1, 0, 2, 0, "INT"]]}
+    proc = run_cli(base, str(write(base, "ui.json", ui)))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["2"]["value"] == [7]
+
+
+def test_missing_workflow_file(base):
+    proc = run_cli(base, str(base / "nope.json"))
+    assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_unknown_node_type_is_reported(base):
+    proc = run_cli(base, str(write(base, "wf.json", {"1": {"class_type": "NoSuchNode", "inputs": {}}})))
+    assert proc.returncode == 2 and "NoSuchNode" in proc.stderr
+
+
+def test_disable_all_custom_nodes_removes_the_pack(base):
+    proc = run_cli(base, str(write(base, "wf.json", API)), "--disable-all-custom-nodes")
+    assert proc.returncode == 2 and "TestConst" in proc.stderr
