@@ -110,7 +110,7 @@ def detect_unet_config(sd, prefix: str = "model.diffusion_model.") -> UNetConfig
     adm = f"{prefix}label_emb.0.0.weight"
     adm_in = _shape(sd[adm])[1] if adm in sd else None
     # SD1.x: 8 heads at every width; SD2.x and SDXL: 64 channels per head
-    if context_dim == 768 and not linear and adm_in is None:
+    if not linear and adm_in is None:
         heads, head_channels = 8, -1
     else:
         heads, head_channels = -1, 64
@@ -181,14 +181,15 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
         raise DetectionError(f"{name}: no Stable Diffusion U-Net found (no 'model.diffusion_model.input_blocks.0.0.weight' "
                              f"or 'input_blocks.0.0.weight'; {len(sd)} tensors, first keys: {sample})")
     unet = detect_unet_config(sd, prefix)
-    ctx, adm = unet.context_dim, unet.adm_in_channels
-    if adm is None and ctx == 768:
-        family = "sd1"
-    elif adm is None and ctx == 1024:
-        family = "sd2"
-    elif adm == 2816 and ctx == 2048:
+    ctx, adm, linear = unet.context_dim, unet.adm_in_channels, unet.use_linear_in_transformer
+    # Structural rules, so tiny test models and fine-tunes of odd sizes classify like the releases:
+    # SD1.x projects with 1x1 convs, SD2.x with Linear; SDXL adds the size-conditioning vector, whose
+    # width is the pooled text width + 6 x 256 (base) or = context + 5 x 256 (refiner, G only).
+    if adm is None:
+        family = "sd2" if linear else "sd1"
+    elif linear and ctx != 1024 and adm > 1536 and adm - 1536 < ctx:
         family = "sdxl"
-    elif adm == 2560 and ctx == 1280:
+    elif linear and ctx != 1024 and adm == ctx + 1280:
         family = "sdxl_refiner"
     else:
         raise DetectionError(f"{name}: unknown U-Net (context_dim={ctx}, adm_in_channels={adm}, "

@@ -1,0 +1,212 @@
+"""MODEL and VAE socket values (docs/contracts.md): the networks plus what samplers and nodes need.
+
+ModelHandle keeps weight patches as a list per checkpoint key (contract in core/models/patcher.py);
+``devices.manager.activate(handle)`` moves the U-Net to the compute device and merges the patches,
+and restores the original weights bit for bit when the block ends. ``clone()`` shares the U-Net
+module (weights are never copied), copies the patch lists and model_options.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+
+from core.models.latent_formats import LatentFormat
+from core.models.patcher import DiffPatch, MergedPatches, as_patch
+
+log = logging.getLogger(__name__)
+
+UNET_PREFIX = "model.diffusion_model."
+
+
+class ScaledPatch:
+    """A patch whose delta is multiplied by ``strength`` (add_patches' strength_patch)."""
+
+    def __init__(self, strength: float, patch):
+        self.strength, self.patch = strength, as_patch(patch)
+
+    def delta(self, weight):
+        return self.strength * self.patch.delta(weight)
+
+
+class WeightScale:
+    """``(s - 1) * W``: turns W into s*W before the other deltas are added (strength_model)."""
+
+    def __init__(self, strength: float, original: torch.Tensor):
+        self.strength, self.original = strength, original
+
+    def delta(self, weight):
+        return (self.strength - 1.0) * self.original.detach().float().to(weight.device)
+
+
+class ModelHandle:
+    def __init__(self, unet: torch.nn.Module, config, latent_format: LatentFormat, name: str = ""):
+        self.unet = unet
+        self.config = config
+        self.latent_format = latent_format
+        self.name = name or "model"
+        self.patches: dict = {}
+        self.model_options: dict = {"transformer_options": {}}
+        self.device = None  # None: devices.get_torch_device() at activation
+        self._merged: MergedPatches | None = None
+
+    # --- identity ---------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def prediction(self) -> str:
+        return self.config.prediction
+
+    def clone(self) -> "ModelHandle":
+        other = copy.copy(self)
+        other.patches = {k: list(v) for k, v in self.patches.items()}
+        other.model_options = copy.deepcopy(self.model_options) if _deepcopyable(self.model_options) \
+            else {**self.model_options, "transformer_options": dict(self.model_options.get("transformer_options", {}))}
+        other._merged = None
+        return other
+
+    def weight_keys(self) -> set:
+        return {UNET_PREFIX + k for k, _ in self.unet.named_parameters()}
+
+    def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
+        """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored)."""
+        known = self.weight_keys()
+        applied = []
+        for key, patch in patches.items():
+            if key not in known:
+                continue
+            plist = self.patches.setdefault(key, [])
+            if strength_model != 1.0:
+                from core.models.patcher import resolve
+
+                plist.append(WeightScale(strength_model, resolve(self.unet, key, UNET_PREFIX)))
+            plist.append(patch if strength_patch == 1.0 and hasattr(patch, "delta") else ScaledPatch(strength_patch, patch))
+            applied.append(key)
+        return applied
+
+    def add_weight_diff(self, key: str, diff: torch.Tensor, strength: float = 1.0) -> None:
+        self.patches.setdefault(key, []).append(DiffPatch(strength, diff))
+
+    # --- device manager hooks ------------------------------------------------------------------------
+    def modules(self) -> list:
+        return [self.unet]
+
+    def on_activate(self) -> None:
+        if self.patches:
+            self._merged = MergedPatches(self.unet, self.patches, UNET_PREFIX)
+
+    def on_deactivate(self) -> None:
+        if self._merged is not None:
+            self._merged.restore()
+            self._merged = None
+
+    def __repr__(self) -> str:
+        return f"ModelHandle({self.name!r}, {self.config.family}, {self.config.prediction}, {len(self.patches)} patched weights)"
+
+
+def _deepcopyable(options: dict) -> bool:
+    try:
+        copy.deepcopy(options)
+        return True
+    except Exception:  # plugins may store callables holding modules or locks
+        return False
+
+
+class VaeHandle:
+    """Raw VAE space in and out (no latent scale factor); IMAGE is [B,H,W,C] 0..1 float32 on the CPU."""
+
+    def __init__(self, vae, name: str = ""):
+        self.vae = vae
+        self.name = name or "vae"
+        self.device = None
+        self.downscale_ratio = vae.config.downscale
+        self.latent_channels = vae.config.embed_dim
+
+    def modules(self) -> list:
+        return [self.vae]
+
+    def clone(self) -> "VaeHandle":
+        return copy.copy(self)
+
+    def _device(self) -> torch.device:
+        from core import devices
+
+        return self.device or devices.vae_device()
+
+    def _crop(self, image: torch.Tensor) -> torch.Tensor:
+        """Center-crop to a multiple of the downscale ratio, drop alpha: IMAGE -> [B,3,H,W] in [-1, 1]."""
+        r = self.downscale_ratio
+        h, w = image.shape[1] // r * r, image.shape[2] // r * r
+        if h == 0 or w == 0:
+            raise ValueError(f"VAE encode: image {image.shape[2]}x{image.shape[1]} is smaller than {r} pixels")
+        y, x = (image.shape[1] % r) // 2, (image.shape[2] % r) // 2
+        image = image[:, y:y + h, x:x + w, :3]
+        return image.movedim(-1, 1) * 2.0 - 1.0
+
+    def _batches(self, n: int, per_item_bytes: int) -> int:
+        from core import devices
+
+        device = self._device()
+        if device.type != "cuda":
+            return n
+        return max(1, min(n, int(devices.free_memory(device) * 0.8) // max(per_item_bytes, 1)))
+
+    def _run(self, x: torch.Tensor, fn, per_item_bytes: int, what: str) -> torch.Tensor:
+        from core import devices
+
+        device = self._device()
+        with devices.manager.activate(self, device), torch.inference_mode():
+            step = self._batches(x.shape[0], per_item_bytes)
+            outs = []
+            for i in range(0, x.shape[0], step):
+                chunk = x[i:i + step].to(device)
+                outs.append(devices.manager.run(fn, chunk, what=what).float().cpu())
+            return torch.cat(outs)
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """IMAGE [B,H,W,C] -> raw latent [B,4,H/8,W/8] (the posterior mean, as ComfyUI)."""
+        x = self._crop(image)
+        per_item = x.shape[2] * x.shape[3] * 128 * 4 * 6
+        return self._run(x, self.vae.encode, per_item, "VAE encode")
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Raw latent [B,4,h,w] -> IMAGE [B,8h,8w,3] clamped to 0..1."""
+        per_item = latent.shape[2] * latent.shape[3] * 64 * 128 * 4 * 6
+        try:
+            x = self._run(latent, self.vae.decode, per_item, "VAE decode")
+        except MemoryError:
+            log.warning("VAE decode ran out of memory; retrying with tiles")
+            return self.decode_tiled(latent)
+        return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
+
+    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+        """Like decode, tile by tile; ``tile_size``/``overlap`` in pixels (as the VAEDecodeTiled node)."""
+        from core import devices
+        from core.models.vae_tiling import tiled_map
+
+        r = self.downscale_ratio
+        tile, ov = max(tile_size // r, 1), max(overlap // r, 0)
+        device = self._device()
+        with devices.manager.activate(self, device), torch.inference_mode():
+            fn = lambda t: devices.manager.run(self.vae.decode, t.to(device), what="VAE decode (tiled)")
+            x = tiled_map(latent.float(), fn, tile, min(ov, tile // 2), r, 3)
+        return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
+
+    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+        from core import devices
+        from core.models.vae_tiling import tiled_map
+
+        r = self.downscale_ratio
+        tile = max(tile_size // r * r, r)
+        ov = min(overlap // r * r, tile // 2)
+        x = self._crop(image)
+        device = self._device()
+        with devices.manager.activate(self, device), torch.inference_mode():
+            fn = lambda t: devices.manager.run(self.vae.encode, t.to(device), what="VAE encode (tiled)")
+            return tiled_map(x, fn, tile, ov, 1.0 / r, self.latent_channels)
+
+    def __repr__(self) -> str:
+        return f"VaeHandle({self.name!r})"

@@ -1,0 +1,143 @@
+"""Tiny checkpoints for tests: the real single-file key layout with small shapes and seeded weights.
+
+``write_tiny_checkpoint(path, family)`` writes a .safetensors that every loader treats as the real
+thing: the same key names as reference/checkpoints/*.json, U-Net model_channels 32 with two levels,
+a 4-level VAE with 32 channels (so latents are still 1/8 of the image and have 4 channels), and
+text encoders of width 32 with 2 layers (CLIP in the transformers layout, OpenCLIP in its own).
+Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from core.models.unet import UNetConfig, UNetModel
+from core.models.vae import AutoencoderKL, VAEConfig
+
+FAMILIES = ("sd15", "sd21v", "sdxl", "sd15_inpaint")
+TEXT_WIDTH = 32
+TEXT_LAYERS = 2
+VOCAB = 49408
+POSITIONS = 77
+
+
+def tiny_unet_config(family: str) -> UNetConfig:
+    common = dict(model_channels=32, channel_mult=(1, 2), num_res_blocks=1)
+    if family in ("sd15", "sd15_inpaint"):
+        return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
+                                      in_channels=9 if family == "sd15_inpaint" else 4, num_heads=8)
+    if family == "sd21v":
+        return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
+                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True)
+    if family == "sdxl":
+        # context = CLIP-L hidden + OpenCLIP-G hidden; y = G's pooled projection + 6 x 256 size embeddings
+        return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=1, context_dim=2 * TEXT_WIDTH,
+                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
+                                      adm_in_channels=TEXT_WIDTH + 6 * 256)
+    raise ValueError(f"tiny checkpoint: unknown family {family!r} (known: {', '.join(FAMILIES)})")
+
+
+TINY_VAE = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1)
+
+
+def _init(sd: dict, gen: torch.Generator, norm_bias_std: float = 0.05) -> dict:
+    out = {}
+    for key, t in sd.items():
+        shape = tuple(t.shape)
+        if key.endswith("logit_scale"):
+            out[key] = torch.tensor(math.log(1 / 0.07))
+        elif len(shape) >= 2:
+            fan_in = math.prod(shape[1:])
+            if "embedding" in key or key.endswith("positional_embedding"):
+                fan_in = 1.0 / 0.02 ** 2  # embeddings: std 0.02 as CLIP
+            out[key] = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+        elif ("norm" in key or "ln_" in key or "layer_norm" in key) and key.endswith("weight"):
+            out[key] = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+        elif "norm" in key or "ln_" in key or "layer_norm" in key:
+            out[key] = norm_bias_std * torch.randn(shape, generator=gen)
+        else:
+            out[key] = 0.02 * torch.randn(shape, generator=gen)
+    return out
+
+
+def _meta_state(module_factory) -> dict:
+    with torch.device("meta"):
+        return module_factory().state_dict()
+
+
+def _clip_l(prefix: str) -> dict:
+    """transformers CLIPTextModel layout, with the ``text_model.`` level that real files have.
+
+    Written by hand (tests check it equals transformers' own key set) so no transformers import is needed.
+    """
+    w, m = TEXT_WIDTH, 4 * TEXT_WIDTH
+    e = torch.empty
+    with torch.device("meta"):
+        out = {"embeddings.token_embedding.weight": e(VOCAB, w), "embeddings.position_embedding.weight": e(POSITIONS, w),
+               "final_layer_norm.weight": e(w), "final_layer_norm.bias": e(w)}
+        for i in range(TEXT_LAYERS):
+            r = f"encoder.layers.{i}."
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                out[f"{r}self_attn.{proj}.weight"] = e(w, w)
+                out[f"{r}self_attn.{proj}.bias"] = e(w)
+            out.update({r + "layer_norm1.weight": e(w), r + "layer_norm1.bias": e(w), r + "mlp.fc1.weight": e(m, w),
+                        r + "mlp.fc1.bias": e(m), r + "mlp.fc2.weight": e(w, m), r + "mlp.fc2.bias": e(w),
+                        r + "layer_norm2.weight": e(w), r + "layer_norm2.bias": e(w)})
+    return {prefix + "text_model." + k: v for k, v in out.items()}
+
+
+def _openclip(prefix: str, projection: int = TEXT_WIDTH) -> dict:
+    w, m = TEXT_WIDTH, 4 * TEXT_WIDTH
+    e = torch.empty
+    with torch.device("meta"):
+        out = {"token_embedding.weight": e(VOCAB, w), "positional_embedding": e(POSITIONS, w),
+               "ln_final.weight": e(w), "ln_final.bias": e(w), "text_projection": e(w, projection), "logit_scale": e(())}
+        for i in range(TEXT_LAYERS):
+            r = f"transformer.resblocks.{i}."
+            out.update({r + "ln_1.weight": e(w), r + "ln_1.bias": e(w), r + "attn.in_proj_weight": e(3 * w, w),
+                        r + "attn.in_proj_bias": e(3 * w), r + "attn.out_proj.weight": e(w, w),
+                        r + "attn.out_proj.bias": e(w), r + "ln_2.weight": e(w), r + "ln_2.bias": e(w),
+                        r + "mlp.c_fc.weight": e(m, w), r + "mlp.c_fc.bias": e(m), r + "mlp.c_proj.weight": e(w, m),
+                        r + "mlp.c_proj.bias": e(w)})
+    return {prefix + k: v for k, v in out.items()}
+
+
+def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
+    """(state dict, safetensors metadata) of a tiny checkpoint of ``family``."""
+    cfg = tiny_unet_config(family)
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"model.diffusion_model." + k: v for k, v in _meta_state(lambda: UNetModel(cfg)).items()}
+    shapes.update({"first_stage_model." + k: v for k, v in _meta_state(lambda: AutoencoderKL(TINY_VAE)).items()})
+    metadata = {"latentflow.tiny": family}
+    if family in ("sd15", "sd15_inpaint"):
+        shapes.update(_clip_l("cond_stage_model.transformer."))
+    elif family == "sd21v":
+        shapes.update(_openclip("cond_stage_model.model."))
+        metadata["modelspec.prediction_type"] = "v"
+    else:
+        shapes.update(_clip_l("conditioner.embedders.0.transformer."))
+        shapes.update(_openclip("conditioner.embedders.1.model."))
+    sd = _init(shapes, gen)
+    if family == "sd21v":
+        # the weight statistic detection falls back to when a file carries no hint (detection.py)
+        n_out = len(cfg.transformer_depth_output)
+        key = f"model.diffusion_model.output_blocks.{n_out - 1}.1.transformer_blocks.0.norm1.bias"
+        sd[key] = 0.3 * torch.randn(sd[key].shape, generator=gen)
+    if family == "sd15":
+        # optional keys real files carry; loaders must ignore them
+        sd["alphas_cumprod"] = torch.cumprod(1 - torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000) ** 2, 0)
+        sd["model_ema.decay"] = torch.tensor(0.9999)
+        sd["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch.arange(POSITIONS)[None]
+    return sd, metadata
+
+
+def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
+    from safetensors.torch import save_file
+
+    sd, metadata = tiny_state_dict(family, seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
+    return path
