@@ -83,7 +83,7 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
     reachable = _upstream_closure(coerced, outputs)
     own_errors: dict = {}
     for node_id in reachable:
-        errs = _check_node(registry, coerced, node_id)
+        errs = check_node_inputs(registry, coerced, node_id)
         if errs:
             own_errors[node_id] = errs
 
@@ -143,7 +143,8 @@ def _validate_inputs_params(cls):
     return fn, set(params), takes_all
 
 
-def _check_node(registry, prompt, node_id) -> list:
+def check_node_inputs(registry, prompt, node_id) -> list:
+    """The errors of one node's own inputs (links are checked for existence and type only)."""
     node = prompt[node_id]
     cls = registry.get(node["class_type"])
     errors: list = []
