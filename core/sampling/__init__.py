@@ -1,0 +1,1 @@
+"""Noise schedules, samplers, guidance and the KSampler entry point (see docs/sampling.md)."""

@@ -1,0 +1,228 @@
+"""Classifier-free guidance over ComfyUI-style conditioning lists.
+
+A CONDITIONING is a list of ``[context [1, T, D], options]``. Each entry contributes the denoised
+estimate of its area (``area``/``mask``, weighted by ``strength``) while sigma is inside its
+``start_percent``..``end_percent`` range; overlapping entries are averaged by weight. Entries with
+the same area and ControlNet are run in one U-Net forward, positive and negative together, so
+CFG costs one batched call per step (Ho & Salimans 2022: D = D_u + cfg * (D_c - D_u)).
+
+ControlNet hook: an entry's ``options["control"]`` is any object with
+``get_control(x_in, sigma, cond_context, batched_conds) -> {"input": [...], "middle": [...]} | None``
+where ``x_in`` is the noisy VE-space latent batch being denoised, ``sigma`` its per-item sigmas,
+``cond_context`` a dict ``{"c_crossattn": context, "y": adm vector or None}`` for that batch and
+``batched_conds`` the number of conditionings in the batch. The object chains to earlier
+ControlNets itself (via its ``.previous``); the result is passed to the U-Net as ``control=``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+ADM_SDXL = 2816  # pooled 1280 + 6 size/crop embeddings of 256
+ADM_SDXL_REFINER = 2560  # pooled 1280 + 5 embeddings (size, crop, aesthetic score)
+
+
+def sdxl_adm(opts: dict, adm_channels: int, latent_hw: tuple, batch: int) -> torch.Tensor:
+    """The SDXL "vector" conditioning: pooled text ++ Fourier features of size and crop (Podell et al. 2023, §2.2)."""
+    from core.models.unet import timestep_embedding
+
+    pooled = opts.get("pooled_output")
+    if pooled is None:
+        pooled = torch.zeros(1, 1280)
+    height = opts.get("height", latent_hw[0] * 8)
+    width = opts.get("width", latent_hw[1] * 8)
+    if adm_channels == ADM_SDXL_REFINER:
+        values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0), opts.get("aesthetic_score", 6.0)]
+    else:
+        values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0),
+                  opts.get("target_height", height), opts.get("target_width", width)]
+    emb = timestep_embedding(torch.tensor(values, dtype=torch.float32), 256)  # [n, 256]
+    flat = emb.reshape(1, -1).repeat(pooled.shape[0], 1)
+    y = torch.cat([pooled.float().reshape(pooled.shape[0], -1), flat], dim=1)
+    if y.shape[1] != adm_channels:
+        raise ValueError(f"SDXL conditioning vector has {y.shape[1]} values, the model expects {adm_channels}")
+    return _to_batch(y, batch)
+
+
+def _to_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    if t.shape[0] == batch:
+        return t
+    reps = math.ceil(batch / t.shape[0])
+    return t.repeat(reps, *([1] * (t.ndim - 1)))[:batch]
+
+
+@dataclass
+class _Cond:
+    context: torch.Tensor  # [B, T, D]
+    y: torch.Tensor | None
+    area: tuple | None  # (h, w, y, x) latent units
+    weight: torch.Tensor  # [B or 1, 1, h, w] multiplier within the area
+    sigma_start: float
+    sigma_end: float
+    control: object
+    uncond: bool
+
+
+def _feathered(h: int, w: int, area, full_hw, strength: float) -> torch.Tensor:
+    """Area weight that ramps up over 8 latent pixels on edges not touching the image border."""
+    mult = torch.full((1, 1, h, w), float(strength))
+    if area is None:
+        return mult
+    _, _, top, left = area
+    ramp = 8
+    for i in range(min(ramp, h)):
+        f = (i + 1) / ramp
+        if top != 0:
+            mult[:, :, i] *= f
+        if top + h < full_hw[0]:
+            mult[:, :, h - 1 - i] *= f
+    for i in range(min(ramp, w)):
+        f = (i + 1) / ramp
+        if left != 0:
+            mult[:, :, :, i] *= f
+        if left + w < full_hw[1]:
+            mult[:, :, :, w - 1 - i] *= f
+    return mult
+
+
+def _mask_bounds(mask: torch.Tensor):
+    nz = torch.nonzero(mask > 0)
+    if len(nz) == 0:
+        return None
+    top, left = nz[:, -2].min().item(), nz[:, -1].min().item()
+    bottom, right = nz[:, -2].max().item(), nz[:, -1].max().item()
+    return top, left, bottom + 1, right + 1
+
+
+def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: int | None,
+                  device, dtype) -> list:
+    """Resolve areas, masks, timestep ranges and ADM vectors once, before the step loop."""
+    batch, _, H, W = latent_shape
+    out = []
+    for context, opts in conds:
+        opts = dict(opts)
+        area = opts.get("area")
+        weight = None
+        strength = float(opts.get("strength", 1.0))
+        if area is not None and area[0] == "percentage":
+            _, h, w, y0, x0 = area
+            area = (max(1, round(h * H)), max(1, round(w * W)), round(y0 * H), round(x0 * W))
+        mask = opts.get("mask")
+        if mask is not None:
+            mask = mask.float()
+            if mask.ndim == 2:
+                mask = mask[None]
+            mask = torch.nn.functional.interpolate(mask[:, None], size=(H, W), mode="bilinear",
+                                                   align_corners=False)  # [Bm, 1, H, W]
+            if opts.get("set_area_to_bounds"):
+                bounds = _mask_bounds(mask)
+                if bounds is not None:
+                    t, l, b, r = bounds
+                    area = (b - t, r - l, t, l)
+            weight = mask * float(opts.get("mask_strength", 1.0))
+        if area is not None:
+            h, w, y0, x0 = (int(v) for v in area)
+            y0, x0 = min(max(y0, 0), H - 1), min(max(x0, 0), W - 1)
+            h, w = max(1, min(h, H - y0)), max(1, min(w, W - x0))
+            area = (h, w, y0, x0)
+            feather = _feathered(h, w, area, (H, W), strength)
+            weight = feather if weight is None else weight[:, :, y0:y0 + h, x0:x0 + w] * feather
+        elif weight is None:
+            weight = torch.full((1, 1, 1, 1), strength)
+        else:
+            weight = weight * strength
+        if "timestep_start" in opts:  # already sigmas (plugins following ComfyUI's internals)
+            s_start, s_end = float(opts["timestep_start"]), float(opts.get("timestep_end", 0.0))
+        else:
+            s_start = schedule.percent_to_sigma(float(opts.get("start_percent", 0.0)))
+            s_end = schedule.percent_to_sigma(float(opts.get("end_percent", 1.0)))
+        y = None
+        if adm_channels:
+            y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)
+        out.append(_Cond(context=_to_batch(context, batch).to(device, dtype), y=y, area=area,
+                         weight=weight.to(device, torch.float32), sigma_start=s_start, sigma_end=s_end,
+                         control=opts.get("control"), uncond=uncond))
+    return out
+
+
+def _match_tokens(contexts: list) -> list:
+    """Repeat contexts to a common token count. Softmax attention over k copies of the same keys is
+    unchanged (weights scale by k, then renormalise), so this batching is exact."""
+    lengths = {c.shape[1] for c in contexts}
+    if len(lengths) == 1:
+        return contexts
+    target = math.lcm(*lengths)
+    return [c.repeat(1, target // c.shape[1], 1) for c in contexts]
+
+
+class CFGDenoiser:
+    """``model(x, sigma) -> denoised`` with classifier-free guidance over prepared conditionings."""
+
+    def __init__(self, denoiser, positive: list, negative: list, cfg: float, model_options=None,
+                 concat=None, model=None):
+        self.denoiser = denoiser
+        self.positive = positive
+        self.negative = negative
+        self.cfg = float(cfg)
+        self.model_options = model_options or {}
+        self.concat = concat  # [B, 5, H, W] for inpainting U-Nets
+        self.model = model
+
+    def _calc(self, x, sigma, use_uncond: bool):
+        """Weighted average of every active entry's denoised estimate, for cond and uncond."""
+        B, _, H, W = x.shape
+        level = float(sigma.max())
+        sets = [self.positive] + ([self.negative] if use_uncond else [])
+        outs = [torch.zeros_like(x) for _ in sets]
+        weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
+        groups: dict = {}
+        for idx, conds in enumerate(sets):
+            for c in conds:
+                if not (c.sigma_end <= level <= c.sigma_start):
+                    continue
+                groups.setdefault((c.area, id(c.control), c.y is None), []).append((idx, c))
+        for (area, _, _), members in groups.items():
+            if area is None:
+                x_in, sl = x, (slice(None), slice(None), slice(None), slice(None))
+            else:
+                h, w, y0, x0 = area
+                sl = (slice(None), slice(None), slice(y0, y0 + h), slice(x0, x0 + w))
+                x_in = x[sl]
+            n = len(members)
+            xb = x_in.repeat(n, 1, 1, 1)
+            sb = sigma.repeat(n)
+            ctx = torch.cat(_match_tokens([c.context for _, c in members]), dim=0)
+            yb = None if members[0][1].y is None else torch.cat([c.y for _, c in members], dim=0)
+            concat = None
+            if self.concat is not None:
+                concat = self.concat[sl].repeat(n, 1, 1, 1)
+            control = None
+            if members[0][1].control is not None:
+                control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
+            den = self.denoiser(xb, sb, ctx, y=yb, control=control, concat=concat)
+            for k, (idx, c) in enumerate(members):
+                weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
+                outs[idx][sl] += den[k * B:(k + 1) * B] * weight
+                weights[idx][sl] += weight
+        return [o / w for o, w in zip(outs, weights)]
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        opts = self.model_options
+        use_uncond = not (math.isclose(self.cfg, 1.0) and not opts.get("disable_cfg1_optimization", False))
+        results = self._calc(x, sigma, use_uncond)
+        cond = results[0]
+        uncond = results[1] if use_uncond else cond
+        if "sampler_cfg_function" in opts:
+            args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
+                    "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,
+                    "model": self.model, "model_options": opts}
+            denoised = x - opts["sampler_cfg_function"](args)
+        else:
+            denoised = uncond + (cond - uncond) * self.cfg
+        for fn in opts.get("sampler_post_cfg_function", ()):
+            denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
+                           "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
+                           "model_options": opts, "input": x})
+        return denoised

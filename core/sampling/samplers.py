@@ -1,0 +1,66 @@
+"""Sampler catalogue under ComfyUI's names, and the SAMPLER value (``SamplerSpec``) nodes pass around.
+
+Every name in :data:`SAMPLER_NAMES` has its own implementation; none is an alias of another,
+except ``ddim``, which ComfyUI defines as Euler (DDIM with eta = 0 is Euler on the VE ODE; Karras et al.
+2022, §3) plus fresh random noise for the inpainting blend.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from core.sampling import dpm_solver, samplers_basic as basic, samplers_dpmpp as dpmpp, uni_pc
+from core.sampling.noise import BrownianNoise, GaussianNoise
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fn: Callable
+    noise: type | None = None  # noise sampler class for stochastic samplers
+    inpaint_random_noise: bool = False
+
+
+_CATALOGUE = {
+    "euler": _Entry(basic.euler),
+    "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise),
+    "heun": _Entry(basic.heun),
+    "dpm_2": _Entry(basic.dpm_2),
+    "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise),
+    "lms": _Entry(basic.lms),
+    "dpm_fast": _Entry(dpm_solver.dpm_fast),
+    "dpm_adaptive": _Entry(dpm_solver.dpm_adaptive),
+    "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise),
+    "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise),
+    "dpmpp_2m": _Entry(dpmpp.dpmpp_2m),
+    "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise),
+    "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise),
+    "ddpm": _Entry(basic.ddpm, GaussianNoise),
+    "lcm": _Entry(basic.lcm, GaussianNoise),
+    "ddim": _Entry(basic.euler, inpaint_random_noise=True),
+    "uni_pc": _Entry(uni_pc.uni_pc),
+    "uni_pc_bh2": _Entry(uni_pc.uni_pc_bh2),
+}
+
+SAMPLER_NAMES = tuple(_CATALOGUE)
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A SAMPLER socket value: a sampling function plus its fixed options."""
+
+    name: str
+    fn: Callable
+    noise: type | None = None
+    inpaint_random_noise: bool = False
+    options: dict = field(default_factory=dict)
+
+    def sample(self, model, x, sigmas, seed: int, callback=None):
+        noise_sampler = self.noise(x, seed) if self.noise is not None else None
+        return self.fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
+
+
+def get_sampler(name: str, **options) -> SamplerSpec:
+    entry = _CATALOGUE.get(name)
+    if entry is None:
+        raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_NAMES)}")
+    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options))
