@@ -1,0 +1,114 @@
+"""Building the aiohttp application: API routes (bare and under /api), the websocket, static files."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from pathlib import Path
+
+from aiohttp import web
+
+from core.security import Refused, make_middleware, resolve_under
+from core.server import routes_files, routes_info, routes_queue
+from core.server.state import STATE, ServerConfig, ServerState
+from core.server.worker import Worker
+from core.server.ws import Hub
+
+log = logging.getLogger(__name__)
+
+# Our own frontend and plugin web dirs are trusted code: served with their real types.
+mimetypes.add_type("application/javascript", ".js")
+mimetypes.add_type("application/javascript", ".mjs")
+mimetypes.add_type("text/css", ".css")
+
+NO_FRONTEND = """<!doctype html><meta charset="utf-8"><title>Latentflow</title>
+<p>The Latentflow server is running, but no frontend was found at <code>{root}</code>.
+The HTTP API and websocket are available (see docs/api.md).</p>"""
+
+
+def _default_validate(registry, prompt, partial_targets=None):
+    from core.validate import validate_prompt
+    return validate_prompt(registry, prompt, partial_targets)
+
+
+def default_executor_factory(config: ServerConfig):
+    def build(registry):
+        from core.executor import Executor
+        return Executor(registry, cache=config.cache, lru_size=config.cache_lru)
+    return build
+
+
+def create_app(registry, config: ServerConfig | None = None, *, store=None, validate=None,
+               executor_factory=None, start_worker: bool = True) -> web.Application:
+    """The server as an aiohttp Application; the worker thread starts and stops with it."""
+    config = config or ServerConfig()
+    if store is None:
+        from core.store import Store
+        store = Store(config.db_path)
+    hub = Hub(queue_remaining=store.count_remaining)
+    worker = Worker(store, registry, hub, executor_factory=executor_factory or default_executor_factory(config),
+                    preview_size=config.preview_size, preview_method=config.preview_method)
+    st = ServerState(config=config, registry=registry, store=store, hub=hub, worker=worker,
+                     validate=validate or _default_validate)
+    hub.server_features = routes_info.features_dict(st)
+
+    app = web.Application(middlewares=[make_middleware(config.security)], client_max_size=config.max_upload_size)
+    app[STATE] = st
+    for method, path, handler in [*routes_queue.ROUTES, *routes_info.ROUTES, *routes_files.ROUTES]:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, "/api" + path, handler)
+    app.router.add_get("/ws", hub.handle)
+    app.router.add_get("/api/ws", hub.handle)
+    app.router.add_get("/", index)
+    app.router.add_get("/extensions/{module}/{path:.+}", extension_file)
+    app.router.add_get("/{path:.+}", static_file)
+
+    async def on_startup(app):
+        hub.loop = asyncio.get_running_loop()
+        if start_worker:
+            worker.start()
+
+    async def on_shutdown(app):
+        await hub.close_all()
+
+    async def on_cleanup(app):
+        if worker.thread.is_alive():
+            await asyncio.to_thread(worker.stop)
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+# --- static files ------------------------------------------------------------------------------
+def _static(root: Path, rel: str):
+    sub, _, name = rel.rpartition("/")
+    try:
+        path = resolve_under(root, sub, name)
+    except Refused as e:
+        return web.Response(status=e.status)
+    if not path.is_file():
+        return web.Response(status=404)
+    return web.FileResponse(path)
+
+
+async def index(request):
+    root = Path(request.app[STATE].config.web_root)
+    page = root / "index.html"
+    if not page.is_file():
+        return web.Response(text=NO_FRONTEND.format(root=root), content_type="text/html")
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache", "Content-Type": "text/html"})
+
+
+async def extension_file(request):
+    st = request.app[STATE]
+    module, rel = request.match_info["module"], request.match_info["path"]
+    directory = st.registry.web_directories.get(module)
+    if directory is not None:
+        return _static(Path(directory), rel)
+    return _static(Path(st.config.web_root) / "extensions", f"{module}/{rel}")
+
+
+async def static_file(request):
+    return _static(Path(request.app[STATE].config.web_root), request.match_info["path"])

@@ -1,0 +1,179 @@
+"""Catalogue and status routes: /object_info, /system_stats, /features, /models, /embeddings,
+/extensions, /free, /view_metadata and the JSON Schemas of both workflow formats (reference §1.5, §1.8)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import struct
+import sys
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+
+from core.server.state import COMFYUI_COMPAT_VERSION, VERSION, state
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = {"prompt": "prompt.schema.json", "workflow": "workflow.schema.json"}
+
+
+async def object_info(request):
+    return web.json_response(state(request).registry.object_info())
+
+
+async def object_info_node(request):
+    registry = state(request).registry
+    name = request.match_info["node_class"]
+    if name not in registry:
+        return web.json_response({})
+    try:
+        return web.json_response({name: registry.node_info(name)})
+    except Exception:
+        log.exception("object_info: node %s raised", name)
+        return web.json_response({})
+
+
+def _torch_version() -> str:
+    try:
+        return metadata.version("torch")  # without importing torch: start-up stays fast
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _devices(st, ram_total, ram_free) -> list:
+    torch = sys.modules.get("torch")  # only describe GPUs once something already imported torch
+    if torch is not None and not st.config.cpu and torch.cuda.is_available():
+        out = []
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            out.append({"name": f"cuda:{i} {torch.cuda.get_device_name(i)}", "type": "cuda", "index": i,
+                        "vram_total": total, "vram_free": free,
+                        "torch_vram_total": torch.cuda.memory_reserved(i),
+                        "torch_vram_free": torch.cuda.memory_reserved(i) - torch.cuda.memory_allocated(i)})
+        return out
+    return [{"name": "cpu", "type": "cpu", "index": None, "vram_total": ram_total, "vram_free": ram_free,
+             "torch_vram_total": ram_total, "torch_vram_free": ram_free}]
+
+
+async def system_stats(request):
+    st = state(request)
+    import psutil
+
+    mem = psutil.virtual_memory()
+    return web.json_response({
+        "system": {"os": os.name, "platform": sys.platform, "ram_total": mem.total, "ram_free": mem.available,
+                   "comfyui_version": COMFYUI_COMPAT_VERSION, "latentflow_version": VERSION,
+                   "required_frontend_version": None, "python_version": sys.version,
+                   "pytorch_version": _torch_version(), "embedded_python": False, "argv": st.config.argv,
+                   "machine": platform.machine(), "instance_id": st.instance_id,
+                   "started": st.started, "recovered_jobs": list(st.store.recovered)},
+        "devices": _devices(st, mem.total, mem.available),
+    })
+
+
+def features_dict(st) -> dict:
+    return {"supports_preview_metadata": True, "max_upload_size": st.config.max_upload_size,
+            "extension": {"manager": {"supports_v4": False}},
+            "auth": {"token_required": st.config.security.token is not None},
+            "job_status_api": True, "ui_workflow_prompts": True}
+
+
+async def features(request):
+    return web.json_response(features_dict(state(request)))
+
+
+async def embeddings(request):
+    try:
+        names = state(request).folders.get_filename_list("embeddings")
+    except KeyError:
+        names = []
+    return web.json_response([os.path.splitext(n)[0] for n in names])
+
+
+async def models(request):
+    return web.json_response(state(request).folders.known_folders())
+
+
+async def models_in_folder(request):
+    folder = request.match_info["folder"]
+    try:
+        return web.json_response(state(request).folders.get_filename_list(folder))
+    except KeyError:
+        return web.Response(status=404)
+
+
+async def view_metadata(request):
+    """The ``__metadata__`` of a safetensors file: read from its JSON header, never unpickled."""
+    folder = request.match_info["folder"]
+    name = request.query.get("filename", "")
+    if not name.endswith((".safetensors", ".sft")):
+        return web.Response(status=404)
+    try:
+        path = state(request).folders.get_full_path(folder, name)
+    except KeyError:
+        path = None
+    if path is None:
+        return web.Response(status=404)
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > 100 * 1024 * 1024:
+                return web.Response(status=404)
+            header = json.loads(f.read(size))
+    except (OSError, ValueError, struct.error):
+        return web.Response(status=404)
+    meta = header.get("__metadata__")
+    return web.json_response(meta) if isinstance(meta, dict) else web.Response(status=404)
+
+
+def extension_scripts(st) -> list:
+    """URLs of every extension JS file: the frontend's own extensions/ and each custom node web dir."""
+    urls = []
+    own = Path(st.config.web_root) / "extensions"
+    if own.is_dir():
+        for path in sorted(own.rglob("*.js")):
+            urls.append("/extensions/" + quote(path.relative_to(own).as_posix()))
+    for module, directory in sorted(st.registry.web_directories.items()):
+        directory = Path(directory)
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.rglob("*.js")):
+            urls.append(f"/extensions/{quote(module)}/" + quote(path.relative_to(directory).as_posix()))
+    return urls
+
+
+async def extensions(request):
+    return web.json_response(extension_scripts(state(request)))
+
+
+async def free(request):
+    st = state(request)
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        return web.Response(status=400)
+    if isinstance(body, dict):
+        st.worker.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
+    return web.Response(status=200)
+
+
+async def schema(request):
+    name = request.match_info["name"].removesuffix(".json")
+    if name not in SCHEMAS:
+        return web.Response(status=404)
+    return web.Response(body=(SCHEMA_DIR / SCHEMAS[name]).read_bytes(), content_type="application/schema+json")
+
+
+ROUTES = [
+    ("GET", "/object_info", object_info), ("GET", "/object_info/{node_class}", object_info_node),
+    ("GET", "/system_stats", system_stats), ("GET", "/features", features),
+    ("GET", "/embeddings", embeddings), ("GET", "/models", models), ("GET", "/models/{folder}", models_in_folder),
+    ("GET", "/view_metadata/{folder}", view_metadata),
+    ("GET", "/extensions", extensions), ("POST", "/free", free),
+    ("GET", "/schema/{name}", schema),
+]

@@ -1,0 +1,58 @@
+"""What the route handlers share: configuration, registry, store, hub and worker, under one app key."""
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from core.security import SecurityConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VERSION = "0.1.0"
+# The ComfyUI version we answer to: some clients and the official frontend check it.
+COMFYUI_COMPAT_VERSION = "0.3.40"
+
+
+@dataclass
+class ServerConfig:
+    web_root: Path = REPO_ROOT / "web"
+    max_upload_size: int = 100 * 1024 * 1024  # bytes (--max-upload-size is in MB)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    preview_method: str = "none"
+    preview_size: int = 512
+    cache: str = "classic"
+    cache_lru: int = 0
+    db_path: Path | str = ":memory:"
+    argv: list = field(default_factory=lambda: list(sys.argv))
+    folders: object = None  # core.paths.Folders; None = core.paths.get() at request time
+    cpu: bool = False
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    registry: object
+    store: object
+    hub: object
+    worker: object
+    validate: object  # validate_prompt(registry, prompt, partial_targets) -> ValidationResult
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = field(default_factory=time.time)
+
+    @property
+    def folders(self):
+        if self.config.folders is not None:
+            return self.config.folders
+        import core.paths
+        return core.paths.get()
+
+
+STATE = web.AppKey("latentflow_state", ServerState)
+
+
+def state(request) -> ServerState:
+    return request.app[STATE]

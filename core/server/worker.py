@@ -1,0 +1,187 @@
+"""The worker thread: claims jobs from the store one at a time and runs them through the executor.
+
+The executor is built lazily in this thread on the first job (so server start never imports it or
+torch). Terminal events (``execution_success``/``_error``/``_interrupted`` and ``executing`` with
+``node: null``) are held back until the history entry is committed, so a client that reacts to them
+by fetching ``/history/{id}`` always finds the entry.
+"""
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import threading
+import time
+import traceback
+
+log = logging.getLogger(__name__)
+
+TERMINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
+
+
+def encode_preview(image, max_size: int = 512):
+    """PIL image or (fmt, bytes) -> ("JPEG"|"PNG", bytes), downscaled to fit max_size (reference §2)."""
+    if isinstance(image, (tuple, list)):
+        fmt, data = image[0], image[1]
+        if not isinstance(data, (bytes, bytearray)):  # (fmt, PIL image, ...) as ComfyUI's previewers pass
+            return encode_preview(data, max_size)
+        return ("PNG" if str(fmt).upper() == "PNG" else "JPEG"), bytes(data)
+    image = image.copy()
+    image.thumbnail((max_size, max_size))
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=95)
+    return "JPEG", buf.getvalue()
+
+
+class Worker:
+    def __init__(self, store, registry, hub, *, executor_factory, preview_size: int = 512,
+                 preview_method: str = "none"):
+        self.store = store
+        self.registry = registry
+        self.hub = hub
+        self.executor_factory = executor_factory
+        self.preview_size = preview_size
+        self.preview_method = preview_method
+        self.executor = None
+        self.current = None  # the running Job
+        self.sensitive: dict = {}  # prompt_id -> keys kept out of the store (reference §1.1 step 6)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._free = {"unload_models": False, "free_memory": False}
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="latentflow-worker", daemon=True)
+
+    # --- control (any thread) ------------------------------------------------------------------
+    def start(self):
+        self.thread.start()
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0):
+        self._stop.set()
+        self._wake.set()
+        if self.executor is not None:
+            self.executor.interrupt()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        with self._lock:
+            job, executor = self.current, self.executor
+        if job is None or executor is None:
+            return False
+        if prompt_id is not None and prompt_id != job.prompt_id:
+            return False
+        executor.interrupt()
+        return True
+
+    def request_free(self, unload_models: bool, free_memory: bool):
+        with self._lock:
+            self._free["unload_models"] |= bool(unload_models)
+            self._free["free_memory"] |= bool(free_memory)
+        if self.current is None:
+            self.wake()
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _loop(self):
+        while not self._stop.is_set():
+            self._apply_free()
+            try:
+                job = self.store.claim_next()
+            except Exception:
+                log.exception("worker: could not read the queue")
+                job = None
+            if job is None:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _run(self, job):
+        with self._lock:
+            self.current = job
+        client_id = job.extra_data.get("client_id")
+        self.hub.current = {"prompt_id": job.prompt_id, "client_id": client_id, "node": None}
+        self.hub.threadsafe("send_status")
+        held = []  # terminal events, sent after the history entry is committed
+
+        def emit(event, data):
+            if event in TERMINAL_EVENTS or (event == "executing" and data.get("node") is None):
+                held.append((event, data))
+                return
+            if event == "executing":
+                self.hub.current = {**self.hub.current, "node": data.get("node")}
+            self.hub.threadsafe("route", event, data, client_id)
+
+        def emit_preview(node_id, image):
+            try:
+                fmt, data = encode_preview(image, self.preview_size)
+            except Exception:
+                log.exception("worker: could not encode a preview of node %s", node_id)
+                return
+            meta = {"node_id": node_id, "prompt_id": job.prompt_id, "display_node_id": node_id,
+                    "parent_node_id": None, "real_node_id": node_id}
+            self.hub.threadsafe("send_preview", fmt, data, meta, client_id)
+
+        extra = dict(job.extra_data)
+        extra.update(self.sensitive.pop(job.prompt_id, {}))
+        if "preview_method" not in extra and self.preview_method:
+            extra["preview_method"] = self.preview_method
+        status, outputs, messages, error = "error", {}, [], None
+        started = time.time()
+        try:
+            if self.executor is None:
+                self.executor = self.executor_factory(self.registry)
+            result = self.executor.execute(job.prompt, job.prompt_id, extra, job.outputs_to_execute,
+                                           emit=emit, emit_preview=emit_preview)
+            outputs = result.outputs or {}
+            messages = [list(m) for m in (result.messages or [])]
+            status = "success" if result.success else ("interrupted" if result.interrupted else "error")
+            error = result.error if not result.success else None
+        except Exception as e:  # an executor bug must not kill the worker or lose the job's record
+            log.exception("worker: job %s failed outside any node", job.prompt_id)
+            now = int(time.time() * 1000)
+            data = {"prompt_id": job.prompt_id, "node_id": None, "node_type": None, "executed": [],
+                    "exception_message": str(e), "exception_type": type(e).__qualname__,
+                    "traceback": traceback.format_exception(e), "current_inputs": {}, "current_outputs": [],
+                    "timestamp": now}
+            held.append(("execution_error", data))
+            messages = [["execution_start", {"prompt_id": job.prompt_id, "timestamp": int(started * 1000)}],
+                        ["execution_error", data]]
+            error = {"type": type(e).__qualname__, "message": str(e)}
+        try:
+            self.store.finish(job.prompt_id, status, _jsonable(outputs), messages,
+                              _jsonable(error) if error is not None else None)
+        except Exception:
+            log.exception("worker: could not record the result of job %s", job.prompt_id)
+        with self._lock:
+            self.current = None
+        self.hub.current = {}
+        for event, data in held:
+            if event != "executing":
+                self.hub.threadsafe("route", event, data, client_id)
+        self.hub.threadsafe("route", "executing", {"node": None, "prompt_id": job.prompt_id}, client_id)
+        self.hub.threadsafe("send_status")
+        log.info("job %s finished: %s in %.2fs", job.prompt_id, status, time.time() - started)
+
+    def _apply_free(self):
+        with self._lock:
+            flags, self._free = self._free, {"unload_models": False, "free_memory": False}
+        if flags["unload_models"]:
+            try:
+                from core import devices  # owned by the devices engineer; optional here
+                unload = getattr(devices, "unload_all_models", None)
+                if unload:
+                    unload()
+            except ImportError:
+                pass
+        if flags["free_memory"] or flags["unload_models"]:
+            self.executor = None  # a fresh executor starts with empty caches
+            gc.collect()
+
+
+def _jsonable(value):
+    """History must be JSON; anything a plugin put in a ui dict that is not becomes its str()."""
+    import json
+    return json.loads(json.dumps(value, default=str))

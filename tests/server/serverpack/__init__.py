@@ -1,0 +1,11 @@
+"""A pure-Python node pack for the server tests, written in ComfyUI's classic interface.
+
+It is registered the way third-party packs are (NODE_CLASS_MAPPINGS, WEB_DIRECTORY), so the server is
+tested against exactly what plugins hand it.
+"""
+from .nodes import Boom, Journal, Number, Show, Slow, Sum, WritePng
+
+NODE_CLASS_MAPPINGS = {"SrvNumber": Number, "SrvSum": Sum, "SrvShow": Show, "SrvSlow": Slow, "SrvBoom": Boom,
+                       "SrvJournal": Journal, "SrvWritePng": WritePng}
+NODE_DISPLAY_NAME_MAPPINGS = {"SrvNumber": "Number (server test)"}
+WEB_DIRECTORY = "web"

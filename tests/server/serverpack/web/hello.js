@@ -1,0 +1,2 @@
+// A custom-node frontend extension served under /extensions/<module>/ by the server tests.
+export const hello = "serverpack";
