@@ -33,7 +33,7 @@ def tiny_unet_config(family: str) -> UNetConfig:
                                       num_heads=-1, num_head_channels=64, use_linear_in_transformer=True)
     if family == "sdxl":
         # context = CLIP-L hidden + OpenCLIP-G hidden; y = G's pooled projection + 6 x 256 size embeddings
-        return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=1, context_dim=2 * TEXT_WIDTH,
+        return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=2 * TEXT_WIDTH,
                                       num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
                                       adm_in_channels=TEXT_WIDTH + 6 * 256)
     raise ValueError(f"tiny checkpoint: unknown family {family!r} (known: {', '.join(FAMILIES)})")
