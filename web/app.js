@@ -1,0 +1,473 @@
+// Latentflow canvas: wires the graph model, renderer, interaction, server client and panels.
+import { Graph, MODE } from "./graph/model.js";
+import { UndoManager } from "./graph/undo.js";
+import { Catalogue, createNode, createVirtual, adoptPrimitiveWidget, computeSize, customWidgetTypes } from "./graph/catalogue.js";
+import { loadWorkflow, saveWorkflow, nodeToJSON, nodeFromJSON } from "./graph/serialize.js";
+import { graphToPrompt, promptRequest } from "./graph/to_prompt.js";
+import { buildDefaultGraph } from "./graph/default_graph.js";
+import { Renderer } from "./canvas/render.js";
+import { Interaction } from "./canvas/interact.js";
+import { widgetRects, inputPos, outputPos, imageArea } from "./canvas/geometry.js";
+import { widgetKinds } from "./widgets/index.js";
+import { uploadTo, refreshThumbnail } from "./widgets/upload.js";
+import { Api } from "./api.js";
+import { Menu, categoryTree } from "./ui/menu.js";
+import { SearchBox } from "./ui/search.js";
+import { Dialogs } from "./ui/dialogs.js";
+import { Settings, settingsPanel } from "./ui/settings.js";
+import { QueuePanel } from "./ui/queue_panel.js";
+import { readWorkflowFile, graphFromPrompt } from "./files.js";
+import { extensions, runHook } from "./extension_api.js";
+
+const log = (...a) => console.info("[latentflow]", ...a);
+
+export class App {
+  constructor(root) {
+    this.root = root;
+    this.graph = new Graph();
+    this.undo = new UndoManager(this.graph);
+    this.catalogue = new Catalogue({});
+    this.settings = new Settings();
+    this.api = new Api();
+    this.ui = { selection: new Set(), selectedGroup: null, linkDrag: null, marquee: null, settings: this.settings };
+    this.canvas = root.querySelector("#lf-canvas");
+    this.overlay = root.querySelector("#lf-overlay");
+    this.renderer = new Renderer(this.canvas, this.graph, this.ui);
+    this.menu = new Menu(this.overlay);
+    this.search = new SearchBox(this.overlay, this.catalogue);
+    this.dialogs = new Dialogs(this.overlay);
+    this.queuePanel = new QueuePanel(root, this);
+    this.interaction = new Interaction(this);
+    this.runningPrompt = null;
+    this.modified = false;
+    this.graph.on("change", what => {
+      this.renderer.markDirty();
+      if (what?.kind !== "load" && what?.kind !== "clear") this.modified = true;
+      if (what?.kind === "widget" && what.node.widgets.some(w => w.type === "upload")) refreshThumbnail(this, what.node);
+      if (what?.kind === "node-add") runHook("nodeCreated", what.node, this);
+    });
+    this.settings.on("change", () => this.renderer.markDirty());
+    new ResizeObserver(() => this.renderer.markDirty()).observe(this.canvas);
+    this.bindServerEvents();
+    this.bindFileDrop();
+    this.bindToolbar();
+  }
+
+  async start() {
+    await this.refreshCatalogue({ quiet: true });
+    await this.loadExtensions();
+    const saved = localStorage.getItem("latentflow.workflow");
+    let loaded = false;
+    if (saved) try { this.loadWorkflow(JSON.parse(saved), { quiet: true }); loaded = true; } catch (e) { console.warn("stored workflow unreadable", e); }
+    if (!loaded) this.loadDefault();
+    this.api.connect();
+    // Persist the open workflow now and then (not on every click: serialising is not free).
+    setInterval(() => { if (this.modified) { this.modified = false; localStorage.setItem("latentflow.workflow", JSON.stringify(this.saveWorkflow())); } }, 2000);
+  }
+
+  // --- catalogue & extensions -----------------------------------------------------------------
+  async refreshCatalogue({ quiet = false } = {}) {
+    try {
+      const info = await this.api.objectInfo();
+      this.catalogue.set(info);
+      // Combos of existing nodes pick up new files (new models appear without a reload).
+      for (const n of this.graph.nodes.values()) {
+        const def = info[n.type];
+        if (!def) continue;
+        n.def = def;
+        for (const w of n.widgets) {
+          const spec = def.input?.required?.[w.name] ?? def.input?.optional?.[w.name];
+          if (w.type === "combo" && Array.isArray(spec?.[0])) w.options.values = spec[0];
+        }
+      }
+      if (!quiet) this.toast("Node definitions refreshed");
+      this.renderer.markDirty();
+    } catch (e) { this.toast("Could not load /object_info: " + e.message); }
+  }
+
+  async loadExtensions() {
+    for (const url of await this.api.extensions()) {
+      try { await import(url); log("extension loaded", url); }
+      catch (e) { console.error("extension failed", url, e); this.toast(`Extension ${url} failed: ${e.message}`); }
+    }
+    for (const ext of extensions) {
+      for (const [type, kind] of Object.entries(ext.widgets ?? {})) { widgetKinds.set(type, kind); customWidgetTypes.set(type, kind); }
+      if (ext.drawNode) this.renderer.hooks.drawNode.push((ctx, node, r) => ext.drawNode(ctx, node, r));
+      try { await ext.setup?.(this); } catch (e) { console.error(`extension ${ext.name} setup`, e); }
+    }
+  }
+
+  // --- graph edits used by menus and keys -----------------------------------------------------
+  addNode(type, pos) {
+    const node = createNode(this.catalogue, type, { pos });
+    if (!node) { this.toast(`Unknown node type ${type}`); return null; }
+    if (this.settings.get("snapToGrid")) { const g = this.settings.get("gridSize") || 20; node.pos = node.pos.map(v => Math.round(v / g) * g); }
+    this.graph.addNode(node);
+    this.ui.selection.clear(); this.ui.selection.add(node.id);
+    return node;
+  }
+
+  toggleMode(nodes, mode) {
+    if (!nodes.length) return;
+    const all = nodes.every(n => n.mode === mode);
+    this.undo.transact(mode === MODE.BYPASS ? "bypass" : "mute", () => nodes.forEach(n => this.graph.setProp(n, "mode", all ? MODE.ALWAYS : mode)));
+  }
+
+  groupSelection(nodes) {
+    if (!nodes.length) return;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const n of nodes) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 30); x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); }
+    const pad = 10;
+    const g = { id: Math.max(0, ...this.graph.groups.map(g => g.id ?? 0)) + 1, title: "Group", bounding: [x0 - pad, y0 - 36 - pad, x1 - x0 + 2 * pad, y1 - y0 + 36 + 2 * pad], color: "#3f789e", font_size: 24, flags: {} };
+    this.undo.transact("group", () => this.graph.addGroup(g));
+    return g;
+  }
+
+  renameNode(node) {
+    const [sx, sy] = this.renderer.toScreen(node.pos[0], node.pos[1] - 30);
+    const r = this.canvas.getBoundingClientRect();
+    this.dialogs.editInline({ x: sx + r.left, y: sy + r.top, w: node.size[0] * this.renderer.view.scale, h: 28 }, node.title, false, title => {
+      this.undo.transact("rename", () => { this.graph.setProp(node, "title", title); this.graph.setProp(node, "hasCustomTitle", true); });
+    });
+  }
+  renameGroup(g) {
+    const [sx, sy] = this.renderer.toScreen(g.bounding[0], g.bounding[1]);
+    const r = this.canvas.getBoundingClientRect();
+    this.dialogs.editInline({ x: sx + r.left, y: sy + r.top, w: 240, h: 28 }, g.title, false, t => this.undo.transact("rename group", () => this.graph.setGroupProp(g, "title", t)));
+  }
+
+  copy(nodes) {
+    if (!nodes.length) return;
+    const ids = new Set(nodes.map(n => n.id));
+    const links = [...this.graph.links.values()].filter(l => ids.has(l.origin_id) && ids.has(l.target_id)).map(l => ({ ...l, raw: undefined }));
+    this.clipboard = { nodes: nodes.map(nodeToJSON), links };
+    try { localStorage.setItem("latentflow.clipboard", JSON.stringify(this.clipboard)); } catch { /* quota */ }
+  }
+
+  paste(at) {
+    let clip = this.clipboard;
+    if (!clip) try { clip = JSON.parse(localStorage.getItem("latentflow.clipboard")); } catch { clip = null; }
+    if (!clip?.nodes?.length) return;
+    const x0 = Math.min(...clip.nodes.map(n => n.pos[0])), y0 = Math.min(...clip.nodes.map(n => n.pos[1]));
+    const idMap = new Map();
+    this.undo.transact("paste", () => {
+      for (const raw of clip.nodes) {
+        const copy = structuredClone(raw);
+        copy.inputs = (copy.inputs ?? []).map(i => ({ ...i, link: null }));
+        copy.outputs = (copy.outputs ?? []).map(o => ({ ...o, links: [] }));
+        const node = nodeFromJSON(copy, this.catalogue);
+        node.raw = null;
+        node.id = null;
+        node.pos = [at[0] + raw.pos[0] - x0, at[1] + raw.pos[1] - y0];
+        this.graph.addNode(node);
+        idMap.set(raw.id, node);
+      }
+      for (const l of clip.links) {
+        const o = idMap.get(l.origin_id), t = idMap.get(l.target_id);
+        if (o && t) this.graph.connect(o.id, l.origin_slot, t.id, l.target_slot);
+      }
+    });
+    this.ui.selection = new Set([...idMap.values()].map(n => n.id));
+    this.renderer.markDirty();
+  }
+
+  // --- menus -----------------------------------------------------------------------------------
+  canvasMenu(x, y, wpos, onPick = null, filter = null) {
+    const pick = onPick ?? (type => this.undo.transact("add node", () => this.addNode(type, wpos)));
+    const items = [
+      { label: "Add Node", submenu: () => categoryTree(this.catalogue, pick) },
+      { label: "Search…", action: () => this.search.open(x, y, pick, filter ?? {}) },
+    ];
+    if (!onPick) items.push(
+      { label: "Add Group", action: () => this.undo.transact("group", () => this.graph.addGroup({ id: this.graph.groups.length + 1, title: "Group", bounding: [wpos[0], wpos[1], 400, 300], color: "#3f789e", font_size: 24, flags: {} })) },
+      { label: "Add Note", action: () => this.undo.transact("add note", () => this.graph.addNode(Object.assign(createVirtual("Note", { pos: wpos })))) },
+      { separator: true },
+      { label: "Fit view", action: () => this.renderer.fitView() },
+      { label: "Arrange selection into group (Ctrl+G)", action: () => this.groupSelection(this.selectedNodes()) });
+    this.menu.show(items, x, y);
+  }
+
+  groupMenu(g, x, y) {
+    this.menu.show([
+      { label: "Edit title", action: () => this.renameGroup(g) },
+      { label: "Color", submenu: COLORS.map(([name, c]) => ({ label: name, action: () => this.undo.transact("group color", () => this.graph.setGroupProp(g, "color", c)) })) },
+      { label: "Remove", action: () => this.undo.transact("delete group", () => this.graph.removeGroup(g)) },
+    ], x, y);
+  }
+
+  nodeMenu(node, x, y) {
+    const nodes = this.selectedNodes();
+    const convertible = node.widgets.filter(w => w.serialize !== false && w.inputType);
+    const items = [
+      { label: "Title", action: () => this.renameNode(node) },
+      { label: node.collapsed ? "Expand" : "Collapse", action: () => this.undo.transact("collapse", () => nodes.forEach(n => this.graph.setFlag(n, "collapsed", node.collapsed ? undefined : true))) },
+      { label: node.mode === MODE.NEVER ? "Unmute (Ctrl+M)" : "Mute (Ctrl+M)", action: () => this.toggleMode(nodes, MODE.NEVER) },
+      { label: node.mode === MODE.BYPASS ? "Remove bypass (Ctrl+B)" : "Bypass (Ctrl+B)", action: () => this.toggleMode(nodes, MODE.BYPASS) },
+      { label: "Color", submenu: COLORS.map(([name, c, bg]) => ({ label: name, action: () => this.undo.transact("color", () => nodes.forEach(n => { this.graph.setProp(n, "color", c); this.graph.setProp(n, "bgcolor", bg); })) })) },
+    ];
+    const toInput = convertible.filter(w => !w.converted), toWidget = convertible.filter(w => w.converted);
+    if (toInput.length) items.push({ label: "Convert widget to input", submenu: toInput.map(w => ({ label: w.name, action: () => this.undo.transact("convert", () => this.graph.convertWidget(node, w.name, true)) })) });
+    if (toWidget.length) items.push({ label: "Convert input to widget", submenu: toWidget.map(w => ({ label: w.name, action: () => this.undo.transact("convert", () => this.graph.convertWidget(node, w.name, false)) })) });
+    if (node.rt.images?.length) items.push({ label: "Open images", action: () => this.showGallery(node) });
+    items.push({ separator: true },
+      { label: "Copy (Ctrl+C)", action: () => this.copy(nodes) },
+      { label: "Resize to fit", action: () => this.undo.transact("resize", () => this.graph.setProp(node, "size", computeSize(node))) },
+      { label: "Remove", action: () => this.undo.transact("delete", () => nodes.forEach(n => this.graph.removeNode(n.id))) });
+    this.menu.show(items, x, y);
+  }
+
+  selectedNodes() { return [...this.ui.selection].map(id => this.graph.getNode(id)).filter(Boolean); }
+
+  // --- files -----------------------------------------------------------------------------------
+  saveWorkflow() { return saveWorkflow(this.graph, this.renderer.view); }
+  exportApi() { return graphToPrompt(this.graph); }
+
+  loadWorkflow(data, { quiet = false } = {}) {
+    const { missing } = loadWorkflow(this.graph, data, this.catalogue);
+    this.undo.reset();
+    this.ui.selection.clear();
+    for (const n of this.graph.nodes.values()) if (n.widgets.some(w => w.type === "upload")) refreshThumbnail(this, n);
+    const ds = data.extra?.ds;
+    if (ds?.offset && ds.scale) this.renderer.view = { scale: ds.scale, offset: [...ds.offset] };
+    else this.renderer.fitView();
+    this.renderer.markDirty();
+    if (missing.length && !quiet) this.dialogs.missingNodes(missing);
+    this.modified = true;
+    return { missing };
+  }
+
+  loadApiPrompt(prompt) {
+    if (!prompt) return;
+    this.graph.clear();
+    const rec = this.graph.recorder; this.graph.recorder = null;
+    try { graphFromPrompt(this.graph, this.catalogue, prompt); } finally { this.graph.recorder = rec; }
+    this.undo.reset();
+    this.renderer.fitView();
+  }
+
+  loadDefault() {
+    this.graph.clear();
+    const rec = this.graph.recorder; this.graph.recorder = null;
+    try { buildDefaultGraph(this.graph, this.catalogue); } finally { this.graph.recorder = rec; }
+    this.undo.reset();
+    this.renderer.fitView();
+  }
+
+  clearGraph() { this.graph.clear(); this.undo.reset(); this.ui.selection.clear(); this.modified = true; }
+
+  async openFile(file) {
+    const res = await readWorkflowFile(file);
+    if (!res) { this.toast(`${file.name}: no workflow found`); return null; }
+    if (res.workflow) return this.loadWorkflow(res.workflow);
+    this.loadApiPrompt(res.prompt);
+    return { missing: [] };
+  }
+
+  openFileDialog() {
+    const input = document.createElement("input");
+    input.type = "file"; input.accept = ".json,.png,application/json,image/png";
+    input.onchange = () => input.files[0] && this.openFile(input.files[0]);
+    input.click();
+  }
+
+  download(name, data) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+    a.download = name; a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+  saveFile() { this.download("workflow.json", this.saveWorkflow()); }
+  exportApiFile() { this.download("workflow_api.json", this.exportApi()); }
+
+  bindFileDrop() {
+    const c = this.canvas;
+    c.addEventListener("dragover", e => e.preventDefault());
+    c.addEventListener("drop", async e => {
+      e.preventDefault();
+      const file = e.dataTransfer?.files?.[0];
+      if (!file) return;
+      const [wx, wy] = this.renderer.toWorld(e.offsetX, e.offsetY);
+      const node = this.interaction.nodeAt(wx, wy);
+      if (node && file.type.startsWith("image/") && node.widgets.some(w => w.type === "upload")) { await uploadTo(this, node, file); return; }
+      await this.openFile(file);
+    });
+    document.addEventListener("paste", async e => {
+      if (e.target.tagName === "INPUT" || e.target.tagName === "TEXTAREA") return;
+      const file = [...(e.clipboardData?.files ?? [])].find(f => f.type.startsWith("image/"));
+      const node = this.selectedNodes().find(n => n.widgets.some(w => w.type === "upload"));
+      if (file && node) { e.preventDefault(); await uploadTo(this, node, file); }
+    });
+  }
+
+  // --- running -----------------------------------------------------------------------------------
+  applySeedControls() {
+    const walk = n => n.widgets.forEach((w, i) => {
+      if (w.type !== "control") return;
+      const target = n.widgets[i - 1];
+      if (!target || target.type !== "number") return;
+      const o = target.options, v = Number(target.value);
+      const max = Math.min(o.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), min = o.min ?? 0;
+      let nv = v;
+      if (w.value === "increment") nv = Math.min(max, v + (o.step ?? 1));
+      else if (w.value === "decrement") nv = Math.max(min, v - (o.step ?? 1));
+      else if (w.value === "randomize") nv = Math.floor(Math.random() * Math.min(max - min, 2 ** 50)) + min;
+      if (nv !== v) this.graph.setWidget(n, target.name, nv);
+    });
+    this.undo.transact("seed control", () => { for (const n of this.graph.nodes.values()) if (n.mode === MODE.ALWAYS) walk(n); });
+  }
+
+  async queue({ front = false, count = null } = {}) {
+    const batch = count ?? Math.max(1, Number(this.root.querySelector("#lf-batch")?.value) || 1);
+    this.clearErrors();
+    const before = this.settings.get("seedControlTiming") === "before";
+    let last = null;
+    for (let i = 0; i < batch; i++) {
+      if (before) this.applySeedControls();
+      const body = promptRequest(this.graph, this.saveWorkflow(), { clientId: this.api.clientId, front });
+      try {
+        last = await this.api.queuePrompt(body);
+        this.graph.emit("queued", last);
+      } catch (e) {
+        this.showPromptError(e.body ?? { error: { message: e.message } });
+        return null;
+      }
+      if (!before) this.applySeedControls();
+    }
+    return last;
+  }
+
+  async interrupt() { try { await this.api.interrupt(); } catch (e) { this.toast(e.message); } }
+
+  clearErrors() { for (const n of this.graph.nodes.values()) n.rt.errors = null; this.renderer.markDirty(); }
+
+  showPromptError(body) {
+    const errs = body?.node_errors ?? {};
+    const lines = [body?.error?.message ?? "Prompt rejected"];
+    if (body?.error?.details) lines.push(body.error.details);
+    for (const [id, ne] of Object.entries(errs)) {
+      const node = this.graph.getNode(id);
+      const inputs = {};
+      for (const err of ne.errors ?? []) {
+        const name = err.extra_info?.input_name;
+        if (name) inputs[name] = err.message;
+        lines.push(`${node?.title ?? ne.class_type} #${id}${name ? `, input '${name}'` : ""}: ${err.message}${err.details ? " — " + err.details : ""}`);
+      }
+      if (node) node.rt.errors = { inputs, list: ne.errors ?? [] };
+    }
+    this.renderer.markDirty();
+    this.dialogs.text("Prompt validation failed", lines.join("\n"), { className: "lf-error" });
+  }
+
+  bindServerEvents() {
+    const api = this.api, R = () => this.renderer.markDirty();
+    const node = id => id == null ? null : this.graph.getNode(id);
+    const setStatus = t => { const el = this.root.querySelector("#lf-status"); if (el) el.textContent = t; };
+    api.on("socket", ({ connected }) => { setStatus(connected ? "connected" : "reconnecting…"); this.root.classList.toggle("offline", !connected); if (connected && this.catalogue.names.length) this.refreshCatalogue({ quiet: true }); });
+    api.on("status", d => { const q = d.status?.exec_info?.queue_remaining; if (q != null) this.root.querySelector("#lf-queue-size").textContent = `queue: ${q}`; });
+    api.on("execution_start", d => { this.runningPrompt = d.prompt_id; for (const n of this.graph.nodes.values()) { n.rt.running = false; n.rt.progress = null; } R(); });
+    api.on("executing", d => {
+      for (const n of this.graph.nodes.values()) if (n.rt.running) { n.rt.running = false; n.rt.preview = null; }
+      const n = node(d.display_node ?? d.node);
+      if (n) { n.rt.running = true; n.rt.progress = null; this.previewNode = n; }
+      if (d.node == null) this.previewNode = null;
+      R();
+    });
+    api.on("progress", d => { const n = node(d.node) ?? this.previewNode; if (n) { n.rt.progress = { value: d.value, max: d.max }; R(); } });
+    api.on("executed", d => {
+      const n = node(d.display_node ?? d.node);
+      const images = d.output?.images;
+      if (!n || !images?.length) return;
+      n.rt.preview = null;
+      n.rt.images = images.map(im => { const url = api.viewUrl(im); const img = new Image(); img.onload = R; img.src = url; return { url, img, ref: im }; });
+      n.rt.imageIndex = 0;
+      if (n.size[1] < 300) n.size = [Math.max(n.size[0], 256), 320];   // room for the image (view state)
+      R();
+    });
+    api.on("preview", async ({ blob, meta }) => {
+      const n = node(meta?.display_node_id ?? meta?.node_id) ?? this.previewNode;
+      if (!n) return;
+      try { n.rt.preview = await createImageBitmap(blob); R(); } catch { /* undecodable frame */ }
+    });
+    api.on("execution_error", d => {
+      const n = node(d.node_id);
+      if (n) n.rt.errors = { inputs: {}, list: [{ message: d.exception_message }] };
+      for (const m of this.graph.nodes.values()) m.rt.running = false;
+      this.dialogs.executionError(d);
+      R();
+    });
+    api.on("execution_interrupted", () => { for (const m of this.graph.nodes.values()) m.rt.running = false; this.toast("Interrupted"); R(); });
+    api.on("execution_success", () => { for (const m of this.graph.nodes.values()) { m.rt.running = false; m.rt.preview = null; } R(); });
+  }
+
+  showGallery(node) {
+    const urls = (node.rt.images ?? []).map(i => i.url);
+    if (urls.length) this.dialogs.gallery(urls, node.rt.imageIndex ?? 0);
+  }
+
+  // --- chrome ------------------------------------------------------------------------------------
+  bindToolbar() {
+    const on = (id, fn) => this.root.querySelector(id)?.addEventListener("click", fn);
+    on("#lf-queue-btn", () => this.queue());
+    on("#lf-queue-front", () => this.queue({ front: true }));
+    on("#lf-interrupt", () => this.interrupt());
+    on("#lf-open", () => this.openFileDialog());
+    on("#lf-save", () => this.saveFile());
+    on("#lf-export", () => this.exportApiFile());
+    on("#lf-panel", () => this.queuePanel.toggle());
+    on("#lf-settings", () => settingsPanel(this.dialogs, this.settings));
+    on("#lf-default", () => this.loadDefault());
+    on("#lf-clear", () => { if (!this.settings.get("confirmClear") || confirm("Clear the graph?")) this.clearGraph(); });
+    on("#lf-fit", () => this.renderer.fitView());
+    on("#lf-undo", () => this.undo.undo());
+    on("#lf-redo", () => this.undo.redo());
+    this.graph.on("history", s => {
+      const u = this.root.querySelector("#lf-undo"), r = this.root.querySelector("#lf-redo");
+      if (u) u.disabled = !s.undo;
+      if (r) r.disabled = !s.redo;
+    });
+  }
+
+  toast(text) {
+    const el = document.createElement("div");
+    el.className = "lf-toast"; el.textContent = text;
+    this.overlay.appendChild(el);
+    setTimeout(() => el.remove(), 3500);
+  }
+
+  rectOnScreen(r) {
+    const [x, y] = this.renderer.toScreen(r.x, r.y), s = this.renderer.view.scale;
+    const c = this.canvas.getBoundingClientRect();
+    return { x: x + c.left, y: y + c.top, w: r.w * s, h: r.h * s };
+  }
+}
+
+const COLORS = [["none", undefined, undefined], ["red", "#322", "#533"], ["green", "#232", "#353"], ["blue", "#223", "#335"],
+  ["yellow", "#432", "#653"], ["purple", "#323", "#535"], ["cyan", "#233", "#355"], ["black", "#222", "#000"]];
+
+// Test hook: model access and screen positions of node parts, so tests drive the real mouse.
+function testHook(app) {
+  const screen = (wx, wy) => { const [x, y] = app.renderer.toScreen(wx, wy); const r = app.canvas.getBoundingClientRect(); return [x + r.left, y + r.top]; };
+  return {
+    app, graph: app.graph, undo: app.undo,
+    node: id => app.graph.getNode(id),
+    nodeIds: () => [...app.graph.nodes.keys()],
+    summary: () => ({ nodes: app.graph.nodes.size, links: app.graph.links.size, groups: app.graph.groups.length }),
+    titlePos: id => { const n = app.graph.getNode(id); return screen(n.pos[0] + Math.min(n.size[0] / 2, 60), n.pos[1] - 15); },
+    bodyPos: id => { const n = app.graph.getNode(id); return screen(n.pos[0] + n.size[0] / 2, n.pos[1] + n.size[1] - 5); },
+    inputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...inputPos(n, typeof slot === "string" ? n.inputIndex(slot) : slot)); },
+    outputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...outputPos(n, slot)); },
+    widgetRect: (id, name) => { const n = app.graph.getNode(id); const r = widgetRects(n).find(r => r.widget.name === name); return r && app.rectOnScreen(r); },
+    imageAreaPos: id => { const n = app.graph.getNode(id); const a = imageArea(n); return screen(a[0] + a[2] / 2, a[1] + a[3] / 2); },
+    widgetValue: (id, name) => app.graph.getNode(id)?.widget(name)?.value,
+    exportApi: () => app.exportApi(),
+    saveWorkflow: () => app.saveWorkflow(),
+    loadWorkflow: data => app.loadWorkflow(data),
+    setCatalogue: info => { app.catalogue.set(info); },
+    catalogue: () => app.catalogue.defs,
+    lastNodeId: () => app.graph.lastNodeId,
+  };
+}
+
+const app = new App(document.body);
+window.__latentflow = testHook(app);
+window.__latentflow.ready = app.start().then(() => { window.__latentflow.isReady = true; });

@@ -1,0 +1,84 @@
+// UI graph → API prompt, following reference §3.4 (the official frontend's graphToPrompt):
+// virtual nodes dropped and resolved, muted/bypassed nodes dropped with bypass pass-through,
+// widget values keyed by name (UI-only slots skipped), links as [origin_id_string, slot].
+import { MODE } from "./model.js";
+import { VIRTUAL_TYPES } from "./catalogue.js";
+
+// Dynamic prompts (§3.4 step 3): strip C-style comments, then replace innermost {a|b|c} groups by a
+// random choice until none remain; backslash escapes are kept for the server.
+export function processDynamicPrompt(text, random = Math.random) {
+  if (typeof text !== "string") return text;
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\") { out += c + (text[i + 1] ?? ""); i++; continue; }
+    if (c === "/" && text[i + 1] === "/") { while (i < text.length && text[i] !== "\n") i++; if (i < text.length) out += "\n"; continue; }
+    if (c === "/" && text[i + 1] === "*") { const end = text.indexOf("*/", i + 2); i = end < 0 ? text.length : end + 1; continue; }
+    out += c;
+  }
+  const group = /(?<!\\)\{([^{}]*?)(?<!\\)\}/;
+  for (let m = out.match(group), guard = 0; m && guard < 10000; m = out.match(group), guard++) {
+    const options = m[1].split(/(?<!\\)\|/);
+    out = out.slice(0, m.index) + options[Math.floor(random() * options.length)] + out.slice(m.index + m[0].length);
+  }
+  return out;
+}
+
+function widgetApiValue(w, value, random) {
+  if (Array.isArray(value)) return { __value__: value };
+  if (w?.options?.dynamicPrompts && typeof value === "string") return processDynamicPrompt(value, random);
+  return value;
+}
+
+const isVirtual = n => n.type in VIRTUAL_TYPES;
+const isDropped = n => isVirtual(n) || n.mode === MODE.NEVER || n.mode === MODE.BYPASS;
+
+// Follow a link upstream through reroutes and bypassed nodes. Returns {ref:[id,slot]} or {value} or null.
+export function resolveLink(graph, link, seen = new Set()) {
+  if (!link || seen.has(link.id)) return null;
+  seen.add(link.id);
+  const origin = graph.getNode(link.origin_id);
+  if (!origin) return null;
+  if (origin.type === "Reroute") return resolveLink(graph, graph.links.get(origin.inputs[0]?.link), seen);
+  if (origin.type === "PrimitiveNode") return { value: origin.widgets[0]?.value };
+  if (origin.mode === MODE.BYPASS) {
+    const type = origin.outputs[link.origin_slot]?.type;
+    const same = origin.inputs[link.origin_slot];
+    const pick = same && same.type === type && same.link != null ? same
+      : origin.inputs.find(i => i.type === type && i.link != null);
+    return pick ? resolveLink(graph, graph.links.get(pick.link), seen) : null;
+  }
+  return { ref: [String(origin.id), link.origin_slot] };
+}
+
+export function graphToPrompt(graph, { random = Math.random } = {}) {
+  const prompt = {};
+  const nodes = graph.zorder.map(id => graph.getNode(id)).filter(Boolean);
+  for (const node of nodes) {
+    if (isDropped(node)) continue;
+    const inputs = {};
+    for (const w of node.widgets) {
+      if (w.serialize === false || node.kind === "missing") continue;
+      inputs[w.name] = widgetApiValue(w, w.value, random);
+    }
+    for (const inp of node.inputs) {
+      if (inp.link == null) continue;
+      const r = resolveLink(graph, graph.links.get(inp.link));
+      if (!r) { delete inputs[inp.name]; continue; }
+      inputs[inp.name] = r.ref ?? widgetApiValue(node.widget(inp.widget?.name ?? inp.name), r.value, random);
+    }
+    prompt[String(node.id)] = { inputs, class_type: node.type, _meta: { title: node.title } };
+  }
+  // §3.4 step 5: inputs that point at nodes not emitted are removed.
+  for (const entry of Object.values(prompt))
+    for (const [k, v] of Object.entries(entry.inputs))
+      if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && !(v[0] in prompt)) delete entry.inputs[k];
+  return prompt;
+}
+
+// The POST /prompt body (§3.4 step 8).
+export function promptRequest(graph, workflow, { clientId, front = false, random } = {}) {
+  const body = { client_id: clientId, prompt: graphToPrompt(graph, { random }), extra_data: { extra_pnginfo: { workflow } } };
+  if (front) body.front = true;
+  return body;
+}
