@@ -72,7 +72,8 @@ export function nodeFromJSON(raw, catalogue) {
       node.widgets.forEach((w, i) => { if (i < wv.length) w.value = wv[i]; });
       node.extraValues = wv.slice(node.widgets.length);   // kept, saved back
     } else if (wv !== undefined && !Array.isArray(wv)) node.rawValues = wv;
-    node.hadValues = wv !== undefined;
+    // Old files without widgets_values mean "defaults"; saved back the same way while untouched.
+    if (wv === undefined) node.defaultValues = node.widgets.map(w => w.value);
   } else {
     node = new Node({ id: raw.id, type: raw.type, pos, kind: "missing",
       inputs: (raw.inputs ?? []).map(i => structuredClone(i)),
@@ -107,7 +108,7 @@ function bindPrimitive(graph, prim) {
 
 export function widgetsValues(node) {
   if (node.kind === "missing" || node.rawValues !== undefined) return structuredClone(node.rawValues);
-  if (!node.widgets.length && !node.hadValues && node.raw) return undefined;
+  if (node.defaultValues && node.widgets.every((w, i) => w.value === node.defaultValues[i])) return undefined;
   return [...node.widgets.map(w => w.value), ...(node.extraValues ?? [])];
 }
 
