@@ -28,12 +28,13 @@ def sdxl_adm(opts: dict, adm_channels: int, latent_hw: tuple, batch: int) -> tor
     """The SDXL "vector" conditioning: pooled text ++ Fourier features of size and crop (Podell et al. 2023, §2.2)."""
     from core.models.unet import timestep_embedding
 
-    pooled = opts.get("pooled_output")
-    if pooled is None:
-        pooled = torch.zeros(1, 1280)
     height = opts.get("height", latent_hw[0] * 8)
     width = opts.get("width", latent_hw[1] * 8)
-    if adm_channels == ADM_SDXL_REFINER:
+    refiner = adm_channels == ADM_SDXL_REFINER
+    pooled = opts.get("pooled_output")
+    if pooled is None:  # e.g. a zeroed-out or hand-made conditioning: no text vector
+        pooled = torch.zeros(1, adm_channels - (5 if refiner else 6) * 256)
+    if refiner:
         values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0), opts.get("aesthetic_score", 6.0)]
     else:
         values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0),
@@ -116,6 +117,8 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
                 mask = mask[None]
             mask = torch.nn.functional.interpolate(mask[:, None], size=(H, W), mode="bilinear",
                                                    align_corners=False)  # [Bm, 1, H, W]
+            if mask.shape[0] not in (1, batch):
+                mask = _to_batch(mask, batch)
             if opts.get("set_area_to_bounds"):
                 bounds = _mask_bounds(mask)
                 if bounds is not None:

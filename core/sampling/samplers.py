@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from core.sampling import dpm_solver, samplers_basic as basic, samplers_dpmpp as dpmpp, uni_pc
+from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_dpmpp as dpmpp, uni_pc
 from core.sampling.noise import BrownianNoise, GaussianNoise
 
 
@@ -42,6 +42,7 @@ _CATALOGUE = {
 }
 
 SAMPLER_NAMES = tuple(_CATALOGUE)
+assert SAMPLER_NAMES == names.SAMPLER_NAMES, "core/sampling/names.py is out of date"
 
 
 @dataclass(frozen=True)

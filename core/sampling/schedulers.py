@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from core.sampling import names
 from core.sampling.schedule import DiscreteSchedule
 
 
@@ -74,8 +75,7 @@ def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     return _append_zero(torch.tan(w * math.atan(sigma_min) + (1 - w) * math.atan(sigma_max)))
 
 
-SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta",
-                   "kl_optimal")
+SCHEDULER_NAMES = names.SCHEDULER_NAMES
 
 
 def calculate_sigmas(schedule: DiscreteSchedule, name: str, steps: int) -> torch.Tensor:

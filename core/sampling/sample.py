@@ -1,0 +1,158 @@
+"""The KSampler entry point: seeded noise, sigmas, guidance and a sampler run on one MODEL.
+
+LATENT samples are raw VAE space; they are multiplied by ``model.latent_format.scale_factor`` going
+in and divided coming out. The start point follows ComfyUI: latent + noise * sqrt(1 + sigma_0^2) when
+sigma_0 is the schedule's largest sigma (the VP prior scaled to VE), else latent + noise * sigma_0.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+
+from core import progress
+from core.sampling import schedulers
+from core.sampling.denoiser import Denoiser
+from core.sampling.guidance import CFGDenoiser, prepare_conds
+from core.sampling.noise import initial_noise
+from core.sampling.samplers import SamplerSpec, get_sampler
+from core.sampling.schedule import DiscreteSchedule
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def _schedule(prediction: str) -> DiscreteSchedule:
+    return DiscreteSchedule(prediction=prediction)
+
+
+def schedule_for(model) -> DiscreteSchedule:
+    """The noise schedule of a MODEL (all SD1/SD2/SDXL checkpoints share the betas; prediction differs)."""
+    return _schedule(getattr(model.config, "prediction", "eps"))
+
+
+def prepare_noise(latent: torch.Tensor, seed: int, batch_index=None) -> torch.Tensor:
+    return initial_noise(latent.shape, seed, batch_index)
+
+
+def ksampler_sigmas(model, steps: int, sampler_name: str, scheduler: str, denoise: float = 1.0,
+                    start_step: int | None = None, last_step: int | None = None,
+                    force_full_denoise: bool = False) -> torch.Tensor:
+    """KSampler's sigmas, cut to steps [start_step, last_step] as KSamplerAdvanced asks."""
+    sigmas = schedulers.ksampler_sigmas(schedule_for(model), scheduler, sampler_name, steps, denoise)
+    if last_step is not None and last_step < len(sigmas) - 1:
+        sigmas = sigmas[:last_step + 1].clone()
+        if force_full_denoise:
+            sigmas[-1] = 0
+    if start_step is not None:
+        sigmas = sigmas[start_step:] if start_step < len(sigmas) - 1 else sigmas[:0]
+    return sigmas
+
+
+def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
+    """noise_mask [B?, 1?, H, W] (pixels) -> [B, 1, h, w] at latent size."""
+    mask = mask.float()
+    mask = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+    mask = torch.nn.functional.interpolate(mask, size=shape[-2:], mode="bilinear", align_corners=False)
+    if mask.shape[0] != shape[0]:
+        mask = mask.repeat((shape[0] + mask.shape[0] - 1) // mask.shape[0], 1, 1, 1)[:shape[0]]
+    return mask
+
+
+class _InpaintBlend:
+    """Keep the unmasked region on the path of the original latent: before each call that region of x
+    is replaced by latent + noise * sigma, after it the denoised estimate there is the latent itself."""
+
+    def __init__(self, inner, latent, noise, mask):
+        self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
+
+    def __call__(self, x, sigma):
+        keep = 1 - self.mask
+        s = sigma.reshape(-1, 1, 1, 1)
+        x = x * self.mask + (self.latent + self.noise * s) * keep
+        return self.inner(x, sigma) * self.mask + self.latent * keep
+
+
+def _inpaint_concat(model, latent_in, mask):
+    """Extra U-Net input channels of inpainting checkpoints: [mask (1 = repaint), masked-image latent]."""
+    B, _, h, w = latent_in.shape
+    if mask is None:  # nothing masked: repaint everything; no image to keep
+        return torch.cat([latent_in.new_ones(B, 1, h, w), torch.zeros_like(latent_in)], dim=1)
+    return torch.cat([mask.round(), latent_in], dim=1)
+
+
+def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, sigmas: torch.Tensor,
+                  positive, negative, latent_image: torch.Tensor, noise_mask=None, seed: int = 0,
+                  node: str = "KSampler", return_denoised: bool = False):
+    """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0)."""
+    from core import devices
+    from core.latent_preview import make_previewer
+
+    if len(sigmas) <= 1:
+        return (latent_image, latent_image) if return_denoised else latent_image
+    schedule = schedule_for(model)
+    device = getattr(model, "device", None) or devices.get_torch_device()
+    fmt = model.latent_format
+    steps = len(sigmas) - 1
+    bar = progress.ProgressBar(steps)
+    previewer = make_previewer(fmt)
+    last = {}
+
+    def callback(info):
+        last["x0"] = info["denoised"]
+        preview = previewer(info["denoised"]) if previewer is not None else None
+        bar.update_absolute(info["i"] + 1, preview=preview)
+
+    progress.check_interrupt()
+    with devices.manager.activate(model):
+        dtype = model.dtype
+        latent_in = fmt.process_in(latent_image.float()).to(device)
+        noise = noise.float().to(device)
+        sigmas = sigmas.float().to(device)
+        shape = latent_in.shape
+        mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
+        adm = getattr(model.config, "adm_in_channels", None)
+        cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype)
+        pos = prepare_conds(positive, uncond=False, **cond_args)
+        neg = prepare_conds(negative, uncond=True, **cond_args)
+        concat = _inpaint_concat(model, latent_in, mask) if getattr(model.config, "in_channels", 4) == 9 else None
+        unet = model.unet
+        denoiser = Denoiser(unet, schedule, dtype)
+        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model)
+        if mask is not None:
+            blend_noise = noise
+            if sampler.inpaint_random_noise:
+                blend_noise = initial_noise(shape, seed + 1).to(device)
+            fn = _InpaintBlend(fn, latent_in, blend_noise, mask)
+        sigma0 = float(sigmas[0])
+        scale = (1 + sigma0 ** 2) ** 0.5 if schedule.is_max_sigma(sigma0) else sigma0
+        x = latent_in + noise * scale
+        log.debug("%s: %s over %d sigmas %.4g..%.4g on %s", node, sampler.name, len(sigmas), sigma0,
+                  float(sigmas[-1]), device)
+        with torch.inference_mode():
+            x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node)
+        if mask is not None and float(sigmas[-1]) == 0:
+            x = x * mask + latent_in * (1 - mask)  # exact: the kept region is the input latent
+        out = fmt.process_out(x).float().cpu()
+        x0 = fmt.process_out(last["x0"]).float().cpu() if "x0" in last else out
+    return (out, x0) if return_denoised else out
+
+
+def common_ksampler(model, seed: int, steps: int, cfg: float, sampler_name: str, scheduler: str,
+                    positive, negative, latent: dict, denoise: float = 1.0, disable_noise: bool = False,
+                    start_step: int | None = None, last_step: int | None = None,
+                    force_full_denoise: bool = False, node: str = "KSampler") -> dict:
+    """KSampler / KSamplerAdvanced: returns a new LATENT dict."""
+    samples = latent["samples"]
+    if disable_noise:
+        noise = torch.zeros_like(samples, dtype=torch.float32)
+    else:
+        noise = prepare_noise(samples, seed, latent.get("batch_index"))
+    sigmas = ksampler_sigmas(model, steps, sampler_name, scheduler, denoise, start_step, last_step,
+                             force_full_denoise)
+    out = sample_custom(model, noise, cfg, get_sampler(sampler_name), sigmas, positive, negative, samples,
+                        latent.get("noise_mask"), seed, node)
+    result = dict(latent)
+    result["samples"] = out
+    return result

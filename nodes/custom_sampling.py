@@ -1,0 +1,140 @@
+"""Custom sampling nodes (ComfyUI's nodes_custom_sampler): SAMPLER and SIGMAS as values of their own."""
+from __future__ import annotations
+
+from core.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
+from core.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output
+
+CATEGORY = "sampling/custom_sampling"
+
+
+class KSamplerSelect(Node):
+    CATEGORY = CATEGORY + "/samplers"
+    INPUTS = (Combo("sampler_name", choices=SAMPLER_NAMES),)
+    OUTPUTS = (Output("SAMPLER"),)
+
+    def execute(self, sampler_name):
+        from core.sampling.samplers import get_sampler
+
+        return (get_sampler(sampler_name),)
+
+
+class BasicScheduler(Node):
+    CATEGORY = CATEGORY + "/schedulers"
+    INPUTS = (In("MODEL", "model"), Combo("scheduler", choices=SCHEDULER_NAMES),
+              Int("steps", default=20, min=1, max=10000),
+              Float("denoise", default=1.0, min=0.0, max=1.0, step=0.01))
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, model, scheduler, steps, denoise):
+        import torch
+
+        from core.sampling.sample import schedule_for
+        from core.sampling.schedulers import calculate_sigmas
+
+        if denoise < 1.0:
+            if denoise <= 0.0:
+                return (torch.zeros(0),)
+            total = int(steps / denoise)
+        else:
+            total = steps
+        return (calculate_sigmas(schedule_for(model), scheduler, total)[-(steps + 1):],)
+
+
+class KarrasScheduler(Node):
+    CATEGORY = CATEGORY + "/schedulers"
+    INPUTS = (Int("steps", default=20, min=1, max=10000),
+              Float("sigma_max", default=14.614642, min=0.0, max=5000.0, step=0.01, round=False),
+              Float("sigma_min", default=0.0291675, min=0.0, max=5000.0, step=0.01, round=False),
+              Float("rho", default=7.0, min=0.0, max=100.0, step=0.01, round=False))
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, steps, sigma_max, sigma_min, rho):
+        from core.sampling.schedulers import karras
+
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError(f"KarrasScheduler, input 'sigma_min': {sigma_min} must be above 0 and below sigma_max {sigma_max}")
+        return (karras(steps, sigma_min, sigma_max, rho),)
+
+
+class ExponentialScheduler(Node):
+    CATEGORY = CATEGORY + "/schedulers"
+    INPUTS = (Int("steps", default=20, min=1, max=10000),
+              Float("sigma_max", default=14.614642, min=0.0, max=5000.0, step=0.01, round=False),
+              Float("sigma_min", default=0.0291675, min=0.0, max=5000.0, step=0.01, round=False))
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, steps, sigma_max, sigma_min):
+        from core.sampling.schedulers import exponential
+
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError(f"ExponentialScheduler, input 'sigma_min': {sigma_min} must be above 0 and below sigma_max {sigma_max}")
+        return (exponential(steps, sigma_min, sigma_max),)
+
+
+class SDTurboScheduler(Node):
+    CATEGORY = CATEGORY + "/schedulers"
+    INPUTS = (In("MODEL", "model"), Int("steps", default=1, min=1, max=10),
+              Float("denoise", default=1.0, min=0.0, max=1.0, step=0.01))
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, model, steps, denoise):
+        from core.sampling.sample import schedule_for
+        from core.sampling.schedulers import sd_turbo_sigmas
+
+        return (sd_turbo_sigmas(schedule_for(model), steps, denoise),)
+
+
+class SplitSigmas(Node):
+    CATEGORY = CATEGORY + "/sigmas"
+    INPUTS = (In("SIGMAS", "sigmas"), Int("step", default=0, min=0, max=10000))
+    OUTPUTS = (Output("SIGMAS", "high_sigmas"), Output("SIGMAS", "low_sigmas"))
+
+    def execute(self, sigmas, step):
+        return (sigmas[:step + 1], sigmas[step:])
+
+
+class FlipSigmas(Node):
+    CATEGORY = CATEGORY + "/sigmas"
+    INPUTS = (In("SIGMAS", "sigmas"),)
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, sigmas):
+        if len(sigmas) == 0:
+            return (sigmas,)
+        flipped = sigmas.flip(0).clone()
+        if flipped[0] == 0:  # a sampler cannot start at sigma 0 (division by sigma)
+            flipped[0] = 0.0001
+        return (flipped,)
+
+
+class SamplerCustom(Node):
+    CATEGORY = CATEGORY
+    INPUTS = (In("MODEL", "model"), Boolean("add_noise", default=True),
+              Int("noise_seed", default=0, min=0, max=MAX_SEED, control_after_generate=True),
+              Float("cfg", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01),
+              In("CONDITIONING", "positive"), In("CONDITIONING", "negative"),
+              In("SAMPLER", "sampler"), In("SIGMAS", "sigmas"), In("LATENT", "latent_image"))
+    OUTPUTS = (Output("LATENT", "output"), Output("LATENT", "denoised_output"))
+
+    def execute(self, model, add_noise, noise_seed, cfg, positive, negative, sampler, sigmas, latent_image):
+        import torch
+
+        from core.sampling.sample import prepare_noise, sample_custom
+
+        if not isinstance(latent_image, dict) or "samples" not in latent_image:
+            raise ValueError("SamplerCustom, input 'latent_image': expected a LATENT dict with 'samples'")
+        samples = latent_image["samples"]
+        if add_noise:
+            noise = prepare_noise(samples, noise_seed, latent_image.get("batch_index"))
+        else:
+            noise = torch.zeros_like(samples, dtype=torch.float32)
+        out, x0 = sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, samples,
+                                latent_image.get("noise_mask"), noise_seed, node="SamplerCustom",
+                                return_denoised=True)
+        result, denoised = dict(latent_image), dict(latent_image)
+        result["samples"], denoised["samples"] = out, x0
+        return (result, denoised)
+
+
+NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, ExponentialScheduler, SDTurboScheduler,
+         SplitSigmas, FlipSigmas, SamplerCustom]
