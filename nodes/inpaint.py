@@ -1,0 +1,55 @@
+"""Inpainting latents (reference §6): SetLatentNoiseMask and VAEEncodeForInpaint."""
+from __future__ import annotations
+
+from core.spec import In, Int, Node, Output
+
+
+class SetLatentNoiseMask(Node):
+    CATEGORY = "latent/inpaint"
+    DISPLAY_NAME = "Set Latent Noise Mask"
+    INPUTS = (In("LATENT", "samples"), In("MASK", "mask"))
+    OUTPUTS = (Output("LATENT"),)
+
+    def execute(self, samples, mask):
+        if not isinstance(samples, dict) or "samples" not in samples:
+            raise ValueError("SetLatentNoiseMask, input 'samples': expected a LATENT dict with 'samples'")
+        out = dict(samples)
+        out["noise_mask"] = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+        return (out,)
+
+
+class VAEEncodeForInpaint(Node):
+    CATEGORY = "latent/inpaint"
+    DISPLAY_NAME = "VAE Encode (for Inpainting)"
+    INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"), In("MASK", "mask"),
+              Int("grow_mask_by", default=6, min=0, max=64, step=1))
+    OUTPUTS = (Output("LATENT"),)
+
+    def execute(self, pixels, vae, mask, grow_mask_by=6):
+        import math
+
+        import torch
+        import torch.nn.functional as F
+
+        if vae is None:
+            raise ValueError("VAEEncodeForInpaint, input 'vae': no VAE")
+        H, W = (pixels.shape[1] // 8) * 8, (pixels.shape[2] // 8) * 8
+        mask = F.interpolate(mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float(),
+                             size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
+        pixels = pixels.clone()
+        if (pixels.shape[1], pixels.shape[2]) != (H, W):  # centre-crop to a multiple of 8
+            dy, dx = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
+            pixels = pixels[:, dy:dy + H, dx:dx + W]
+            mask = mask[:, :, dy:dy + H, dx:dx + W]
+        hard = mask.round()
+        if grow_mask_by > 0:  # dilate so the repainted region's seam falls inside the noise mask
+            kernel = torch.ones(1, 1, grow_mask_by, grow_mask_by)
+            grown = F.conv2d(hard, kernel, padding=math.ceil((grow_mask_by - 1) / 2)).clamp(0, 1)[:, :, :H, :W]
+        else:
+            grown = hard
+        keep = (1 - hard).squeeze(1).unsqueeze(-1)  # [B, H, W, 1]
+        pixels = (pixels - 0.5) * keep + 0.5  # masked pixels become mid grey before encoding
+        return ({"samples": vae.encode(pixels), "noise_mask": grown.round()},)
+
+
+NODES = [SetLatentNoiseMask, VAEEncodeForInpaint]
