@@ -232,7 +232,7 @@ def to_checkpoint(sd: dict, layout: str) -> dict:
         if key in top:
             out[top[key]] = value
         elif key == "text_projection.weight":
-            out["text_projection"] = value.t()
+            out["text_projection"] = value.t().contiguous()  # files (safetensors) need contiguous tensors
         elif key.startswith("transformer.encoder.layers."):
             n, sub = key[len("transformer.encoder.layers."):].split(".", 1)
             if sub.startswith("self_attn.") and sub.split(".")[1] in ("q_proj", "k_proj", "v_proj"):
