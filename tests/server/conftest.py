@@ -22,14 +22,7 @@ if str(HERE) not in sys.path:
 
 def make_registry():
     import serverpack
-    from core.registry import NodeRegistry
-
-    registry = NodeRegistry()
-    for name, cls in serverpack.NODE_CLASS_MAPPINGS.items():
-        registry.register(cls, name, display_name=serverpack.NODE_DISPLAY_NAME_MAPPINGS.get(name),
-                          module="custom_nodes.serverpack")
-    registry.web_directories["serverpack"] = str(HERE / "serverpack" / serverpack.WEB_DIRECTORY)
-    return registry
+    return serverpack.build_registry()
 
 
 def async_test(fn):

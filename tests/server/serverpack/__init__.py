@@ -9,3 +9,16 @@ NODE_CLASS_MAPPINGS = {"SrvNumber": Number, "SrvSum": Sum, "SrvShow": Show, "Srv
                        "SrvJournal": Journal, "SrvWritePng": WritePng}
 NODE_DISPLAY_NAME_MAPPINGS = {"SrvNumber": "Number (server test)"}
 WEB_DIRECTORY = "web"
+
+
+def build_registry():
+    """A registry holding this pack, registered as a custom node pack with its web directory."""
+    from pathlib import Path
+
+    from core.registry import NodeRegistry
+
+    registry = NodeRegistry()
+    for name, cls in NODE_CLASS_MAPPINGS.items():
+        registry.register(cls, name, display_name=NODE_DISPLAY_NAME_MAPPINGS.get(name), module="custom_nodes.serverpack")
+    registry.web_directories["serverpack"] = str(Path(__file__).resolve().parent / WEB_DIRECTORY)
+    return registry
