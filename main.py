@@ -56,6 +56,10 @@ def build_registry(args):
     custom_nodes.load_custom_nodes(registry, paths.get().folder_paths("custom_nodes"),
                                    disable_all=args.disable_all_custom_nodes,
                                    whitelist=args.whitelist_custom_nodes)
+    # packs that look up each other's classes through ``nodes.NODE_CLASS_MAPPINGS`` see every node
+    for name in registry.names():
+        nodes.NODE_CLASS_MAPPINGS.setdefault(name, registry.get(name))
+        nodes.NODE_DISPLAY_NAME_MAPPINGS.setdefault(name, registry.display_name(name))
     return registry
 
 
