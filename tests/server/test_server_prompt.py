@@ -232,3 +232,36 @@ async def test_client_id_is_copied_into_extra_data(folders):
     async with served(folders, start_worker=False) as c:
         await c.post("/prompt", json={"prompt": sum_prompt(), "client_id": "me"})
         assert (await (await c.get("/queue")).json())["queue_pending"][0][3]["client_id"] == "me"
+
+
+def ui_workflow(a=4, b=5) -> dict:
+    def node(i, kind, widgets, inputs=(), outputs=()):
+        return {"id": i, "type": kind, "pos": [0, 0], "size": [100, 50], "flags": {}, "order": i, "mode": 0,
+                "inputs": list(inputs), "outputs": list(outputs), "properties": {}, "widgets_values": widgets}
+    return {"last_node_id": 4, "last_link_id": 3, "version": 0.4, "groups": [], "config": {}, "extra": {},
+            "nodes": [node(1, "SrvNumber", [a], outputs=[{"name": "INT", "type": "INT", "links": [1]}]),
+                      node(2, "SrvNumber", [b], outputs=[{"name": "INT", "type": "INT", "links": [2]}]),
+                      node(3, "SrvSum", [], inputs=[{"name": "a", "type": "INT", "link": 1},
+                                                    {"name": "b", "type": "INT", "link": 2}],
+                           outputs=[{"name": "INT", "type": "INT", "links": [3]}]),
+                      node(4, "SrvShow", [], inputs=[{"name": "value", "type": "INT", "link": 3}])],
+            "links": [[1, 1, 0, 3, 0, "INT"], [2, 2, 0, 3, 1, "INT"], [3, 3, 0, 4, 0, "INT"]]}
+
+
+@async_test
+async def test_a_ui_workflow_posted_as_prompt_is_converted_and_run(folders):
+    async with served(folders) as c:
+        resp = await c.post("/prompt", json={"prompt": ui_workflow(4, 5)})
+        assert resp.status == 200, await resp.text()
+        entry = await wait_history(c, (await resp.json())["prompt_id"])
+        assert entry["outputs"]["4"] == {"text": ["9"]}
+        assert entry["prompt"][3]["extra_pnginfo"]["workflow"]["nodes"][0]["type"] == "SrvNumber"
+        assert entry["prompt"][2]["3"] == {"class_type": "SrvSum", "inputs": {"a": ["1", 0], "b": ["2", 0]},
+                                           "_meta": {"title": "SrvSum"}}
+
+
+@async_test
+async def test_a_ui_workflow_file_posted_as_the_whole_body_is_accepted(folders):
+    async with served(folders, start_worker=False) as c:
+        resp = await c.post("/prompt", json=ui_workflow())
+        assert resp.status == 200, await resp.text()
