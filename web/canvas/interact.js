@@ -147,7 +147,9 @@ export class Interaction {
       this.dirty();
     } else if (d.kind === "move") {
       const dx = wx - d.start[0], dy = wy - d.start[1];
-      if (Math.abs(dx) + Math.abs(dy) > 1) d.moved = true;
+      // A click is not a move: start moving only past 3 screen pixels.
+      if (!d.moved && Math.hypot(dx, dy) * this.app.renderer.view.scale < 3) return;
+      d.moved = true;
       d.nodes.forEach((n, i) => { n.pos = [d.origin[i][0] + dx, d.origin[i][1] + dy]; });
       d.groups.forEach((g, i) => { g.bounding = [d.gorigin[i][0] + dx, d.gorigin[i][1] + dy, d.gorigin[i][2], d.gorigin[i][3]]; });
       this.dirty();

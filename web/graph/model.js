@@ -73,10 +73,13 @@ export class Graph extends Bus {
 
   // --- nodes -----------------------------------------------------------------------------------
   addNode(node) {
+    const prevLast = this.lastNodeId;
     if (node.id == null || this.getNode(node.id)) node.id = ++this.lastNodeId;
     else if (typeof node.id === "number") this.lastNodeId = Math.max(this.lastNodeId, node.id);
-    const add = () => { this.nodes.set(node.id, node); this.zorder.push(node.id); };
-    const remove = () => { this.nodes.delete(node.id); this.zorder = this.zorder.filter(i => i !== node.id); };
+    const nextLast = this.lastNodeId;
+    // Undo hands the id back, so undo/redo leaves last_node_id exactly as it was.
+    const add = () => { this.nodes.set(node.id, node); this.zorder.push(node.id); this.lastNodeId = nextLast; };
+    const remove = () => { this.nodes.delete(node.id); this.zorder = this.zorder.filter(i => i !== node.id); this.lastNodeId = prevLast; };
     this._do(add, remove, { kind: "node-add", node });
     return node;
   }
@@ -119,11 +122,11 @@ export class Graph extends Bus {
 
   moveNodes(nodes, dx, dy, groups = []) {
     if (!dx && !dy) return;
-    const shift = s => () => {
-      for (const n of nodes) n.pos = [n.pos[0] + s * dx, n.pos[1] + s * dy];
-      for (const g of groups) g.bounding = [g.bounding[0] + s * dx, g.bounding[1] + s * dy, g.bounding[2], g.bounding[3]];
-    };
-    this._do(shift(1), shift(-1), { kind: "move" });
+    // Undo restores the exact old positions (subtracting the delta again leaves float residue).
+    const before = nodes.map(n => [...n.pos]), gBefore = groups.map(g => [...g.bounding]);
+    const after = before.map(p => [p[0] + dx, p[1] + dy]), gAfter = gBefore.map(b => [b[0] + dx, b[1] + dy, b[2], b[3]]);
+    const put = (ps, gs) => () => { nodes.forEach((n, i) => { n.pos = [...ps[i]]; }); groups.forEach((g, i) => { g.bounding = [...gs[i]]; }); };
+    this._do(put(after, gAfter), put(before, gBefore), { kind: "move" });
   }
 
   // Turn a widget into an input socket (toInput) or back; the widget keeps its widgets_values slot.
@@ -166,8 +169,10 @@ export class Graph extends Bus {
     if (!this.canConnect(origin, oslot, target, tslot)) return null;
     const inp = target.inputs[tslot];
     if (inp.link != null) this.disconnect(inp.link);
+    const prevLast = this.lastLinkId;
     const id = linkId ?? ++this.lastLinkId;
     this.lastLinkId = Math.max(this.lastLinkId, id);
+    const nextLast = this.lastLinkId;
     const type = origin.outputs[oslot].type === "*" ? inp.type : origin.outputs[oslot].type;
     const link = { id, origin_id: origin.id, origin_slot: oslot, target_id: target.id, target_slot: tslot, type };
     const add = () => {
@@ -175,8 +180,9 @@ export class Graph extends Bus {
       const out = origin.outputs[link.origin_slot];
       out.links = [...(out.links ?? []), id];
       target.inputs[link.target_slot].link = id;
+      this.lastLinkId = nextLast;
     };
-    const rem = () => this._unlink(link);
+    const rem = () => { this._unlink(link); this.lastLinkId = prevLast; };
     this._do(add, rem, { kind: "link", link });
     return link;
   }

@@ -161,17 +161,20 @@ export function saveWorkflow(graph, view = null) {
 // Execution order (topological) written to node.order, as the reference frontend does; nodes that
 // were loaded keep the order they had unless the graph was edited since.
 function assignOrder(graph, nodes) {
+  // Kahn's algorithm with ties broken by id, so the result does not depend on z-order.
   const indeg = new Map(nodes.map(n => [n.id, 0]));
   for (const l of graph.links.values()) if (indeg.has(l.target_id)) indeg.set(l.target_id, indeg.get(l.target_id) + 1);
-  const queue = nodes.filter(n => indeg.get(n.id) === 0).map(n => n.id);
+  const ready = nodes.filter(n => indeg.get(n.id) === 0).map(n => n.id);
   const order = new Map();
-  while (queue.length) {
-    const id = queue.shift();
+  const byId = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  while (ready.length) {
+    ready.sort(byId);
+    const id = ready.shift();
     order.set(id, order.size);
     for (const out of graph.getNode(id).outputs) for (const lid of out.links ?? []) {
       const l = graph.links.get(lid); if (!l || !indeg.has(l.target_id)) continue;
       indeg.set(l.target_id, indeg.get(l.target_id) - 1);
-      if (indeg.get(l.target_id) === 0) queue.push(l.target_id);
+      if (indeg.get(l.target_id) === 0) ready.push(l.target_id);
     }
   }
   for (const n of nodes) if (!n.raw && order.has(n.id)) n.order = order.get(n.id);
