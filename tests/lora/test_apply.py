@@ -1,0 +1,182 @@
+"""LoRA patches on real (tiny) MODEL/CLIP handles: exact values, stacking, strengths and bit-exact restore."""
+import pytest
+import torch
+
+from core import devices
+from core.models.lora import ExactMerge, key_map, load_lora_for_models
+from core.models.patcher import resolve
+
+from .conftest import kohya_lora_for
+
+UNET = "model.diffusion_model."
+
+
+def _shapes(model, clip):
+    shapes = {UNET + k: tuple(v.shape) for k, v in model.unet.state_dict().items()}
+    shapes.update({k: tuple(v.shape) for k, v in clip.state_dict().items()})
+    return shapes
+
+
+def _lora(model, clip, seed=0, alpha=2.0, prefix="lora_"):
+    shapes = _shapes(model, clip)
+    return kohya_lora_for(shapes, key_map(shapes), prefix, seed=seed, alpha=alpha)
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.unet.state_dict().items()}
+
+
+def _expected(base, lora, strength, name, key, alpha=2.0):
+    down, up = lora[name + ".lora_down.weight"], lora[name + ".lora_up.weight"]
+    return base + strength * (alpha / down.shape[0]) * (up.flatten(1) @ down.flatten(1)).reshape(base.shape)
+
+
+@pytest.mark.parametrize("name,key", [
+    ("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q", "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight"),
+    ("lora_unet_down_blocks_0_attentions_0_proj_in", "input_blocks.1.1.proj_in.weight"),  # conv 1x1
+    ("lora_unet_down_blocks_0_resnets_0_conv1", "input_blocks.1.0.in_layers.2.weight"),  # conv 3x3 (LoCon)
+])
+@pytest.mark.parametrize("strength", [1.0, -0.5, 0.3])
+def test_active_model_has_w_plus_scaled_up_down(tiny_models, name, key, strength):
+    model, clip = tiny_models("sd15")
+    lora = _lora(model, clip)
+    before = _weights(model)
+    patched, _, unmatched = load_lora_for_models(model, clip, lora, strength, 1.0)
+    assert unmatched == []
+    with devices.manager.activate(patched):
+        got = patched.unet.state_dict()[key].clone()
+    assert torch.allclose(got, _expected(before[key], lora, strength, name, key), atol=1e-6)
+    assert torch.equal(model.unet.state_dict()[key], before[key])
+
+
+def test_clip_patches_follow_strength_clip(tiny_models):
+    model, clip = tiny_models("sd15")
+    lora = _lora(model, clip)
+    _, patched_clip, _ = load_lora_for_models(model, clip, lora, 1.0, 0.7)
+    key = "cond_stage_model.transformer.text_model.encoder.layers.1.mlp.fc1.weight"
+    name = "lora_te_text_model_encoder_layers_1_mlp_fc1"
+    base = clip.state_dict()[key].clone()
+    assert len(patched_clip.patches[key]) == 1
+    delta = patched_clip.patches[key][0].delta(base)
+    assert torch.allclose(base + delta, _expected(base, lora, 0.7, name, key), atol=1e-6)
+    assert clip.patches == {}
+
+
+def test_two_loras_stack(tiny_models):
+    model, clip = tiny_models("sd15")
+    a, b = _lora(model, clip, seed=1), _lora(model, clip, seed=2)
+    key, name = "input_blocks.1.1.proj_out.weight", "lora_unet_down_blocks_0_attentions_0_proj_out"
+    before = _weights(model)[key]
+    m1, c1, _ = load_lora_for_models(model, clip, a, 0.8, 1.0)
+    m2, _, _ = load_lora_for_models(m1, c1, b, -1.2, 1.0)
+    with devices.manager.activate(m2):
+        got = m2.unet.state_dict()[key].clone()
+    expected = _expected(before, a, 0.8, name, key) + _expected(before, b, -1.2, name, key) - before
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_strength_zero_adds_no_patches(tiny_models):
+    model, clip = tiny_models("sd15")
+    patched, patched_clip, _ = load_lora_for_models(model, clip, _lora(model, clip), 0.0, 0.0)
+    assert patched.patches == {} and patched_clip.patches == {}
+
+
+def test_sdxl_lora_reaches_both_text_encoders_and_the_unet(tiny_models):
+    model, clip = tiny_models("sdxl")
+    lora = _lora(model, clip)
+    assert any(k.startswith("lora_te1_") for k in lora) and any(k.startswith("lora_te2_") for k in lora)
+    # q/k/v of the OpenCLIP tower are slices of one fused weight: write them as kohya names too
+    shapes = _shapes(model, clip)
+    gen = torch.Generator().manual_seed(3)
+    for name, (key, part) in key_map(shapes).items():
+        if name.startswith("lora_te2_") and part is not None:
+            width = shapes[key][1]
+            lora[name + ".lora_down.weight"] = torch.randn(4, width, generator=gen)
+            lora[name + ".lora_up.weight"] = torch.randn(width, 4, generator=gen)
+    patched, patched_clip, unmatched = load_lora_for_models(model, clip, lora, 1.0, 1.0)
+    assert unmatched == []
+    assert any(k.startswith("conditioner.embedders.0.") for k in patched_clip.patches)
+    assert any(k.endswith("attn.in_proj_weight") for k in patched_clip.patches)
+    assert len(patched.patches) > 0
+
+
+def test_unknown_modules_are_reported_by_name(tiny_models, caplog):
+    model, clip = tiny_models("sd15")
+    lora = {"lora_unet_no_such_block.lora_down.weight": torch.zeros(2, 4),
+            "lora_unet_no_such_block.lora_up.weight": torch.zeros(4, 2)}
+    _, _, unmatched = load_lora_for_models(model, clip, lora, 1.0, 1.0, name="LoraLoader 'x'")
+    assert unmatched == ["lora_unet_no_such_block"]
+    assert "lora_unet_no_such_block" in caplog.text
+
+
+def test_activation_restores_the_base_weights(tiny_models):
+    model, clip = tiny_models("sd15")
+    before = _weights(model)
+    patched, _, _ = load_lora_for_models(model, clip, _lora(model, clip, alpha=8.0), 0.77, 1.0)
+    with devices.manager.activate(patched):
+        assert not torch.equal(model.unet.input_blocks[1][1].proj_in.weight, before["input_blocks.1.1.proj_in.weight"])
+    after = _weights(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("merger", ["patcher", "exact"])
+def test_restore_is_bit_identical_after_100_cycles(tiny_models, merger):
+    from core.models.patcher import MergedPatches
+
+    model, clip = tiny_models("sd15")
+    before = _weights(model)
+    patched, _, _ = load_lora_for_models(model, clip, _lora(model, clip, alpha=8.0), 0.77, 1.0)
+    params = {UNET + k: v for k, v in model.unet.named_parameters()}
+    for _ in range(100):
+        merged = MergedPatches(model.unet, patched.patches, UNET) if merger == "patcher" \
+            else ExactMerge(params, patched.patches)
+        merged.restore()
+    after = _weights(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_exact_merge_restores_bits_and_keeps_few_elements(dtype):
+    torch.manual_seed(0)
+    params = {"w": (torch.randn(64, 96) * 0.05).to(dtype), "c": (torch.randn(32, 16, 3, 3) * 0.05).to(dtype)}
+    originals = {k: v.clone() for k, v in params.items()}
+    from core.models.lora_formats import LoraPatch
+
+    patches = {"w": [LoraPatch(torch.randn(64, 8), torch.randn(8, 96) * 0.01, strength=0.9)],
+               "c": [LoraPatch(torch.randn(32, 8, 1, 1), torch.randn(8, 16, 3, 3) * 0.01, strength=-1.3)]}
+    for _ in range(100):
+        merge = ExactMerge(params, patches)
+        assert not torch.equal(params["w"], originals["w"])
+        assert merge.saved_elements < 0.5 * sum(v.numel() for v in params.values())
+        merge.restore()
+    assert all(torch.equal(params[k].view(torch.uint8), originals[k].view(torch.uint8)) for k in params)
+
+
+def test_exact_merge_merged_value_is_w_plus_delta():
+    from core.models.lora_formats import LoraPatch
+
+    w = torch.randn(8, 8)
+    base = w.clone()
+    patch = LoraPatch(torch.randn(8, 2), torch.randn(2, 8), alpha=1.0, strength=0.5)
+    ExactMerge({"w": w}, {"w": [patch]})
+    assert torch.equal(w, base + patch.delta(base))
+
+
+def test_exact_merge_refuses_a_restore_that_would_not_be_exact():
+    class Drifting:
+        calls = 0
+
+        def delta(self, weight):
+            Drifting.calls += 1
+            return torch.full(weight.shape, 0.1 * Drifting.calls)
+
+    w = torch.randn(4, 4)
+    merge = ExactMerge({"w": w}, {"w": [Drifting()]})
+    with pytest.raises(RuntimeError, match="bit for bit"):
+        merge.restore()
+
+
+def test_resolve_finds_the_weight_the_patch_key_names(tiny_models):
+    model, _ = tiny_models("sd15")
+    t = resolve(model.unet, UNET + "input_blocks.1.1.proj_in.weight", UNET)
+    assert t is model.unet.input_blocks[1][1].proj_in.weight
