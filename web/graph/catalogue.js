@@ -140,6 +140,9 @@ export function computeSize(node) {
   let h = LAYOUT.TITLE_H + rows * LAYOUT.SLOT_H + LAYOUT.PAD;
   for (const w of node.widgets) if (!w.converted) h += widgetHeight(w) + 4;
   const labelW = Math.max(0, ...node.inputs.map((i, k) => (i.name.length + (node.outputs[k]?.name.length ?? 0)) * 7 + 50));
-  const w = Math.max(200, node.title.length * 8 + 50, labelW);
+  // Widget rows need room for the label and a value (seed numbers run to 15 digits).
+  const widgetW = Math.max(0, ...node.widgets.filter(x => !x.converted).map(x =>
+    x.type === "multiline" ? 280 : x.type === "control" ? 270 : (x.label ?? x.name).length * 6.5 + 150));
+  const w = Math.max(200, node.title.length * 8 + 50, labelW, widgetW);
   return [w, h];
 }
