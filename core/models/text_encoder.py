@@ -113,7 +113,10 @@ class ClipHandle:
         self.layer_idx: int | None = None
         self.patches: dict = {}  # checkpoint key -> [patch] (core.models.patcher contract)
         self.device = None  # None: the compute device (CLIPLoader's device="cpu" sets cpu)
-        self.tokenizer = get_tokenizer()
+
+    @property
+    def tokenizer(self):
+        return get_tokenizer()  # loaded on first use: encode_from_tokens never needs it
 
     # --- ComfyUI's CLIP interface -------------------------------------------------------------
     def clone(self) -> "ClipHandle":
