@@ -132,9 +132,10 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
                   float(sigmas[-1]), device)
         with torch.inference_mode():
             x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node)
-        if mask is not None and float(sigmas[-1]) == 0:
-            x = x * mask + latent_in * (1 - mask)  # exact: the kept region is the input latent
         out = fmt.process_out(x).float().cpu()
+        if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit
+            keep = mask.cpu()
+            out = out * keep + latent_image.float() * (1 - keep)
         x0 = fmt.process_out(last["x0"]).float().cpu() if "x0" in last else out
     return (out, x0) if return_denoised else out
 
