@@ -90,11 +90,16 @@ class Encoder:
         return self._lookups[key]
 
     def checkpoint_keys(self) -> list:
-        return [self.prefix + k for k in to_checkpoint(self.model.state_dict(), self.model.config.layout)]
+        # Mapped on meta copies: OpenCLIP's fused in_proj would otherwise be concatenated for real.
+        shapes = {k: torch.empty(v.shape, device="meta") for k, v in self.model.state_dict().items()}
+        return [self.prefix + k for k in to_checkpoint(shapes, self.model.config.layout)]
 
     def get_weight(self, key: str) -> torch.Tensor:
-        """A weight by its checkpoint name without prefix (fused OpenCLIP in_proj rebuilt as a copy)."""
-        return to_checkpoint(self.model.state_dict(), self.model.config.layout)[key]
+        """A weight by its checkpoint name without prefix (a fused OpenCLIP in_proj is rebuilt as a copy)."""
+        layout = self.model.config.layout
+        names = to_module_keys({key: torch.empty(3, device="meta")}, layout)  # which module tensors hold it
+        params = self.model.state_dict()
+        return to_checkpoint({name: params[name] for name in names}, layout)[key]
 
     @torch.no_grad()
     def set_weight(self, key: str, value: torch.Tensor) -> None:

@@ -299,3 +299,10 @@ def test_dual_files_load_as_sdxl_in_either_order(sdxl, l_weights):
         clip = clip_from_files(pair, "sdxl", dtype=torch.float32, device="cpu")
         cond, pooled = clip.encode_from_tokens(clip.tokenize(PROMPT), return_pooled=True)
         assert cond.shape == (1, 77, 128 + 192) and pooled.shape == (1, 192)
+
+
+def test_every_checkpoint_key_reads_back_its_released_tensor(sd2, h_weights):
+    (enc,) = sd2.encoders
+    assert sorted(sd2.checkpoint_keys()) == sorted("cond_stage_model.model." + k for k in h_weights)
+    for key, value in h_weights.items():
+        assert torch.equal(enc.get_weight(key), value), key
