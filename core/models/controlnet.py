@@ -1,0 +1,289 @@
+"""ControlNet (Zhang et al. 2023, "Adding Conditional Control to Text-to-Image Diffusion Models").
+
+A trainable copy of the U-Net encoder and middle block whose outputs pass through zero-initialised
+1×1 convolutions and are added to the U-Net's skip connections and middle output. The hint image is
+encoded by ``input_hint_block`` (eight 3×3 convs, three stride-2) to the latent resolution and added
+after the first input block. Attribute names equal the released checkpoints (``control_model.*`` of
+ControlNet 1.0/1.1, reference/checkpoints/controlnet_v11_sd15.json); diffusers-format files
+(``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as) are renamed on load.
+
+:class:`ControlNetHandle` is the CONTROL_NET value and also the per-conditioning "control" object that
+core.sampling.guidance calls: ``get_control(x, sigma, cond_context, batched) -> {"input", "middle"}``.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import re
+
+import torch
+from torch import nn
+
+from core.models.attention import SpatialTransformer
+from core.models.unet import Downsample, ResBlock, TimestepBlock, UNetConfig, timestep_embedding
+
+log = logging.getLogger(__name__)
+
+HINT_CHANNELS = (16, 16, 32, 32, 96, 96, 256)  # input_hint_block widths; stride 2 before 32, 96, 256
+
+
+class ControlNet(nn.Module):
+    def __init__(self, cfg: UNetConfig, hint_channels: int = 3):
+        super().__init__()
+        self.config = cfg
+        mc = cfg.model_channels
+        emb_dim = mc * 4
+        self.time_embed = nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        if cfg.adm_in_channels:
+            self.label_emb = nn.Sequential(nn.Sequential(nn.Linear(cfg.adm_in_channels, emb_dim), nn.SiLU(),
+                                                         nn.Linear(emb_dim, emb_dim)))
+        layers, ch = [], hint_channels
+        for i, out in enumerate(HINT_CHANNELS):
+            layers += [nn.Conv2d(ch, out, 3, padding=1, stride=2 if i in (2, 4, 6) else 1), nn.SiLU()]
+            ch = out
+        layers.append(nn.Conv2d(ch, mc, 3, padding=1))  # zero-initialised in training
+        self.input_hint_block = nn.Sequential(*layers)  # keys 0, 2, ..., 14 (odd indices are SiLU)
+
+        def transformer(ch: int, depth: int) -> SpatialTransformer:
+            heads, dim_head = cfg.heads_for(ch)
+            return SpatialTransformer(ch, heads, dim_head, depth, cfg.context_dim, cfg.use_linear_in_transformer)
+
+        self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(cfg.in_channels, mc, 3, padding=1))])
+        self.zero_convs = nn.ModuleList([nn.Sequential(nn.Conv2d(mc, mc, 1))])
+        ch, depth_in = mc, iter(cfg.transformer_depth)
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.num_res_blocks[level]):
+                blocks = [ResBlock(ch, emb_dim, mult * mc)]
+                ch = mult * mc
+                depth = next(depth_in)
+                if depth > 0:
+                    blocks.append(transformer(ch, depth))
+                self.input_blocks.append(TimestepBlock(*blocks))
+                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
+            if level != len(cfg.channel_mult) - 1:
+                self.input_blocks.append(TimestepBlock(Downsample(ch)))
+                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
+        middle = [ResBlock(ch, emb_dim, ch)]
+        if cfg.transformer_depth_middle > 0:
+            middle.append(transformer(ch, cfg.transformer_depth_middle))
+        middle.append(ResBlock(ch, emb_dim, ch))
+        self.middle_block = TimestepBlock(*middle)
+        self.middle_block_out = nn.Sequential(nn.Conv2d(ch, ch, 1))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.middle_block_out[0].weight.dtype
+
+    def forward(self, x, hint, timesteps, context, y=None) -> list:
+        """Residuals, one per input block then the middle block: ``[B, C_i, H_i, W_i]`` × (n_input + 1)."""
+        dtype = self.dtype
+        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(dtype))
+        if self.config.adm_in_channels:
+            if y is None:
+                raise ValueError(f"this ControlNet needs the vector input y [B, {self.config.adm_in_channels}] (SDXL)")
+            emb = emb + self.label_emb(y.to(dtype))
+        guided = self.input_hint_block(hint.to(dtype))  # [B, mc, H, W]: the hint at latent resolution
+        h, context = x.to(dtype), context.to(dtype)
+        outs = []
+        for i, (block, zero) in enumerate(zip(self.input_blocks, self.zero_convs)):
+            h = block(h, emb, context)
+            if i == 0:
+                h = h + guided
+            outs.append(zero(h))
+        h = self.middle_block(h, emb, context)
+        outs.append(self.middle_block_out(h))
+        return outs
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+_RES_FROM_DIFFUSERS = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+                       "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+
+
+def is_diffusers_layout(sd: dict) -> bool:
+    return any(k.startswith("controlnet_cond_embedding.") for k in sd)
+
+
+def diffusers_to_ldm(sd: dict) -> dict:
+    """Rename a diffusers ControlNetModel state dict to the LDM ``control_model`` layout (no copies)."""
+    nrb = len({m.group(1) for k in sd for m in [re.match(r"down_blocks\.0\.resnets\.(\d+)\.", k)] if m})
+    hint_blocks = sorted({int(m.group(1)) for k in sd for m in [re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.", k)] if m})
+    out = {}
+
+    def res(rest: str) -> str:
+        head, _, tail = rest.partition(".")
+        return _RES_FROM_DIFFUSERS.get(head, head) + ("." + tail if tail else "")
+
+    for key, value in sd.items():
+        new = None
+        simple = {"conv_in.": "input_blocks.0.0.", "time_embedding.linear_1.": "time_embed.0.",
+                  "time_embedding.linear_2.": "time_embed.2.", "add_embedding.linear_1.": "label_emb.0.0.",
+                  "add_embedding.linear_2.": "label_emb.0.2.", "controlnet_mid_block.": "middle_block_out.0.",
+                  "controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
+                  "controlnet_cond_embedding.conv_out.": f"input_hint_block.{2 * (len(hint_blocks) + 1)}."}
+        for old, ldm in simple.items():
+            if key.startswith(old):
+                new = ldm + key[len(old):]
+                break
+        if new is None and (m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.+)", key)):
+            new = f"input_hint_block.{2 * (int(m.group(1)) + 1)}.{m.group(2)}"
+        elif new is None and (m := re.match(r"controlnet_down_blocks\.(\d+)\.(.+)", key)):
+            new = f"zero_convs.{m.group(1)}.0.{m.group(2)}"
+        elif new is None and (m := re.match(r"down_blocks\.(\d+)\.(resnets|attentions|downsamplers)\.(\d+)\.(.+)", key)):
+            level, kind, i, rest = int(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
+            base = 1 + level * (nrb + 1)
+            if kind == "resnets":
+                new = f"input_blocks.{base + i}.0.{res(rest)}"
+            elif kind == "attentions":
+                new = f"input_blocks.{base + i}.1.{rest}"
+            else:
+                new = f"input_blocks.{base + nrb}.0.op.{rest.removeprefix('conv.')}"
+        elif new is None and (m := re.match(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)", key)):
+            kind, i, rest = m.groups()
+            new = f"middle_block.{2 * int(i)}.{res(rest)}" if kind == "resnets" else f"middle_block.1.{rest}"
+        out[new if new is not None else key] = value
+    return out
+
+
+def strip_prefix(sd: dict) -> dict:
+    """Only the ControlNet tensors, without ``control_model.`` (ControlNet 1.0 files bundle a whole SD1.5)."""
+    if any(k.startswith("control_model.") for k in sd):
+        return {k[len("control_model."):]: v for k, v in sd.items() if k.startswith("control_model.")}
+    return dict(sd)
+
+
+def config_from_state_dict(sd: dict) -> tuple[UNetConfig, int]:
+    from core.models.detection import detect_unet_config
+
+    shapes = {k: tuple(v.shape) for k, v in sd.items()}
+    in_ch = shapes["input_blocks.0.0.weight"][1]
+    shapes["out.2.weight"] = (in_ch, 1, 3, 3)  # the detector reads out_channels; a ControlNet has no decoder
+    cfg = detect_unet_config(shapes, prefix="")
+    return cfg, shapes["input_hint_block.0.weight"][1]
+
+
+def load_controlnet_module(sd: dict, dtype: torch.dtype | None = None, where: str = "ControlNet") -> ControlNet:
+    """A :class:`ControlNet` from an LDM (prefixed or not) or diffusers state dict; keys checked by name and shape."""
+    if is_diffusers_layout(sd):
+        sd = diffusers_to_ldm(sd)
+    sd = strip_prefix(sd)
+    if "input_hint_block.0.weight" not in sd or "zero_convs.0.0.weight" not in sd:
+        raise ValueError(f"{where}: not a ControlNet (no input_hint_block/zero_convs keys; found e.g. "
+                         f"{', '.join(sorted(sd)[:3])})")
+    cfg, hint_ch = config_from_state_dict(sd)
+    with torch.device("meta"):
+        module = ControlNet(cfg, hint_ch)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    if missing:
+        raise ValueError(f"{where}: {len(missing)} weights missing, e.g. {', '.join(missing[:5])}")
+    if unexpected:
+        log.warning("%s: %d unexpected keys ignored, e.g. %s", where, len(unexpected), ", ".join(unexpected[:5]))
+    dtype = dtype or next(iter(sd.values())).dtype
+    if not dtype.is_floating_point:
+        dtype = torch.float32
+    tensors = {}
+    for k, ref in expected.items():
+        if tuple(sd[k].shape) != tuple(ref.shape):
+            raise ValueError(f"{where}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(ref.shape)}")
+        tensors[k] = sd[k].to(dtype)
+    module.load_state_dict(tensors, assign=True)
+    return module.eval().requires_grad_(False)
+
+
+# --- the CONTROL_NET value and the per-conditioning control --------------------------------------
+
+class ControlNetHandle:
+    """A loaded ControlNet; :meth:`apply` gives a copy bound to a hint, strength and step range."""
+
+    def __init__(self, model: ControlNet, name: str = "controlnet"):
+        self.model = model
+        self.name = name
+        self.hint: torch.Tensor | None = None  # IMAGE [B, H, W, C]
+        self.strength = 1.0
+        self.start_percent, self.end_percent = 0.0, 1.0
+        self.previous = None
+        self.vae = None
+        self._hint_cache = None
+        self._schedule = None
+
+    def apply(self, hint: torch.Tensor, strength: float, start_percent: float = 0.0, end_percent: float = 1.0,
+              previous=None, vae=None) -> "ControlNetHandle":
+        c = copy.copy(self)
+        c.hint, c.strength = hint, float(strength)
+        c.start_percent, c.end_percent = float(start_percent), float(end_percent)
+        c.previous, c.vae, c._hint_cache = previous, vae, None
+        return c
+
+    def _sigma_range(self) -> tuple[float, float]:
+        if self._schedule is None:
+            from core.sampling.schedule import DiscreteSchedule
+
+            self._schedule = DiscreteSchedule()
+        return self._schedule.percent_to_sigma(self.start_percent), self._schedule.percent_to_sigma(self.end_percent)
+
+    def _hint_for(self, x: torch.Tensor, batched: int, dtype) -> torch.Tensor:
+        """The hint resized to the output pixel size (nearest-exact, centre crop) and tiled to the batch."""
+        from core.images import resize_nchw
+
+        h, w = x.shape[2] * 8, x.shape[3] * 8
+        key = (h, w, x.shape[0], batched, x.device, dtype)
+        if self._hint_cache is not None and self._hint_cache[0] == key:
+            return self._hint_cache[1]
+        hint = resize_nchw(self.hint.movedim(-1, 1)[:, :3].float(), w, h, "nearest-exact", "center")
+        per_cond = x.shape[0] // max(batched, 1)
+        if hint.shape[0] != per_cond:  # one hint for the whole batch, or fewer hints than images: tile
+            reps = -(-per_cond // hint.shape[0])
+            hint = hint.repeat(reps, 1, 1, 1)[:per_cond]
+        hint = hint.repeat(max(batched, 1), 1, 1, 1).to(x.device, dtype)
+        self._hint_cache = (key, hint)
+        return hint
+
+    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int):
+        prev = self.previous.get_control(x, sigma, cond_context, batched) if self.previous is not None else None
+        if self.strength == 0 or self.hint is None:
+            return prev
+        s_start, s_end = self._sigma_range()
+        level = float(sigma.max())
+        if not (s_end <= level <= s_start):
+            return prev
+        model = self.model
+        if next(model.parameters()).device != x.device:
+            model.to(x.device)
+        dtype = model.dtype
+        s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
+        x_in = x / (s * s + 1).sqrt()  # the VP input the network was trained on (as the U-Net sees it)
+        t = self._schedule.timestep(sigma.float()).to(x.device)
+        with torch.no_grad():
+            outs = model(x_in.to(dtype), self._hint_for(x, batched, dtype), t, cond_context["c_crossattn"],
+                         cond_context.get("y"))
+        outs = [o * self.strength for o in outs]
+        control = {"input": outs[:-1], "middle": [outs[-1]]}
+        return _add_controls(prev, control)
+
+
+def _add_controls(a: dict | None, b: dict) -> dict:
+    if a is None:
+        return b
+    out = {}
+    for part in ("input", "middle"):
+        xs, ys = a.get(part) or [], b.get(part) or []
+        merged = []
+        for i in range(max(len(xs), len(ys))):
+            u = xs[i] if i < len(xs) else None
+            v = ys[i] if i < len(ys) else None
+            merged.append(v if u is None else u if v is None else u + v)
+        out[part] = merged
+    return out
+
+
+def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlNetHandle:
+    from pathlib import Path
+
+    from core.models.weights import load_file
+
+    path = Path(path)
+    sd, _ = load_file(path)
+    return ControlNetHandle(load_controlnet_module(sd, dtype, where=f"ControlNet {path.name}"), name=path.stem)

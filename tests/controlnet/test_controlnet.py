@@ -1,0 +1,147 @@
+"""ControlNet: released key layout, residuals as diffusers computes them, and how sampling uses them."""
+import pytest
+import torch
+
+from core.models.controlnet import (ControlNet, ControlNetHandle, diffusers_to_ldm, load_controlnet,
+                                    load_controlnet_module)
+from core.models.unet import UNetConfig, UNetModel
+
+from .conftest import tiny_controlnet_state_dict
+
+
+def test_full_size_sd15_controlnet_has_the_manifest_keys_and_shapes(controlnet_manifest):
+    with torch.device("meta"):
+        model = ControlNet(UNetConfig())
+    ours = {"control_model." + k: list(v.shape) for k, v in model.state_dict().items()}
+    assert ours == controlnet_manifest["keys"]
+
+
+@pytest.mark.parametrize("prefixed", [True, False])
+def test_loader_accepts_the_file_with_or_without_prefix_and_ignores_bundled_sd(controlnet_manifest, prefixed):
+    keys = dict(controlnet_manifest["keys"])
+    keys.update({k: v for k, v in controlnet_manifest["optional_keys"].items() if k.startswith("model.diffusion_model.input_blocks.0")})
+    sd = {(k if prefixed or not k.startswith("control_model.") else k[len("control_model."):]): torch.empty(v, device="meta")
+          for k, v in keys.items()}
+    module = load_controlnet_module(sd, dtype=torch.float16)
+    assert module.config.model_channels == 320 and module.config.context_dim == 768
+    assert module.config.num_res_blocks == (2, 2, 2, 2) and module.dtype == torch.float16
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    from core.models.tiny import tiny_unet_config
+
+    torch.manual_seed(0)
+    cfg = tiny_unet_config("sd15")
+    unet = UNetModel(cfg).eval()
+    path = tmp_path_factory.mktemp("cn") / "control_tiny.safetensors"
+    save_file(tiny_controlnet_state_dict(), str(path))
+    return unet, load_controlnet(path), cfg
+
+
+def _inputs(batch=2, hw=8, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 4, hw, hw, generator=gen)
+    sigma = torch.full((batch,), 3.0)
+    context = torch.randn(batch, 77, 32, generator=gen)
+    hint = torch.rand(1, hw * 8, hw * 8, 3, generator=gen)
+    return x, sigma, context, hint
+
+
+def _unet_out(unet, x, sigma, context, control):
+    from core.sampling.schedule import DiscreteSchedule
+
+    t = DiscreteSchedule().timestep(sigma)
+    with torch.no_grad():
+        return unet(x / (sigma[:, None, None, None] ** 2 + 1).sqrt(), t, context, control=control)
+
+
+def test_controlnet_changes_the_unet_output(tiny):
+    unet, cn, _ = tiny
+    x, sigma, context, hint = _inputs()
+    control = cn.apply(hint, 1.0).get_control(x, sigma, {"c_crossattn": context, "y": None}, 1)
+    assert len(control["input"]) == len(unet.input_blocks) and len(control["middle"]) == 1
+    assert not torch.allclose(_unet_out(unet, x, sigma, context, control), _unet_out(unet, x, sigma, context, None))
+
+
+def test_strength_zero_equals_no_controlnet_bit_for_bit(tiny):
+    unet, cn, _ = tiny
+    x, sigma, context, hint = _inputs()
+    control = cn.apply(hint, 0.0).get_control(x, sigma, {"c_crossattn": context, "y": None}, 1)
+    assert torch.equal(_unet_out(unet, x, sigma, context, control), _unet_out(unet, x, sigma, context, None))
+
+
+def test_strength_scales_the_residuals(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, hint = _inputs()
+    one = cn.apply(hint, 1.0).get_control(x, sigma, {"c_crossattn": context}, 1)
+    half = cn.apply(hint, 0.5).get_control(x, sigma, {"c_crossattn": context}, 1)
+    assert all(torch.allclose(0.5 * a, b) for a, b in zip(one["input"], half["input"]))
+
+
+def test_start_and_end_percent_bound_the_steps_it_acts_on(tiny):
+    from core.sampling.schedule import DiscreteSchedule
+
+    _, cn, _ = tiny
+    x, _, context, hint = _inputs(batch=1)
+    sched = DiscreteSchedule()
+    c = cn.apply(hint, 1.0, start_percent=0.2, end_percent=0.6)
+    def active(percent):
+        sigma = torch.tensor([sched.percent_to_sigma(percent)])
+        return c.get_control(x, sigma, {"c_crossattn": context[:1]}, 1) is not None
+    assert [active(p) for p in (0.1, 0.3, 0.5, 0.7)] == [False, True, True, False]
+
+
+def test_chained_controlnets_add_their_residuals(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, hint = _inputs()
+    ctx = {"c_crossattn": context}
+    first = cn.apply(hint, 0.7)
+    second = cn.apply(1.0 - hint, 1.3, previous=first)
+    a, b = first.get_control(x, sigma, ctx, 1), cn.apply(1.0 - hint, 1.3).get_control(x, sigma, ctx, 1)
+    both = second.get_control(x, sigma, ctx, 1)
+    assert all(torch.allclose(u + v, w, atol=1e-6) for u, v, w in zip(a["input"], b["input"], both["input"]))
+    assert torch.allclose(a["middle"][0] + b["middle"][0], both["middle"][0], atol=1e-6)
+
+
+def test_hint_is_resized_to_the_output_size_and_tiled_over_the_batch(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, _ = _inputs(batch=4, hw=6)
+    hint = torch.rand(1, 100, 70, 3)
+    c = cn.apply(hint, 1.0)
+    out = c.get_control(x, sigma, {"c_crossattn": context}, 2)  # 2 conds x 2 images
+    assert out["input"][0].shape == (4, 32, 6, 6)
+    resized = c._hint_for(x, 2, torch.float32)
+    assert resized.shape == (4, 3, 48, 48) and torch.equal(resized[0], resized[3])
+
+
+def test_batch_items_get_their_own_hint(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, _ = _inputs(batch=2)
+    hints = torch.rand(2, 64, 64, 3)
+    together = cn.apply(hints, 1.0).get_control(x, sigma, {"c_crossattn": context}, 1)
+    alone = cn.apply(hints[1:], 1.0).get_control(x[1:], sigma[1:], {"c_crossattn": context[1:]}, 1)
+    assert torch.allclose(together["input"][3][1], alone["input"][3][0], atol=1e-5)
+
+
+def test_residuals_equal_diffusers_controlnet_with_the_same_weights():
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    ref = diffusers.ControlNetModel(
+        in_channels=4, block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), attention_head_dim=8,
+        conditioning_embedding_out_channels=(16, 32, 96, 256), norm_num_groups=32).eval()
+    with torch.no_grad():  # zero-initialised layers would make the comparison trivial
+        for p in ref.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ours = load_controlnet_module(diffusers_to_ldm(ref.state_dict()), dtype=torch.float32)
+    x, t = torch.randn(2, 4, 8, 8), torch.tensor([500.0, 20.0])
+    context, hint = torch.randn(2, 77, 32), torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        down, mid = ref(x, t, encoder_hidden_states=context, controlnet_cond=hint, return_dict=False)
+        got = ours(x, hint, t, context)
+    assert len(got) == len(down) + 1
+    for a, b in zip(got, list(down) + [mid]):
+        assert torch.allclose(a, b, atol=1e-4)
