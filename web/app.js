@@ -226,7 +226,10 @@ export class App {
     const { missing } = loadWorkflow(this.graph, data, this.catalogue);
     this.undo.reset();
     this.ui.selection.clear();
-    for (const n of this.graph.nodes.values()) if (n.widgets.some(w => w.type === "upload")) refreshThumbnail(this, n);
+    for (const n of this.graph.nodes.values()) {
+      runHook("nodeCreated", n, this);
+      if (n.widgets.some(w => w.type === "upload")) refreshThumbnail(this, n);
+    }
     const ds = data.extra?.ds;
     if (ds?.offset && ds.scale) this.renderer.view = { scale: ds.scale, offset: [...ds.offset] };
     else this.renderer.fitView();

@@ -64,6 +64,9 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("lf_base")
     from core.models.tiny import write_tiny_checkpoint
     write_tiny_checkpoint(base / "models" / "checkpoints" / "tiny_sd15.safetensors", "sd15")
+    # The shipped example pack, loaded as a real custom node pack with its web extension.
+    shutil.copytree(REPO / "custom_nodes" / "example_pack", base / "custom_nodes" / "example_pack",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     port = _free_port()
     log = open(base / "server.log", "w")
     proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--port", str(port), "--cpu",

@@ -36,8 +36,9 @@ export function searchNodes(catalogue, query, { inputType = null, outputType = n
       if (inputType && !t.ins.some(x => Graph.typesMatch(inputType, x) && x !== "*")) continue;
       if (outputType && !t.outs.some(x => Graph.typesMatch(x, outputType) && x !== "*")) continue;
     }
+    const cat = fuzzyScore(query, catalogue.category(type));
     const scores = [fuzzyScore(query, type), fuzzyScore(query, catalogue.displayName(type)),
-      query ? (fuzzyScore(query, catalogue.category(type)) ?? -Infinity) - 50 : 0].filter(s => s != null);
+      cat == null ? null : cat - 50].filter(s => s != null);   // category hits rank below name hits
     if (!scores.length) continue;
     res.push({ type, score: Math.max(...scores) });
   }
