@@ -102,7 +102,9 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
         vae = load_vae_from_state_dict(sd, prefix, where, dtype=vae_dtype, name=path.stem)
 
     clip = None
-    if output_clip:
+    if output_clip and not model.config.text_encoders:
+        log.warning("%s: no text encoder in this file; CLIP output is empty (load one with CLIPLoader)", where)
+    elif output_clip:
         try:
             from core.models.text_encoder import clip_from_checkpoint
         except ImportError as e:
