@@ -13,7 +13,8 @@ export class Renderer {
     this.graph = graph;
     this.ui = ui;                       // {selection:Set, settings, linkDrag, marquee, hoverSocket}
     this.view = { scale: 1, offset: [0, 0] };
-    this.cull = true;                   // bench compares with culling off
+    this.cull = true;                   // bench/canvas.py compares with culling and LOD off
+    this.lod = true;
     this.pending = false;
     this.frames = 0;
     this.lastFrameMs = 0;
@@ -68,7 +69,7 @@ export class Renderer {
     this.drawGrid(vis);
     for (const g of this.graph.groups) if (!this.cull || rectsOverlap(g.bounding, vis)) this.drawGroup(g);
     this.drawLinks(vis);
-    const lod = s < 0.45;
+    const lod = this.lod && s < 0.45;
     for (const id of this.graph.zorder) {
       const n = this.graph.nodes.get(id);
       if (!n) continue;
@@ -137,6 +138,13 @@ export class Renderer {
     const [x, y, w, h] = nodeBounds(n);
     const selected = this.ui.selection.has(n.id);
     const bypass = n.mode === MODE.BYPASS, muted = n.mode === MODE.NEVER;
+    if (lod) {   // far out: two rectangles per node, no text, sockets or widgets
+      ctx.fillStyle = bypass ? "#4a2a5a" : (n.bgcolor ?? "#353940");
+      ctx.fillRect(x, y, w, h);
+      ctx.fillStyle = n.rt.errors ? "#ff4d4f" : n.rt.running ? "#4caf50" : selected ? "#e0e0e0" : bypass ? "#6a3a7e" : (n.color ?? "#25282d");
+      ctx.fillRect(x, y, w, TITLE_H);
+      return;
+    }
     ctx.globalAlpha = muted ? 0.45 : 1;
     // Body.
     ctx.fillStyle = bypass ? "#4a2a5a" : (n.bgcolor ?? "#353940");
