@@ -189,3 +189,12 @@ def test_the_socket_reconnects_by_itself(empty):
     c.hook("(lf.app.api.socket.close(), 1)")
     c.page.wait_for_function("!window.__latentflow.app.api.connected || document.querySelector('#lf-status').textContent !== 'connected'")
     c.page.wait_for_function("window.__latentflow.app.api.connected && document.querySelector('#lf-status').textContent === 'connected'", timeout=10000)
+
+
+def test_search_filters_by_socket_type_with_in_and_out_prefixes(empty):
+    c = empty
+    c.page.mouse.dblclick(500, 300)
+    c.page.keyboard.type("in:LATENT out:IMAGE")
+    types = c.page.locator(".lf-search-item").evaluate_all("els => els.map(e => e.dataset.type)")
+    assert "VAEDecode" in types
+    assert "KSampler" not in types and "CheckpointLoaderSimple" not in types

@@ -114,3 +114,47 @@ def test_batch_count_queues_that_many_prompts(ready):
     c.page.click("#lf-queue-btn")
     c.page.wait_for_function("window.__latentflow.app.undo.done.filter(t => t.label === 'seed control').length === 3")
     assert len(posted) == 3
+
+
+def test_an_execution_error_opens_a_dialog_with_the_traceback_and_marks_the_node(ready, object_info):
+    require_nodes(object_info, "LatentBatchPick")
+    c = ready
+    c.hook("lf.app.loadDefault()")
+    pick = c.hook("""(() => { const app = lf.app, g = lf.graph;
+        const n = app.addNode('LatentBatchPick', [700, 700]);
+        g.connect(5, 0, n.id, 0); g.connect(n.id, 0, 3, lf.node(3).inputIndex('latent_image'));
+        g.setWidget(n, 'indices', '5'); g.setWidget(lf.node(5), 'width', 64); g.setWidget(lf.node(5), 'height', 64);
+        return n.id; })()""")
+    c.page.keyboard.press("Control+Enter")
+    dialog = c.page.wait_for_selector(".lf-modal.lf-error", timeout=120_000)
+    assert "outside the batch" in dialog.inner_text()
+    assert c.page.locator(".lf-error pre.traceback").inner_text().strip()
+    assert c.hook("lf.node(arg).rt.errors", pick) is not None
+    c.shot("execution_error")
+
+
+def test_history_panel_lists_a_finished_run_and_reloads_its_workflow(ready):
+    c = ready
+    c.hook("lf.app.loadDefault()")
+    c.hook("(lf.graph.setWidget(lf.node(3), 'steps', 1), lf.graph.setWidget(lf.node(5), 'width', 64), lf.graph.setWidget(lf.node(5), 'height', 64), lf.graph.setWidget(lf.node(6), 'text', 'from history'))")
+    c.page.keyboard.press("Control+Enter")
+    c.page.wait_for_function("window.__latentflow.node(9).rt.images?.[0]?.img.naturalWidth > 0", timeout=120_000)
+    c.page.click("#lf-panel")
+    c.page.wait_for_selector(".lf-queue-item img")
+    c.shot("history_panel")
+    c.clear()
+    c.page.locator(".lf-queue-item.history").first.locator("button", has_text="Load").click()   # newest first
+    c.page.wait_for_function("window.__latentflow.summary().nodes === 7")
+    assert c.hook("lf.widgetValue(6, 'text')") == "from history"
+
+
+def test_clicking_an_output_image_opens_the_gallery(ready):
+    c = ready
+    c.hook("lf.app.loadDefault()")
+    c.hook("(lf.graph.setWidget(lf.node(3), 'steps', 1), lf.graph.setWidget(lf.node(5), 'width', 64), lf.graph.setWidget(lf.node(5), 'height', 64))")
+    c.page.keyboard.press("Control+Enter")
+    c.page.wait_for_function("window.__latentflow.node(9).rt.images?.[0]?.img.naturalWidth > 0", timeout=120_000)
+    c.page.wait_for_timeout(50)
+    c.click(c.hook("lf.imageAreaPos(9)"))
+    img = c.page.wait_for_selector(".lf-gallery img")
+    assert "/view?" in img.get_attribute("src")

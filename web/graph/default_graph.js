@@ -24,7 +24,7 @@ export function buildDefaultGraph(graph, catalogue) {
       if (w.type === "combo" && !w.options.values.includes(values[i])) return;   // keep a valid choice
       w.value = values[i];
     });
-    if (type === "CLIPTextEncode") node.size = [425, 180];
+    if (type === "CLIPTextEncode") node.size = [422, 164];
     graph.addNode(node);
   }
   for (const [lid, o, oslot, t, name] of LINKS) {

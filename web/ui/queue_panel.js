@@ -21,8 +21,8 @@ export class QueuePanel {
       this.el.appendChild(h);
       for (const it of items) this.el.appendChild(build(it));
     };
-    const row = (label, buttons, thumb = null) => {
-      const div = document.createElement("div"); div.className = "lf-queue-item";
+    const row = (label, buttons, thumb = null, kind = "") => {
+      const div = document.createElement("div"); div.className = "lf-queue-item " + kind;
       if (thumb) { const img = document.createElement("img"); img.src = thumb; div.appendChild(img); }
       const span = document.createElement("span"); span.textContent = label; div.appendChild(span);
       for (const [text, fn] of buttons) { const b = document.createElement("button"); b.textContent = text; b.onclick = fn; div.appendChild(b); }
@@ -39,7 +39,7 @@ export class QueuePanel {
       return row(`${id.slice(0, 8)} ${status}`, [
         ["Load", () => workflow ? this.app.loadWorkflow(workflow) : this.app.loadApiPrompt(h.prompt?.[2])],
         ["Delete", async () => { await api.deleteHistory([id]); this.refresh(); }],
-      ], img ? api.viewUrl(img) : null);
+      ], img ? api.viewUrl(img) : null, "history");
     });
   }
 }

@@ -46,6 +46,16 @@ export function searchNodes(catalogue, query, { inputType = null, outputType = n
   return res.slice(0, limit);
 }
 
+export function parseQuery(value) {
+  const filter = {}, words = [];
+  for (const word of value.split(/\s+/)) {
+    const m = word.match(/^(in|out):(.+)$/i);
+    if (m) filter[m[1].toLowerCase() === "in" ? "inputType" : "outputType"] = m[2].toUpperCase();
+    else if (word) words.push(word);
+  }
+  return { text: words.join(" "), filter };
+}
+
 export class SearchBox {
   constructor(root, catalogue) { this.root = root; this.catalogue = catalogue; this.el = null; }
   close() { this.el?.remove(); this.el = null; }
@@ -64,7 +74,8 @@ export class SearchBox {
     el.append(input, list);
     let results = [], sel = 0;
     const render = () => {
-      results = searchNodes(this.catalogue, input.value, filter);
+      const q = parseQuery(input.value);
+      results = searchNodes(this.catalogue, q.text, { ...filter, ...q.filter });
       sel = Math.min(sel, Math.max(0, results.length - 1));
       list.innerHTML = "";
       results.forEach((r, i) => {
@@ -79,6 +90,7 @@ export class SearchBox {
       });
     };
     input.oninput = () => { sel = 0; render(); };
+    // Typed filters: "in:LATENT" / "out:IMAGE" narrow by socket type, the rest is the fuzzy query.
     input.onkeydown = e => {
       e.stopPropagation();
       if (e.key === "ArrowDown") { sel = Math.min(results.length - 1, sel + 1); render(); e.preventDefault(); }
