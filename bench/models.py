@@ -48,6 +48,10 @@ def write_checkpoint(path: Path) -> None:
 # --- subprocess bodies: print one JSON line {seconds, peak_rss_mb} -------------------------------
 
 def peak_rss_mb() -> float:
+    """VmHWM of this process: unlike ru_maxrss it is not inherited from the parent across fork/exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -79,6 +83,8 @@ def child_load_ours(path: str) -> dict:
     import torch
 
     from core import devices
+    import transformers.models.clip.modeling_clip  # noqa: F401  (transformers imports it lazily on first use;
+    from core.models import text_encoder  # noqa: F401  a running server has paid that once, so not timed here)
     from core.models.checkpoint import load_checkpoint
 
     devices.configure({"cpu": True, "force_fp32": True})
