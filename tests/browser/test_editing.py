@@ -198,3 +198,30 @@ def test_search_filters_by_socket_type_with_in_and_out_prefixes(empty):
     types = c.page.locator(".lf-search-item").evaluate_all("els => els.map(e => e.dataset.type)")
     assert "VAEDecode" in types
     assert "KSampler" not in types and "CheckpointLoaderSimple" not in types
+
+
+def test_links_through_a_reroute_resolve_to_the_real_origin_in_the_api_prompt(empty):
+    c = empty
+    ck = c.add_node_by_search("Load Checkpoint", at=(60, 150))
+    rr = c.add_node_by_search("Reroute", at=(380, 420))
+    te = c.add_node_by_search("CLIP Text Encode", at=(600, 150))
+    c.connect(ck, 1, rr, 0)
+    c.connect(rr, 0, te, 0)
+    assert c.summary()["links"] == 2
+    api = c.hook("lf.exportApi()")
+    assert str(rr) not in api
+    assert api[str(te)]["inputs"]["clip"] == [str(ck), 1]
+
+
+def test_note_nodes_from_the_menu_hold_text_and_stay_out_of_the_api_prompt(empty):
+    c = empty
+    c.page.mouse.click(500, 300, button="right")
+    c.page.click(".lf-menu-item >> text=Add Note")
+    (note,) = c.hook("lf.nodeIds()")
+    r = c.hook("lf.widgetRect(arg, 'text')", note)
+    c.click((r["x"] + 20, r["y"] + 20))
+    c.page.keyboard.type("remember the seed")
+    c.page.mouse.click(1300, 800)
+    assert c.hook("lf.widgetValue(arg, 'text')", note) == "remember the seed"
+    assert c.hook("lf.exportApi()") == {}
+    assert c.hook("lf.saveWorkflow()")["nodes"][0]["widgets_values"] == ["remember the seed"]

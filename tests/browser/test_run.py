@@ -158,3 +158,37 @@ def test_clicking_an_output_image_opens_the_gallery(ready):
     c.click(c.hook("lf.imageAreaPos(9)"))
     img = c.page.wait_for_selector(".lf-gallery img")
     assert "/view?" in img.get_attribute("src")
+
+
+def _posted(c, action):
+    with c.page.expect_request(lambda r: r.method == "POST" and r.url.rsplit("/", 1)[-1] in ("prompt", "interrupt")) as req:
+        action()
+    return req.value
+
+
+def test_ctrl_shift_enter_queues_at_the_front_and_ctrl_alt_enter_interrupts(ready):
+    c = ready
+    c.hook("lf.app.loadDefault()")
+    c.hook("(lf.graph.setWidget(lf.node(3), 'steps', 1), lf.graph.setWidget(lf.node(5), 'width', 64), lf.graph.setWidget(lf.node(5), 'height', 64))")
+    front = _posted(c, lambda: c.page.keyboard.press("Control+Shift+Enter"))
+    assert front.url.endswith("/prompt") and json.loads(front.post_data)["front"] is True
+    stop = _posted(c, lambda: c.page.keyboard.press("Control+Alt+Enter"))
+    assert stop.url.endswith("/interrupt")
+
+
+def test_latent_preview_frames_are_drawn_on_the_running_node(ready):
+    """A binary PREVIEW_IMAGE frame (reference §2: type 1, format 2 = PNG) lands on the running node."""
+    c = ready
+    c.hook("lf.app.loadDefault()")
+    got = c.page.evaluate("""async () => {
+        const lf = window.__latentflow, api = lf.app.api;
+        api.emit('executing', {node: '3', display_node: '3', prompt_id: 'x'});
+        const cv = new OffscreenCanvas(4, 4); cv.getContext('2d').fillRect(0, 0, 4, 4);
+        const png = new Uint8Array(await (await cv.convertToBlob({type: 'image/png'})).arrayBuffer());
+        const frame = new Uint8Array(8 + png.length); const dv = new DataView(frame.buffer);
+        dv.setUint32(0, 1); dv.setUint32(4, 2); frame.set(png, 8);
+        api._binary(frame.buffer);
+        for (let i = 0; i < 50 && !lf.node(3).rt.preview; i++) await new Promise(r => setTimeout(r, 20));
+        return [lf.node(3).rt.running, lf.node(3).rt.preview?.width];
+    }""")
+    assert got == [True, 4]

@@ -1,7 +1,7 @@
 // example_pack's canvas extension: shows the three hooks of docs/canvas-extensions.md.
 //  - widgets:     a "grey_level" widget kind that draws its value as a grey swatch and scrubs;
 //  - nodeCreated: gives ImageBatchGrid's `background` input that widget and tints the pack's nodes;
-//  - drawNode:    draws a small "example" badge on every node of this pack.
+//  - drawNode:    draws a small "example" badge in the corner of every node of this pack.
 import { registerExtension, drawRow } from "/extension_api.js";
 
 const PACK = "custom_nodes.example_pack";
@@ -39,7 +39,7 @@ registerExtension({
   },
   drawNode(ctx, node) {
     if (!isOurs(node) || node.collapsed) return;
-    const x = node.pos[0] + node.size[0] - 58, y = node.pos[1] - 24;
+    const x = node.pos[0] + node.size[0] - 58, y = node.pos[1] + node.size[1] - 22;   // bottom-right corner
     ctx.fillStyle = "#5b7f3a";
     ctx.beginPath(); ctx.roundRect(x, y, 50, 16, 8); ctx.fill();
     ctx.fillStyle = "#eef"; ctx.font = "10px sans-serif"; ctx.textBaseline = "middle"; ctx.textAlign = "center";
