@@ -107,6 +107,21 @@ export class App {
     return node;
   }
 
+  // A fresh PrimitiveNode takes the widget of the input it is first wired to (reference §3.4:
+  // its value is pushed into that widget when the prompt is built).
+  wirePrimitive(link) {
+    const prim = this.graph.getNode(link?.origin_id), target = this.graph.getNode(link?.target_id);
+    if (prim?.type !== "PrimitiveNode" || prim.widgets.length) return;
+    const name = target.inputs[link.target_slot]?.widget?.name;
+    const tw = name && target.widget(name);
+    if (!tw) return;
+    const fake = { widgets: [], outputs: structuredClone(prim.outputs) };
+    adoptPrimitiveWidget(fake, tw, [tw.value]);
+    this.graph.setProp(prim, "widgets", fake.widgets);
+    this.graph.setProp(prim, "outputs", fake.outputs);
+    this.graph.setProp(prim, "size", computeSize(prim));
+  }
+
   toggleMode(nodes, mode) {
     if (!nodes.length) return;
     const all = nodes.every(n => n.mode === mode);
@@ -307,7 +322,7 @@ export class App {
     const walk = n => n.widgets.forEach((w, i) => {
       if (w.type !== "control") return;
       const target = n.widgets[i - 1];
-      if (!target || target.type !== "number") return;
+      if (!target || target.type !== "number" || target.converted) return;   // a linked input is driven upstream
       const o = target.options, v = Number(target.value);
       const max = Math.min(o.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), min = o.min ?? 0;
       let nv = v;

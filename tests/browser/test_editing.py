@@ -225,3 +225,23 @@ def test_note_nodes_from_the_menu_hold_text_and_stay_out_of_the_api_prompt(empty
     assert c.hook("lf.widgetValue(arg, 'text')", note) == "remember the seed"
     assert c.hook("lf.exportApi()") == {}
     assert c.hook("lf.saveWorkflow()")["nodes"][0]["widgets_values"] == ["remember the seed"]
+
+
+def test_a_primitive_wired_to_a_converted_widget_drives_its_value(empty):
+    c = empty
+    ks = c.add_node_by_search("KSampler", at=(500, 150))
+    c.page.mouse.click(*c.hook("lf.titlePos(arg)", ks), button="right")
+    c.page.hover(".lf-menu-item >> text=Convert widget to input")
+    c.page.click(".lf-menu-item >> text=seed")
+    prim = c.add_node_by_search("Primitive", at=(80, 150))
+    c.connect(prim, 0, ks, c.hook("lf.node(arg).inputIndex('seed')", ks))
+    assert c.hook("lf.node(arg).widgets.map(w => w.name)", prim) == ["value", "control_after_generate"]
+    assert c.hook("lf.widgetRect(arg, 'control_after_generate')", ks) is None   # the primitive's control rules now
+    r = c.hook("lf.widgetRect(arg, 'value')", prim)
+    c.click((r["x"] + r["w"] / 2, r["y"] + r["h"] / 2))
+    c.page.keyboard.press("Control+a")
+    c.page.keyboard.type("4242")
+    c.page.keyboard.press("Enter")
+    api = c.hook("lf.exportApi()")
+    assert str(prim) not in api and api[str(ks)]["inputs"]["seed"] == 4242
+    c.shot("primitive")

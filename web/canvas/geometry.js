@@ -1,6 +1,6 @@
 // Where things are on a node, in world coordinates; shared by the renderer and hit-testing.
 import { LAYOUT } from "../graph/model.js";
-import { widgetHeight } from "../graph/catalogue.js";
+import { widgetHeight, isWidgetVisible } from "../graph/catalogue.js";
 
 const { TITLE_H, SLOT_H, PAD, COLLAPSED_W } = LAYOUT;
 
@@ -37,12 +37,12 @@ export function widgetRects(node) {
   const rows = Math.max(node.inputs.length, node.outputs.length);
   let y = node.pos[1] + rows * SLOT_H + PAD;
   const out = [];
-  const visible = node.widgets.filter(w => !w.converted && !w.hidden);
+  const visible = node.widgets.filter(w => isWidgetVisible(node, w));
   const fixed = visible.reduce((s, w) => s + (w.type === "multiline" ? 0 : widgetHeight(w) + 4), 0);
   const multis = visible.filter(w => w.type === "multiline").length;
   const room = node.pos[1] + node.size[1] - y - fixed - PAD;
   node.widgets.forEach((w, index) => {
-    if (w.converted || w.hidden) return;
+    if (!isWidgetVisible(node, w)) return;
     let h = widgetHeight(w);
     if (w.type === "multiline") h = Math.max(h, multis ? room / multis - 4 : h);
     out.push({ widget: w, index, x: node.pos[0] + 10, y, w: node.size[0] - 20, h });

@@ -222,7 +222,7 @@ export class Interaction {
         slot = ok.find(i => d.dir !== "out" || n.inputs[i].link == null) ?? ok[0] ?? -1;
       }
       if (slot < 0) { app.toast(`${n.title} has no socket for ${d.type}`); return; }
-      app.undo.transact("link", () => connect(n, slot));
+      app.undo.transact("link", () => app.wirePrimitive(connect(n, slot)));
       return;
     }
     if (n) return;
@@ -234,7 +234,7 @@ export class Interaction {
         if (!node) return;
         const list = d.dir === "out" ? node.inputs : node.outputs;
         const slot = list.findIndex((_, i) => d.compatible(node, i, d.dir === "out" ? "in" : "out"));
-        if (slot >= 0) connect(node, slot);
+        if (slot >= 0) app.wirePrimitive(connect(node, slot));
       });
     };
     const filter = d.dir === "out" ? { inputType: d.type } : { outputType: d.type };

@@ -132,16 +132,21 @@ export function adoptPrimitiveWidget(prim, targetWidget, values = null) {
   prim.outputs[0].widget = { name: targetWidget.name };
 }
 
+// Drawn as a widget row? Not when converted to an input, nor a control/upload slot whose widget was.
+export function isWidgetVisible(node, w) {
+  return !w.converted && !w.hidden && !(w.forWidget && node.widget(w.forWidget)?.converted);
+}
+
 export function widgetHeight(w) { return w.type === "multiline" ? LAYOUT.MULTILINE_H : LAYOUT.WIDGET_H; }
 
 // Minimum size that fits title, sockets and visible widgets.
 export function computeSize(node) {
   const rows = Math.max(node.inputs.length, node.outputs.length);
   let h = LAYOUT.TITLE_H + rows * LAYOUT.SLOT_H + LAYOUT.PAD;
-  for (const w of node.widgets) if (!w.converted) h += widgetHeight(w) + 4;
+  for (const w of node.widgets) if (isWidgetVisible(node, w)) h += widgetHeight(w) + 4;
   const labelW = Math.max(0, ...node.inputs.map((i, k) => (i.name.length + (node.outputs[k]?.name.length ?? 0)) * 7 + 50));
   // Widget rows need room for the label and a value (seed numbers run to 15 digits).
-  const widgetW = Math.max(0, ...node.widgets.filter(x => !x.converted).map(x =>
+  const widgetW = Math.max(0, ...node.widgets.filter(x => isWidgetVisible(node, x)).map(x =>
     x.type === "multiline" ? 280 : x.type === "control" ? 270 : (x.label ?? x.name).length * 6.5 + 150));
   const w = Math.max(200, node.title.length * 8 + 50, labelW, widgetW);
   return [w, h];

@@ -23,11 +23,16 @@ function normalise(data) {
 }
 
 export function loadWorkflow(graph, data, catalogue) {
+  const fromV1 = data.version === 1;
   data = normalise(data);
   graph.clear();
   const missing = new Set();
   graph.passthrough = Object.fromEntries(Object.entries(data).filter(([k]) =>
     !["nodes", "links", "groups", "last_node_id", "last_link_id", "extra"].includes(k)));
+  if (fromV1) {   // saved back as 0.4: links are arrays now, ids live in last_*_id
+    graph.passthrough.version = 0.4;
+    delete graph.passthrough.state;
+  }
   graph.extra = structuredClone(data.extra ?? {});
   const rec = graph.recorder; graph.recorder = null;   // loading is not an undoable edit
   try {
