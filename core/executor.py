@@ -5,7 +5,6 @@ keeps the results. Events follow reference §2; interrupts come from :mod:`core.
 """
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import math
@@ -17,16 +16,10 @@ from dataclasses import dataclass, field
 from core import progress
 from core.cache import OutputCache, Signature, freeze
 from core.graph import declared_inputs, is_link, unwrap_value
+from core.node_call import ExecutionBlocker, call_maybe_async, first_blocker, format_inputs, map_over_lists  # noqa: F401
 from core.validate import validate_prompt
 
 log = logging.getLogger(__name__)
-
-
-class ExecutionBlocker:
-    """Returned by a node instead of a value: consumers are skipped (with a message: an error)."""
-
-    def __init__(self, message: str | None = None):
-        self.message = message
 
 
 class NodeError(Exception):
@@ -339,10 +332,10 @@ class _Run:
         kwargs = self._gather_inputs(node_id, allow_missing=True)
         obj = self._instance(node_id, cls)
         try:
-            needed = _call_maybe_async(obj.check_lazy_status, **{k: v[0] if len(v) == 1 else v
+            needed = call_maybe_async(obj.check_lazy_status, **{k: v[0] if len(v) == 1 else v
                                                                   for k, v in kwargs.items()})
         except Exception as e:
-            raise NodeError(node_id, node["class_type"], e, _format_inputs(kwargs)) from e
+            raise NodeError(node_id, node["class_type"], e, format_inputs(kwargs)) from e
         needed = [n for n in (needed or []) if n in lazy and n not in self.lazy_requested.get(node_id, set())]
         if not needed:
             return False
@@ -364,7 +357,6 @@ class _Run:
     def _gather_inputs(self, node_id, allow_missing=False) -> dict:
         """Every input as a list of values (reference §5.4), hidden inputs included."""
         node = self.prompt[node_id]
-        cls = self.registry.get(node["class_type"])
         kwargs = {}
         declared = self.declared(node["class_type"])
         for name, value in node["inputs"].items():
@@ -402,10 +394,10 @@ class _Run:
             return
         self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": self.prompt_id})
         kwargs = self._gather_inputs(node_id)
-        blocked = _first_blocker(kwargs)
+        blocked = first_blocker(kwargs)
         if blocked is not None:
             if blocked.message:
-                raise NodeError(node_id, class_type, RuntimeError(blocked.message), _format_inputs(kwargs))
+                raise NodeError(node_id, class_type, RuntimeError(blocked.message), format_inputs(kwargs))
             n_out = len(cls.RETURN_TYPES)
             self.values[node_id] = tuple([blocked] for _ in range(n_out))
             return
@@ -414,11 +406,11 @@ class _Run:
                                   self.emit_preview, self.preview_method)
         try:
             with progress.job_context(ctx):
-                outputs, ui = _map_over_lists(obj, cls, kwargs)
+                outputs, ui = map_over_lists(obj, cls, kwargs)
         except progress.Interrupted:
             raise
         except Exception as e:
-            raise NodeError(node_id, class_type, e, _format_inputs(kwargs)) from e
+            raise NodeError(node_id, class_type, e, format_inputs(kwargs)) from e
         self.values[node_id] = outputs
         self.result.executed.append(node_id)
         self.ex.cache.put(self.signatures[node_id], outputs, ui)
@@ -433,81 +425,3 @@ class DependencyCycleError(Exception):
 
 
 _ALWAYS = object()  # IS_CHANGED said NaN (or raised): never served from cache
-
-
-def _first_blocker(kwargs):
-    for values in kwargs.values():
-        for v in values:
-            if isinstance(v, ExecutionBlocker):
-                return v
-    return None
-
-
-def _call_maybe_async(fn, **kwargs):
-    out = fn(**kwargs)
-    if inspect.isawaitable(out):
-        out = asyncio.run(_await(out))
-    return out
-
-
-async def _await(awaitable):
-    return await awaitable
-
-
-def _map_over_lists(obj, cls, kwargs):
-    """Call FUNCTION once per list index (or once with whole lists) and merge results (§5.4)."""
-    fn = getattr(obj, cls.FUNCTION)
-    n_out = len(cls.RETURN_TYPES)
-    output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * n_out)
-    if getattr(cls, "INPUT_IS_LIST", False):
-        calls = [kwargs]
-    else:
-        length = max((len(v) for v in kwargs.values()), default=1)
-        if any(len(v) == 0 for v in kwargs.values()):
-            length = 0
-        calls = [{k: v[min(i, len(v) - 1)] for k, v in kwargs.items()} for i in range(length)]
-    per_output = [[] for _ in range(n_out)]
-    ui_parts = []
-    for call in calls:
-        progress.check_interrupt()
-        ret = _call_maybe_async(fn, **call)
-        ui = None
-        if isinstance(ret, dict):
-            ui = ret.get("ui")
-            ret = ret.get("result", ())
-        if ret is None:
-            ret = ()
-        if isinstance(ret, ExecutionBlocker):
-            ret = (ret,) * n_out
-        if not isinstance(ret, (tuple, list)):
-            raise TypeError(f"{cls.__name__}.{cls.FUNCTION} returned {type(ret).__name__}; "
-                            f"expected a tuple of {n_out} outputs")
-        if len(ret) < n_out:
-            raise TypeError(f"{cls.__name__}.{cls.FUNCTION} returned {len(ret)} outputs; RETURN_TYPES has {n_out}")
-        for k in range(n_out):
-            if output_is_list[k]:
-                per_output[k].extend(ret[k])
-            else:
-                per_output[k].append(ret[k])
-        if ui is not None:
-            ui_parts.append(ui)
-    ui = None
-    if ui_parts:
-        ui = {}
-        for part in ui_parts:
-            for key, value in part.items():
-                if isinstance(value, list):
-                    ui.setdefault(key, []).extend(value)
-                else:
-                    ui[key] = value
-    return tuple(per_output), ui
-
-
-def _format_inputs(kwargs) -> dict:
-    """current_inputs of execution_error: JSON scalars kept, anything else as str (reference §2)."""
-    out = {}
-    for name, values in kwargs.items():
-        if name in ("prompt", "extra_pnginfo") and values and isinstance(values[0], dict):
-            continue
-        out[name] = [v if isinstance(v, (str, int, float, bool)) or v is None else str(v)[:200] for v in values]
-    return out
