@@ -164,7 +164,7 @@ class CFGDenoiser:
     """``model(x, sigma) -> denoised`` with classifier-free guidance over prepared conditionings."""
 
     def __init__(self, denoiser, positive: list, negative: list, cfg: float, model_options=None,
-                 concat=None, model=None):
+                 concat=None, model=None, force_uncond: bool = False):
         self.denoiser = denoiser
         self.positive = positive
         self.negative = negative
@@ -172,6 +172,8 @@ class CFGDenoiser:
         self.model_options = model_options or {}
         self.concat = concat  # [B, 5, H, W] for inpainting U-Nets
         self.model = model
+        self.force_uncond = force_uncond
+        self.last_uncond = None  # the unconditional estimate of the latest call (CFG++ samplers read it)
         self._ranged = any(c.sigma_start < 1e8 or c.sigma_end > 0 for c in positive + negative)
 
     def _calc(self, x, sigma, use_uncond: bool):
@@ -232,10 +234,12 @@ class CFGDenoiser:
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         opts = self.model_options
-        use_uncond = not (math.isclose(self.cfg, 1.0) and not opts.get("disable_cfg1_optimization", False))
+        use_uncond = self.force_uncond or not (math.isclose(self.cfg, 1.0)
+                                               and not opts.get("disable_cfg1_optimization", False))
         results = self._calc(x, sigma, use_uncond)
         cond = results[0]
         uncond = results[1] if use_uncond else cond
+        self.last_uncond = uncond
         if "sampler_cfg_function" in opts:
             args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
                     "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,

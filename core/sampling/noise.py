@@ -52,21 +52,25 @@ class BrownianNoise:
     (W(t) | W(a), W(b) ~ N(lerp, (t-a)(b-t)/(b-a))), so the path is fixed by the seed and the queries.
     """
 
+    on_device = False  # True: draw on the sampling device (faster, but device-dependent numbers)
+
     def __init__(self, like: torch.Tensor, seed: int):
         self.shape, self.device, self.dtype = like.shape, like.device, like.dtype
-        self.gen = _generator(seed)
+        where = self.device if self.on_device else torch.device("cpu")
+        self.gen = torch.Generator(device=where).manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        self.where = where
         self.times: list = []
         self.values: list = []
 
     def _randn(self):
-        return torch.randn(self.shape, generator=self.gen, dtype=torch.float32)
+        return torch.randn(self.shape, generator=self.gen, dtype=torch.float32, device=self.where)
 
     def _value(self, t: float) -> torch.Tensor:
         k = bisect.bisect_left(self.times, t)
         if k < len(self.times) and self.times[k] == t:
             return self.values[k]
         if not self.times:
-            w = torch.zeros(self.shape)
+            w = torch.zeros(self.shape, device=self.where)
         elif k == 0:  # below every known time: extend the path downwards
             w = self.values[0] + self._randn() * math.sqrt(self.times[0] - t)
         elif k == len(self.times):
@@ -87,3 +91,11 @@ class BrownianNoise:
             return torch.zeros(self.shape, device=self.device, dtype=self.dtype)
         inc = (self._value(hi) - self._value(lo)) / math.sqrt(hi - lo)
         return inc.to(self.device, self.dtype)
+
+
+class DeviceBrownianNoise(BrownianNoise):
+    """The ``*_gpu`` SDE samplers: the same Brownian path construction, drawn by a generator on the
+    sampling device (no host round trip per step). On a CPU it equals BrownianNoise; on a GPU the
+    numbers depend on the device, as in ComfyUI."""
+
+    on_device = True

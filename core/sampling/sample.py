@@ -67,6 +67,11 @@ class _InpaintBlend:
     def __init__(self, inner, latent, noise, mask):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
 
+    @property
+    def last_uncond(self):
+        inner = getattr(self.inner, "last_uncond", None)
+        return None if inner is None else inner * self.mask + self.latent * (1 - self.mask)
+
     def __call__(self, x, sigma):
         keep = 1 - self.mask
         s = sigma.reshape(-1, 1, 1, 1)
@@ -119,7 +124,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         concat = _inpaint_concat(model, latent_in, mask) if getattr(model.config, "in_channels", 4) == 9 else None
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model)
+        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model,
+                         force_uncond=sampler.needs_uncond)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:

@@ -2,15 +2,16 @@
 
 Every name in :data:`SAMPLER_NAMES` has its own implementation; none is an alias of another,
 except ``ddim``, which ComfyUI defines as Euler (DDIM with eta = 0 is Euler on the VE ODE; Karras et al.
-2022, §3) plus fresh random noise for the inpainting blend.
+2022, §3) plus fresh random noise for the inpainting blend, and the ``*_sde_gpu`` names, which run the
+same solver with Brownian noise drawn on the sampling device instead of the CPU.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_dpmpp as dpmpp, uni_pc
-from core.sampling.noise import BrownianNoise, GaussianNoise
+from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_cfgpp as cfgpp, samplers_dpmpp as dpmpp, uni_pc
+from core.sampling.noise import BrownianNoise, DeviceBrownianNoise, GaussianNoise
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,14 @@ class _Entry:
     fn: Callable
     noise: type | None = None  # noise sampler class for stochastic samplers
     inpaint_random_noise: bool = False
+    needs_uncond: bool = False  # CFG++: the unconditional estimate is computed even at cfg 1
 
 
 _CATALOGUE = {
     "euler": _Entry(basic.euler),
+    "euler_cfg_pp": _Entry(cfgpp.euler_cfg_pp, needs_uncond=True),
     "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise),
+    "euler_ancestral_cfg_pp": _Entry(cfgpp.euler_ancestral_cfg_pp, GaussianNoise, needs_uncond=True),
     "heun": _Entry(basic.heun),
     "dpm_2": _Entry(basic.dpm_2),
     "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise),
@@ -31,11 +35,16 @@ _CATALOGUE = {
     "dpm_adaptive": _Entry(dpm_solver.dpm_adaptive),
     "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise),
     "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise),
+    "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise),
     "dpmpp_2m": _Entry(dpmpp.dpmpp_2m),
+    "dpmpp_2m_cfg_pp": _Entry(cfgpp.dpmpp_2m_cfg_pp, needs_uncond=True),
     "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise),
+    "dpmpp_2m_sde_gpu": _Entry(dpmpp.dpmpp_2m_sde, DeviceBrownianNoise),
     "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise),
+    "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise),
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
+    "ipndm": _Entry(cfgpp.ipndm),
     "ddim": _Entry(basic.euler, inpaint_random_noise=True),
     "uni_pc": _Entry(uni_pc.uni_pc),
     "uni_pc_bh2": _Entry(uni_pc.uni_pc_bh2),
@@ -54,6 +63,7 @@ class SamplerSpec:
     noise: type | None = None
     inpaint_random_noise: bool = False
     options: dict = field(default_factory=dict)
+    needs_uncond: bool = False
 
     def sample(self, model, x, sigmas, seed: int, callback=None):
         noise_sampler = self.noise(x, seed) if self.noise is not None else None
@@ -64,4 +74,4 @@ def get_sampler(name: str, **options) -> SamplerSpec:
     entry = _CATALOGUE.get(name)
     if entry is None:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_NAMES)}")
-    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options))
+    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options), entry.needs_uncond)

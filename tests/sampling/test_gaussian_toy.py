@@ -11,7 +11,7 @@ from core.sampling.schedule import DiscreteSchedule
 from core.sampling.schedulers import karras
 
 MU, S = 0.3, 0.5
-FIRST_ORDER = {"euler", "euler_ancestral", "ddpm", "ddim"}  # O(h) error: need many steps
+FIRST_ORDER = {"euler", "euler_ancestral", "ddpm", "ddim", "euler_cfg_pp", "euler_ancestral_cfg_pp"}  # O(h) error: need many steps
 STEPS = 30
 
 
@@ -27,7 +27,7 @@ def gaussian_consistency_function(x, sigma):
     return MU + S / (S ** 2 + sigma ** 2).sqrt() * (x - MU)
 
 
-def _start(sigmas, n=40000):
+def _start(sigmas, n=20000):
     gen = torch.Generator().manual_seed(0)
     return MU + torch.randn(n, 1, generator=gen) * (S ** 2 + sigmas[0] ** 2) ** 0.5
 
@@ -54,7 +54,7 @@ def test_dpm_adaptive_default_tolerances_stay_close_to_data():
     assert abs(out.std().item() - S) < 0.2
 
 
-@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "ddpm"])
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde_gpu", "ddpm"])
 def test_stochastic_sampler_is_reproducible_from_its_seed(name):
     schedule = DiscreteSchedule()
     sigmas = karras(8, schedule.sigma_min, schedule.sigma_max)
@@ -64,3 +64,34 @@ def test_stochastic_sampler_is_reproducible_from_its_seed(name):
     c = get_sampler(name).sample(gaussian_denoiser, x, sigmas, seed=6)
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
+
+
+class GuidedGaussian:
+    """CFG over two Gaussian 'conditions' (means MU +- 0.2); exposes the unconditional estimate as
+    ``last_uncond`` like core.sampling.guidance.CFGDenoiser."""
+
+    def __init__(self, cfg):
+        self.cfg, self.last_uncond = cfg, None
+
+    def __call__(self, x, sigma):
+        s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
+        k = S ** 2 / (S ** 2 + s ** 2)
+        cond, uncond = (MU + 0.2) + k * (x - MU - 0.2), (MU - 0.2) + k * (x - MU + 0.2)
+        self.last_uncond = uncond
+        return uncond + self.cfg * (cond - uncond)
+
+
+@pytest.mark.parametrize("name", ["euler_cfg_pp", "euler_ancestral_cfg_pp", "dpmpp_2m_cfg_pp"])
+def test_cfg_pp_samplers_renoise_along_the_unconditional_direction(name):
+    """With cfg = 1 CFG++ still renoises with D_u, so the result differs from plain sampling of the
+    conditional model, while a unit-guidance model whose D_u equals D gives the plain result."""
+    schedule = DiscreteSchedule()
+    sigmas = karras(20, schedule.sigma_min, schedule.sigma_max)
+    x = _start(sigmas, 4000)
+    guided = get_sampler(name).sample(GuidedGaussian(1.0), x, sigmas, seed=1)
+    plain_name = name.replace("_cfg_pp", "")
+    plain = get_sampler(plain_name).sample(GuidedGaussian(1.0), x, sigmas, seed=1)
+    assert not torch.allclose(guided, plain, atol=1e-3)
+    same = get_sampler(name).sample(gaussian_denoiser, x, sigmas, seed=1)
+    torch.testing.assert_close(same, get_sampler(plain_name).sample(gaussian_denoiser, x, sigmas, seed=1),
+                               rtol=1e-4, atol=1e-4)

@@ -1,5 +1,6 @@
 """KSampler behaviour end to end on tiny checkpoints (seeded random weights, real key layout)."""
 import pytest
+
 import torch
 
 from core import progress
@@ -177,3 +178,15 @@ def test_progress_reports_every_step_with_previews_when_enabled(tiny_models):
     assert [e["value"] for e in events] == [1, 2, 3, 4]
     assert all(e["max"] == 4 for e in events)
     assert len(previews) == 4 and previews[0].size == (8, 8)
+
+
+@pytest.mark.parametrize("sampler", __import__("core.sampling.names", fromlist=["x"]).SAMPLER_NAMES)
+def test_every_sampler_runs_through_ksampler(tiny_models, sampler):
+    _, (model, clip, _) = tiny_models("sd15")
+    latent = EmptyLatentImage().execute(64, 64, 1)[0]
+    mask = torch.zeros(1, 64, 64)
+    mask[:, :32] = 1
+    out = _run(model, clip, SetLatentNoiseMask().execute(latent, mask)[0], steps=3, sampler=sampler,
+               scheduler="karras")["samples"]
+    assert out.shape == (1, 4, 8, 8) and torch.isfinite(out).all()
+    assert torch.equal(out[:, :, 5:], latent["samples"][:, :, 5:])  # below the mask: kept exactly
