@@ -43,7 +43,7 @@ export class App {
     this.graph.on("change", what => {
       this.renderer.markDirty();
       if (what?.kind !== "load" && what?.kind !== "clear") this.modified = true;
-      if (what?.kind === "widget" && what.node.widgets.some(w => w.type === "upload")) refreshThumbnail(this, what.node);
+      if ((what?.kind === "widget" || what?.kind === "node-add") && what.node.widgets.some(w => w.type === "upload")) refreshThumbnail(this, what.node);
       if (what?.kind === "node-add") runHook("nodeCreated", what.node, this);
     });
     this.settings.on("change", () => this.renderer.markDirty());

@@ -103,8 +103,9 @@ class Canvas:
     """A page plus helpers that act as a person would: real mouse and keyboard at node positions."""
 
     def __init__(self, page, url):
-        self.page, self.url, self.errors = page, url, []
+        self.page, self.url, self.errors, self.console = page, url, [], []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
 
     def hook(self, expr: str, arg=None):
         return self.page.evaluate(f"arg => {{ const lf = window.__latentflow; return {expr}; }}", arg)
@@ -132,6 +133,7 @@ class Canvas:
         self.page.wait_for_selector(".lf-search input")
         self.page.keyboard.type(query)
         self.page.keyboard.press("Enter")
+        self.page.wait_for_selector(".lf-search", state="detached")
         after = set(self.hook("lf.nodeIds()"))
         (new,) = after - before
         return new
@@ -165,6 +167,7 @@ def canvas(browser, server, request):
     yield c
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         c.shot("FAILED_" + request.node.name)
+        print("browser console:\n" + "\n".join(c.console[-30:]))
     ctx.close()
     assert not c.errors, f"uncaught page errors: {c.errors}"
 

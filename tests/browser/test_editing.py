@@ -245,3 +245,26 @@ def test_a_primitive_wired_to_a_converted_widget_drives_its_value(empty):
     api = c.hook("lf.exportApi()")
     assert str(prim) not in api and api[str(ks)]["inputs"]["seed"] == 4242
     c.shot("primitive")
+
+
+def test_the_upload_button_opens_a_file_chooser_and_uploads_the_pick(empty, tmp_path):
+    c = empty
+    li = c.add_node_by_search("Load Image", at=(300, 150))
+    png = tmp_path / "picked_blue.png"
+    png.write_bytes(tiny_png())
+    r = c.hook("lf.widgetRect(arg, 'upload')", li)
+    with c.page.expect_file_chooser() as fc:
+        c.click((r["x"] + r["w"] / 2, r["y"] + r["h"] / 2))
+    fc.value.set_files(str(png))
+    c.page.wait_for_function("id => window.__latentflow.widgetValue(id, 'image') === 'picked_blue.png'", arg=li)
+
+
+def test_pasting_an_image_uploads_it_into_the_selected_load_image_node(empty):
+    c = empty
+    li = c.add_node_by_search("Load Image", at=(300, 150))
+    c.click(c.hook("lf.titlePos(arg)", li))
+    c.page.evaluate("""bytes => {
+        const dt = new DataTransfer(); dt.items.add(new File([new Uint8Array(bytes)], 'pasted_image.png', {type: 'image/png'}));
+        document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}));
+    }""", list(tiny_png()))
+    c.page.wait_for_function("id => window.__latentflow.widgetValue(id, 'image') === 'pasted_image.png'", arg=li)

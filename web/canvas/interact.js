@@ -137,7 +137,7 @@ export class Interaction {
     const [sx, sy] = this.local(e);
     this.mouse = [sx, sy];
     const d = this.drag;
-    if (!d) return;
+    if (!d) { if (e.target === this.canvas) this.hover(...this.world(e)); return; }
     const [wx, wy] = this.world(e);
     if (d.kind === "pan") {
       const v = this.app.renderer.view;
@@ -166,6 +166,18 @@ export class Interaction {
       if (Math.abs(dx) > 3 && kind?.drag && !d.moved) { d.moved = true; this.app.undo.begin("scrub"); }
       if (d.moved && kind?.drag) kind.drag(this.app, d.node, d.rect.widget, d.value, dx);
     }
+  }
+
+  // Cursor feedback only; no redraw.
+  hover(wx, wy) {
+    let cursor = this.space ? "grab" : "default";
+    const n = this.nodeAt(wx, wy);
+    if (n) {
+      const r = !n.collapsed && widgetRects(n).find(r => pointInRect(wx, wy, [r.x, r.y, r.w, r.h]));
+      cursor = this.socketAt(n, wx, wy) ? "crosshair" : r ? (r.widget.type === "number" ? "ew-resize" : "pointer")
+        : wy < n.pos[1] ? "move" : (wx > n.pos[0] + n.size[0] - 12 && wy > n.pos[1] + n.size[1] - 12) ? "nwse-resize" : "default";
+    } else if (this.groupAt(wx, wy)) cursor = "move";
+    if (this.canvas.style.cursor !== cursor) this.canvas.style.cursor = cursor;
   }
 
   up(e) {

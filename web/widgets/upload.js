@@ -11,6 +11,7 @@ export const uploadWidget = {
     const input = document.createElement("input");
     input.type = "file"; input.accept = "image/*";
     input.onchange = () => { if (input.files[0]) uploadTo(app, node, input.files[0]); };
+    console.debug("upload: opening file chooser", navigator.userActivation?.isActive);
     input.click();
   },
 };
