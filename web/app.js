@@ -3,11 +3,12 @@ import { Graph, MODE } from "./graph/model.js";
 import { UndoManager } from "./graph/undo.js";
 import { Catalogue, createNode, createVirtual, adoptPrimitiveWidget, computeSize, customWidgetTypes } from "./graph/catalogue.js";
 import { loadWorkflow, saveWorkflow, nodeToJSON, nodeFromJSON } from "./graph/serialize.js";
-import { graphToPrompt, promptRequest } from "./graph/to_prompt.js";
+import { graphToPrompt } from "./graph/to_prompt.js";
+import { Runner } from "./runner.js";
+import { testHook } from "./test_hook.js";
 import { buildDefaultGraph } from "./graph/default_graph.js";
 import { Renderer } from "./canvas/render.js";
 import { Interaction } from "./canvas/interact.js";
-import { widgetRects, inputPos, outputPos, imageArea } from "./canvas/geometry.js";
 import { widgetKinds } from "./widgets/index.js";
 import { uploadTo, refreshThumbnail } from "./widgets/upload.js";
 import { Api } from "./api.js";
@@ -38,7 +39,6 @@ export class App {
     this.dialogs = new Dialogs(this.overlay);
     this.queuePanel = new QueuePanel(root, this);
     this.interaction = new Interaction(this);
-    this.runningPrompt = null;
     this.modified = false;
     this.graph.on("change", what => {
       this.renderer.markDirty();
@@ -48,7 +48,7 @@ export class App {
     });
     this.settings.on("change", () => this.renderer.markDirty());
     new ResizeObserver(() => this.renderer.markDirty()).observe(this.canvas);
-    this.bindServerEvents();
+    this.runner = new Runner(this);
     this.bindFileDrop();
     this.bindToolbar();
   }
@@ -317,105 +317,9 @@ export class App {
     });
   }
 
-  // --- running -----------------------------------------------------------------------------------
-  applySeedControls() {
-    const walk = n => n.widgets.forEach((w, i) => {
-      if (w.type !== "control") return;
-      const target = n.widgets[i - 1];
-      if (!target || target.type !== "number" || target.converted) return;   // a linked input is driven upstream
-      const o = target.options, v = Number(target.value);
-      const max = Math.min(o.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), min = o.min ?? 0;
-      let nv = v;
-      if (w.value === "increment") nv = Math.min(max, v + (o.step ?? 1));
-      else if (w.value === "decrement") nv = Math.max(min, v - (o.step ?? 1));
-      else if (w.value === "randomize") nv = Math.floor(Math.random() * Math.min(max - min, 2 ** 50)) + min;
-      if (nv !== v) this.graph.setWidget(n, target.name, nv);
-    });
-    this.undo.transact("seed control", () => { for (const n of this.graph.nodes.values()) if (n.mode === MODE.ALWAYS) walk(n); });
-  }
-
-  async queue({ front = false, count = null } = {}) {
-    const batch = count ?? Math.max(1, Number(this.root.querySelector("#lf-batch")?.value) || 1);
-    this.clearErrors();
-    const before = this.settings.get("seedControlTiming") === "before";
-    let last = null;
-    for (let i = 0; i < batch; i++) {
-      if (before) this.applySeedControls();
-      const body = promptRequest(this.graph, this.saveWorkflow(), { clientId: this.api.clientId, front });
-      try {
-        last = await this.api.queuePrompt(body);
-        this.graph.emit("queued", last);
-      } catch (e) {
-        this.showPromptError(e.body ?? { error: { message: e.message } });
-        return null;
-      }
-      if (!before) this.applySeedControls();
-    }
-    return last;
-  }
-
-  async interrupt() { try { await this.api.interrupt(); } catch (e) { this.toast(e.message); } }
-
-  clearErrors() { for (const n of this.graph.nodes.values()) n.rt.errors = null; this.renderer.markDirty(); }
-
-  showPromptError(body) {
-    const errs = body?.node_errors ?? {};
-    const lines = [body?.error?.message ?? "Prompt rejected"];
-    if (body?.error?.details) lines.push(body.error.details);
-    for (const [id, ne] of Object.entries(errs)) {
-      const node = this.graph.getNode(id);
-      const inputs = {};
-      for (const err of ne.errors ?? []) {
-        const name = err.extra_info?.input_name;
-        if (name) inputs[name] = err.message;
-        lines.push(`${node?.title ?? ne.class_type} #${id}${name ? `, input '${name}'` : ""}: ${err.message}${err.details ? " — " + err.details : ""}`);
-      }
-      if (node) node.rt.errors = { inputs, list: ne.errors ?? [] };
-    }
-    this.renderer.markDirty();
-    this.dialogs.text("Prompt validation failed", lines.join("\n"), { className: "lf-error" });
-  }
-
-  bindServerEvents() {
-    const api = this.api, R = () => this.renderer.markDirty();
-    const node = id => id == null ? null : this.graph.getNode(id);
-    const setStatus = t => { const el = this.root.querySelector("#lf-status"); if (el) el.textContent = t; };
-    api.on("socket", ({ connected }) => { setStatus(connected ? "connected" : "reconnecting…"); this.root.classList.toggle("offline", !connected); if (connected && this.catalogue.names.length) this.refreshCatalogue({ quiet: true }); });
-    api.on("status", d => { const q = d.status?.exec_info?.queue_remaining; if (q != null) this.root.querySelector("#lf-queue-size").textContent = `queue: ${q}`; });
-    api.on("execution_start", d => { this.runningPrompt = d.prompt_id; for (const n of this.graph.nodes.values()) { n.rt.running = false; n.rt.progress = null; } R(); });
-    api.on("executing", d => {
-      for (const n of this.graph.nodes.values()) if (n.rt.running) { n.rt.running = false; n.rt.preview = null; }
-      const n = node(d.display_node ?? d.node);
-      if (n) { n.rt.running = true; n.rt.progress = null; this.previewNode = n; }
-      if (d.node == null) this.previewNode = null;
-      R();
-    });
-    api.on("progress", d => { const n = node(d.node) ?? this.previewNode; if (n) { n.rt.progress = { value: d.value, max: d.max }; R(); } });
-    api.on("executed", d => {
-      const n = node(d.display_node ?? d.node);
-      const images = d.output?.images;
-      if (!n || !images?.length) return;
-      n.rt.preview = null;
-      n.rt.images = images.map(im => { const url = api.viewUrl(im); const img = new Image(); img.onload = R; img.src = url; return { url, img, ref: im }; });
-      n.rt.imageIndex = 0;
-      if (n.size[1] < 300) n.size = [Math.max(n.size[0], 256), 320];   // room for the image (view state)
-      R();
-    });
-    api.on("preview", async ({ blob, meta }) => {
-      const n = node(meta?.display_node_id ?? meta?.node_id) ?? this.previewNode;
-      if (!n) return;
-      try { n.rt.preview = await createImageBitmap(blob); R(); } catch { /* undecodable frame */ }
-    });
-    api.on("execution_error", d => {
-      const n = node(d.node_id);
-      if (n) n.rt.errors = { inputs: {}, list: [{ message: d.exception_message }] };
-      for (const m of this.graph.nodes.values()) m.rt.running = false;
-      this.dialogs.executionError(d);
-      R();
-    });
-    api.on("execution_interrupted", () => { for (const m of this.graph.nodes.values()) m.rt.running = false; this.toast("Interrupted"); R(); });
-    api.on("execution_success", () => { for (const m of this.graph.nodes.values()) { m.rt.running = false; m.rt.preview = null; } R(); });
-  }
+  // --- running (web/runner.js) ------------------------------------------------------------------
+  queue(opts) { return this.runner.queue(opts); }
+  interrupt() { return this.runner.interrupt(); }
 
   showGallery(node) {
     const urls = (node.rt.images ?? []).map(i => i.url);
@@ -461,30 +365,6 @@ export class App {
 
 const COLORS = [["none", undefined, undefined], ["red", "#322", "#533"], ["green", "#232", "#353"], ["blue", "#223", "#335"],
   ["yellow", "#432", "#653"], ["purple", "#323", "#535"], ["cyan", "#233", "#355"], ["black", "#222", "#000"]];
-
-// Test hook: model access and screen positions of node parts, so tests drive the real mouse.
-function testHook(app) {
-  const screen = (wx, wy) => { const [x, y] = app.renderer.toScreen(wx, wy); const r = app.canvas.getBoundingClientRect(); return [x + r.left, y + r.top]; };
-  return {
-    app, graph: app.graph, undo: app.undo,
-    node: id => app.graph.getNode(id),
-    nodeIds: () => [...app.graph.nodes.keys()],
-    summary: () => ({ nodes: app.graph.nodes.size, links: app.graph.links.size, groups: app.graph.groups.length }),
-    titlePos: id => { const n = app.graph.getNode(id); return screen(n.pos[0] + Math.min(n.size[0] / 2, 60), n.pos[1] - 15); },
-    bodyPos: id => { const n = app.graph.getNode(id); return screen(n.pos[0] + n.size[0] / 2, n.pos[1] + n.size[1] - 5); },
-    inputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...inputPos(n, typeof slot === "string" ? n.inputIndex(slot) : slot)); },
-    outputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...outputPos(n, slot)); },
-    widgetRect: (id, name) => { const n = app.graph.getNode(id); const r = widgetRects(n).find(r => r.widget.name === name); return r && app.rectOnScreen(r); },
-    imageAreaPos: id => { const n = app.graph.getNode(id); const a = imageArea(n); return screen(a[0] + a[2] / 2, a[1] + a[3] / 2); },
-    widgetValue: (id, name) => app.graph.getNode(id)?.widget(name)?.value,
-    exportApi: () => app.exportApi(),
-    saveWorkflow: () => app.saveWorkflow(),
-    loadWorkflow: data => app.loadWorkflow(data),
-    setCatalogue: info => { app.catalogue.set(info); },
-    catalogue: () => app.catalogue.defs,
-    lastNodeId: () => app.graph.lastNodeId,
-  };
-}
 
 const app = new App(document.body);
 window.__latentflow = testHook(app);
