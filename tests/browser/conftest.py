@@ -58,6 +58,24 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"server did not answer {url} within {timeout}s")
 
 
+def start_server(base: Path, port: int, log_name: str = "server.log") -> subprocess.Popen:
+    log = open(base / log_name, "a")
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--port", str(port), "--cpu",
+                             "--base-directory", str(base)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log.close()
+    _wait_http(f"http://127.0.0.1:{port}/object_info", proc)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """URL of a live Latentflow server with a tiny checkpoint `tiny_sd15.safetensors`."""
@@ -68,21 +86,11 @@ def server(tmp_path_factory):
     shutil.copytree(REPO / "custom_nodes" / "example_pack", base / "custom_nodes" / "example_pack",
                     ignore=shutil.ignore_patterns("__pycache__"))
     port = _free_port()
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--port", str(port), "--cpu",
-                             "--base-directory", str(base)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
+    proc = start_server(base, port)
     try:
-        _wait_http(url + "/object_info", proc)
-        yield {"url": url, "base": base, "log": base / "server.log"}
+        yield {"url": f"http://127.0.0.1:{port}", "base": base, "log": base / "server.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="session")
