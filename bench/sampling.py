@@ -131,6 +131,7 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    import numpy as np
     import torch
 
     from core import devices
@@ -173,8 +174,8 @@ def main():
     out16, m16 = run_ours(model, pos, neg, args.steps, args.size, timer)
     log.info("bf16: %.2f s", m16["total"])
     rel = float((out16 - out32).abs().mean() / out32.std())
-    img32 = torch.tensor(list(latent_to_image(SD15, out32 * SD15.scale_factor).getdata()), dtype=torch.float32)
-    img16 = torch.tensor(list(latent_to_image(SD15, out16 * SD15.scale_factor).getdata()), dtype=torch.float32)
+    img32 = torch.from_numpy(np.asarray(latent_to_image(SD15, out32 * SD15.scale_factor))).float()
+    img16 = torch.from_numpy(np.asarray(latent_to_image(SD15, out16 * SD15.scale_factor))).float()
 
     result = {
         "bench": "sampling", "model": "sd15 random weights", "size": args.size, "steps": args.steps,
