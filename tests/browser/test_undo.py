@@ -145,6 +145,14 @@ def move_group_with_contents(c):
     c.drag((r["x"], r["y"]), (r["x"] + 100, r["y"] + 80))
 move_group_with_contents.setup = lambda c: c.hook("lf.app.groupSelection([lf.node(6), lf.node(7)])")
 
+def resize_group(c):
+    g = c.hook("lf.graph.groups[0].bounding")
+    r = c.hook("lf.app.rectOnScreen({x: arg[0] + arg[2] - 2, y: arg[1] + arg[3] - 2, w: 0, h: 0})", g)
+    c.drag((r["x"], r["y"]), (r["x"] + 90, r["y"] + 40))
+    assert c.hook("lf.graph.groups[0].bounding")[2] > g[2]
+resize_group.setup = lambda c: c.hook("lf.app.groupSelection([lf.node(5)])")
+
+
 def copy_paste(c):
     c.click(c.hook("lf.titlePos(5)"))
     c.page.keyboard.press(f"{MOD}+c")
@@ -166,7 +174,7 @@ def color(c):
 
 EDITS = [add_node, delete_node, connect, disconnect_by_dragging_the_input_end_away, move, resize, widget_arrow,
          widget_typed, widget_scrub, combo_pick, text_edit, collapse, mute, bypass, rename, convert_widget_to_input,
-         group_selection, move_group_with_contents, copy_paste, marquee_delete, color]
+         group_selection, move_group_with_contents, resize_group, copy_paste, marquee_delete, color]
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__)

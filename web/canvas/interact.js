@@ -59,6 +59,11 @@ export class Interaction {
     return null;
   }
 
+  groupCornerAt(wx, wy) {
+    const r = Math.max(12, 10 / this.app.renderer.view.scale);
+    return this.graph.groups.findLast(g => { const [x, y, w, h] = g.bounding; return Math.abs(wx - (x + w)) < r && Math.abs(wy - (y + h)) < r; });
+  }
+
   // --- pointer ----------------------------------------------------------------------------------
   down(e) {
     this.app.menu.close(); this.app.search.close(); this.app.dialogs.editor?.commit();
@@ -69,6 +74,8 @@ export class Interaction {
     if (e.button === 1 || this.space) { this.drag = { kind: "pan", last: [sx, sy] }; return; }
     const n = this.nodeAt(wx, wy);
     if (n) return this.downOnNode(e, n, wx, wy, sx, sy);
+    const corner = this.groupCornerAt(wx, wy);
+    if (corner) { this.ui.selectedGroup = corner; this.drag = { kind: "group-resize", group: corner, start: [wx, wy], bounding: [...corner.bounding] }; return; }
     const g = this.groupAt(wx, wy);
     if (g) {
       this.ui.selection.clear(); this.ui.selectedGroup = g;
@@ -156,6 +163,10 @@ export class Interaction {
     } else if (d.kind === "resize") {
       d.node.size = [Math.max(80, d.size[0] + wx - d.start[0]), Math.max(30, d.size[1] + wy - d.start[1])];
       this.dirty();
+    } else if (d.kind === "group-resize") {
+      const b = d.bounding;
+      d.group.bounding = [b[0], b[1], Math.max(100, b[2] + wx - d.start[0]), Math.max(60, b[3] + wy - d.start[1])];
+      this.dirty();
     } else if (d.kind === "link") { d.to = [wx, wy]; this.dirty(); }
     else if (d.kind === "marquee") {
       this.ui.marquee = [Math.min(d.start[0], wx), Math.min(d.start[1], wy), Math.abs(wx - d.start[0]), Math.abs(wy - d.start[1])];
@@ -176,7 +187,8 @@ export class Interaction {
       const r = !n.collapsed && widgetRects(n).find(r => pointInRect(wx, wy, [r.x, r.y, r.w, r.h]));
       cursor = this.socketAt(n, wx, wy) ? "crosshair" : r ? (r.widget.type === "number" ? "ew-resize" : "pointer")
         : wy < n.pos[1] ? "move" : (wx > n.pos[0] + n.size[0] - 12 && wy > n.pos[1] + n.size[1] - 12) ? "nwse-resize" : "default";
-    } else if (this.groupAt(wx, wy)) cursor = "move";
+    } else if (this.groupCornerAt(wx, wy)) cursor = "nwse-resize";
+    else if (this.groupAt(wx, wy)) cursor = "move";
     if (this.canvas.style.cursor !== cursor) this.canvas.style.cursor = cursor;
   }
 
@@ -200,6 +212,9 @@ export class Interaction {
     } else if (d.kind === "resize") {
       const size = [...d.node.size]; d.node.size = d.size;
       app.undo.transact("resize", () => graph.setProp(d.node, "size", size));
+    } else if (d.kind === "group-resize") {
+      const b = [...d.group.bounding]; d.group.bounding = d.bounding;
+      if (b.some((v, i) => v !== d.bounding[i])) app.undo.transact("resize group", () => graph.setGroupProp(d.group, "bounding", b));
     } else if (d.kind === "marquee") {
       const m = this.ui.marquee; this.ui.marquee = null;
       if (!d.add) this.ui.selection.clear();
