@@ -146,3 +146,31 @@ def test_uni_pc_matches_unipc_multistep_scheduler(variant, order):
     out = get_sampler(name, order=order).sample(our_model(), _vp_start(sched), sched.sigmas.float(), seed=0)
     ref = ref * (1 + sched.sigmas[-1].double() ** 2).sqrt().float()  # VP -> VE at the final sigma
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_dpmpp_2m_sde_matches_sde_dpm_solver_plus_plus_with_the_same_noise():
+    from core.sampling.noise import GaussianNoise
+    from core.sampling.samplers_dpmpp import dpmpp_2m_sde
+
+    sched = diffusers.DPMSolverMultistepScheduler(**SD_BETAS, algorithm_type="sde-dpmsolver++")
+    ref = run_diffusers(sched, 8, noise(), generator=torch.Generator().manual_seed(5))
+    x = _vp_start(sched)
+    out = dpmpp_2m_sde(our_model(), x, sched.sigmas.float(), noise_sampler=GaussianNoise(x, 5))
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_ddpm_matches_ddpm_scheduler_with_the_same_noise():
+    sched = diffusers.DDPMScheduler(**SD_BETAS, clip_sample=False, variance_type="fixed_small")
+    ref = run_diffusers(sched, 10, noise(), generator=torch.Generator().manual_seed(8))
+    ac = sched.alphas_cumprod[sched.timesteps]
+    sigmas = torch.cat([((1 - ac) / ac).sqrt(), torch.zeros(1)]).float()
+    out = get_sampler("ddpm").sample(our_model(), noise() * (1 + sigmas[0] ** 2).sqrt(), sigmas, seed=8)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_dpm_2_ancestral_matches_kdpm2_ancestral_scheduler_with_the_same_noise():
+    sched = diffusers.KDPM2AncestralDiscreteScheduler(**SD_BETAS)
+    ref = run_diffusers(sched, 8, noise(), generator=torch.Generator().manual_seed(3))
+    sigmas = torch.unique_consecutive(sched.sigmas).float()
+    out = get_sampler("dpm_2_ancestral").sample(our_model(), noise() * sched.init_noise_sigma, sigmas, seed=3)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
