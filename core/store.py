@@ -116,28 +116,32 @@ class Store:
         return row[0] if row else None
 
     # --- queue ---------------------------------------------------------------------------------
-    def next_number(self, front: bool = False):
-        """ComfyUI's priority counter, persisted so numbers keep growing across restarts."""
-        with self._lock:
-            n = self._counter
-            self._counter += 1
-            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('counter', ?)", (str(self._counter),))
-            return -n if front else n
-
     def add(self, prompt_id: str, prompt: dict, extra_data: dict, outputs_to_execute: list, *,
             number=None, front: bool = False, client_id: str | None = None) -> Job:
-        """Commit a new pending job; raises KeyError if the prompt_id is already known."""
+        """Commit a new pending job (one transaction, one fsync); KeyError if the prompt_id is known."""
         with self._lock:
-            if number is None:
-                number = self.next_number(front)
+            self._db.execute("BEGIN IMMEDIATE")
+            counted = number is None
             try:
+                if counted:
+                    # ComfyUI's priority counter, persisted so numbers keep growing across restarts
+                    number = -self._counter if front else self._counter
+                    self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('counter', ?)",
+                                     (str(self._counter + 1),))
                 self._db.execute(
                     "INSERT INTO jobs(prompt_id, number, sort_key, status, prompt, extra_data,"
                     " outputs_to_execute, client_id, created) VALUES(?,?,?,?,?,?,?,?,?)",
                     (prompt_id, json.dumps(number), float(number), "pending", json.dumps(prompt),
                      json.dumps(extra_data), json.dumps(outputs_to_execute), client_id, time.time()))
+                self._db.execute("COMMIT")
             except sqlite3.IntegrityError as e:
+                self._db.execute("ROLLBACK")
                 raise KeyError(f"prompt_id {prompt_id!r} already exists") from e
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if counted:
+                self._counter += 1
         return Job(prompt_id, number, "pending", prompt, extra_data, list(outputs_to_execute), client_id)
 
     def claim_next(self) -> Job | None:

@@ -44,7 +44,7 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     config = config or ServerConfig()
     if store is None:
         from core.store import Store
-        store = Store(config.db_path)
+        store = Store(config.db_path, durable=config.durable)
     hub = Hub(queue_remaining=store.count_remaining)
     worker = Worker(store, registry, hub, executor_factory=executor_factory or default_executor_factory(config),
                     preview_size=config.preview_size, preview_method=config.preview_method)

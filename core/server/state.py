@@ -27,6 +27,7 @@ class ServerConfig:
     cache: str = "classic"
     cache_lru: int = 0
     db_path: Path | str = ":memory:"
+    durable: bool = True  # fsync each accepted job (survives power loss, ~one fsync per POST /prompt)
     argv: list = field(default_factory=lambda: list(sys.argv))
     folders: object = None  # core.paths.Folders; None = core.paths.get() at request time
     cpu: bool = False
