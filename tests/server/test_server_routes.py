@@ -217,3 +217,16 @@ async def test_every_api_route_also_answers_under_api(folders):
                      "/extensions", "/features", "/settings", "/jobs"):
             bare, api = await c.get(path), await c.get("/api" + path)
             assert bare.status == api.status == 200, path
+
+
+def test_flags_map_onto_the_server_config(tmp_path):
+    from core import cli
+    from core.server import config_from_args
+
+    args = cli.parse_args(["--front-end-root", str(tmp_path), "--max-upload-size", "2", "--cache-lru", "5",
+                           "--enable-cors-header", "http://a.example", "--database", str(tmp_path / "q.db")])
+    config = config_from_args(args)
+    assert config.web_root == tmp_path.resolve() and config.max_upload_size == 2 * 1024 * 1024
+    assert (config.cache, config.cache_lru) == ("lru", 5)
+    assert config.security.cors_origins == ("http://a.example",) and config.security.token is None
+    assert str(config.db_path) == str(tmp_path / "q.db")
