@@ -160,6 +160,32 @@ def _match_tokens(contexts: list) -> list:
     return [c.repeat(1, target // c.shape[1], 1) for c in contexts]
 
 
+def _split_control(control, lo: int, hi: int):
+    if control is None:
+        return None
+    return {k: [None if t is None else t[lo:hi] for t in v] if isinstance(v, list) else v
+            for k, v in control.items()}
+
+
+def _denoise_split(denoiser, x, sigma, context, y, control, concat):
+    """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
+    so cond + uncond (or large batches) still run where only part fits."""
+    from core.devices import is_oom
+
+    try:
+        return denoiser(x, sigma, context, y=y, control=control, concat=concat)
+    except Exception as e:
+        if not is_oom(e) or x.shape[0] == 1:
+            raise
+    half = x.shape[0] // 2
+    parts = []
+    for lo, hi in ((0, half), (half, x.shape[0])):
+        parts.append(_denoise_split(denoiser, x[lo:hi], sigma[lo:hi], context[lo:hi],
+                                    None if y is None else y[lo:hi], _split_control(control, lo, hi),
+                                    None if concat is None else concat[lo:hi]))
+    return torch.cat(parts, dim=0)
+
+
 class CFGDenoiser:
     """``model(x, sigma) -> denoised`` with classifier-free guidance over prepared conditionings."""
 
@@ -212,7 +238,7 @@ class CFGDenoiser:
             control = None
             if members[0][1].control is not None:
                 control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-            den = self.denoiser(xb, sb, ctx, y=yb, control=control, concat=concat)
+            den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat)
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
@@ -229,7 +255,7 @@ class CFGDenoiser:
         control = None
         if members[0][1].control is not None:
             control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-        den = self.denoiser(xb, sb, ctx, y=yb, control=control, concat=concat)
+        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat)
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

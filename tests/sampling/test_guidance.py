@@ -121,3 +121,17 @@ def test_sdxl_vector_defaults_to_the_latent_size():
     pooled = torch.randn(1, 1280)
     y = sdxl_adm({"pooled_output": pooled}, 2816, (64, 96), batch=1)
     torch.testing.assert_close(y, sdxl_size_vector(pooled, 512, 768))
+
+
+def test_out_of_memory_splits_the_batch_and_gives_the_same_result():
+    class TightUNet(ToyUNet):
+        def __call__(self, x, t, context, y=None, control=None):
+            if x.shape[0] > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+            return super().__call__(x, t, context, y, control)
+
+    x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([3.0])
+    roomy, _ = build([cond(1.0)], [cond(-1.0)], 7.5)
+    tight, unet = build([cond(1.0)], [cond(-1.0)], 7.5, unet=TightUNet())
+    torch.testing.assert_close(tight(x, sigma), roomy(x, sigma))
+    assert [c["batch"] for c in unet.calls] == [1, 1]
