@@ -71,14 +71,15 @@ def main(argv=None) -> int:
         from core import remote
 
         return remote.run_remote(args.server, args.workflow, args.set, paths.get().output_dir, token=args.token)
-    configure_runtime(args)
     registry = build_registry(args)
     if args.command == "run":
         from core import headless
 
+        configure_runtime(args)
         return headless.run_file(registry, args)
-    from core import server
+    from core import runtime, server
 
+    runtime.configure_in_background(configure_runtime, args)  # importing torch must not delay listening
     return server.run(args, registry) or 0
 
 

@@ -85,6 +85,9 @@ class Worker:
 
     # --- the loop ------------------------------------------------------------------------------
     def _loop(self):
+        from core import runtime
+
+        runtime.wait_ready(raise_error=False)  # torch/devices may still be loading (main.py serve)
         while not self._stop.is_set():
             self._apply_free()
             try:
