@@ -198,6 +198,7 @@ class ModelManager:
     def free(self, needed: int, device: torch.device, keep=()) -> None:
         """Offload idle models (least recently used first) until ``needed`` bytes fit on ``device``."""
         with self._lock:
+            offloaded = False
             for handle in list(self.loaded):
                 if device.type != "cuda" or free_memory(device) - self._reserve() >= needed:
                     break
@@ -205,14 +206,17 @@ class ModelManager:
                     continue
                 log.info("offloading %s to free memory", getattr(handle, "name", type(handle).__name__))
                 self._offload(handle)
-            empty_cache()
+                offloaded = True
+            if offloaded:  # gc.collect() costs ~1 s with big models alive: only when it can free something
+                empty_cache()
 
     def unload_all(self) -> None:
         with self._lock:
-            for handle in list(self.loaded):
-                if handle not in self.active:
-                    self._offload(handle)
-            empty_cache()
+            idle = [h for h in self.loaded if h not in self.active]
+            for handle in idle:
+                self._offload(handle)
+            if idle or torch.cuda.is_available():  # after an OOM the allocator cache may hold memory too
+                empty_cache()
 
     def _load(self, handle, device: torch.device) -> None:
         modules = handle.modules()

@@ -13,7 +13,7 @@ import logging
 import torch
 
 from core.models.latent_formats import LatentFormat
-from core.models.patcher import DiffPatch, MergedPatches, as_patch
+from core.models.patcher import DiffPatch, MergedPatches, WeightScale, as_patch  # noqa: F401 (WeightScale re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,10 @@ class ScaledPatch:
     def delta(self, weight):
         return self.strength * self.patch.delta(weight)
 
-
-class WeightScale:
-    """``(s - 1) * W``: turns W into s*W before the other deltas are added (strength_model)."""
-
-    def __init__(self, strength: float, original: torch.Tensor):
-        self.strength, self.original = strength, original
-
-    def delta(self, weight):
-        return (self.strength - 1.0) * self.original.detach().float().to(weight.device)
+    def delta_rows(self, weight, start: int, stop: int):
+        rows = getattr(self.patch, "delta_rows", None)
+        d = rows(weight, start, stop) if rows is not None else None
+        return None if d is None else self.strength * d
 
 
 class ModelHandle:
@@ -80,9 +75,7 @@ class ModelHandle:
                 continue
             plist = self.patches.setdefault(key, [])
             if strength_model != 1.0:
-                from core.models.patcher import resolve
-
-                plist.append(WeightScale(strength_model, resolve(self.unet, key, UNET_PREFIX)))
+                plist.append(WeightScale(strength_model))
             plist.append(patch if strength_patch == 1.0 and hasattr(patch, "delta") else ScaledPatch(strength_patch, patch))
             applied.append(key)
         return applied
@@ -96,7 +89,7 @@ class ModelHandle:
 
     def on_activate(self) -> None:
         if self.patches:
-            self._merged = MergedPatches(self.unet, self.patches, UNET_PREFIX)
+            self._merged = MergedPatches.into_module(self.unet, self.patches, UNET_PREFIX)
 
     def on_deactivate(self) -> None:
         if self._merged is not None:

@@ -12,8 +12,7 @@ Names in the wild, all accepted:
   ``text_encoder_2.``, each followed by the transformers CLIP path. OpenCLIP towers (SD2, SDXL's bigG)
   fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it.
 
-:class:`ExactMerge` merges patches in place and restores bit for bit while keeping only the few
-elements whose value ``(W + Δ) − Δ`` does not give back, instead of a copy of every patched weight.
+Merging the patches into the weights (in place, exact restore) is core.models.patcher.MergedPatches.
 """
 from __future__ import annotations
 
@@ -257,59 +256,3 @@ def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, stre
         log.warning("%s: %d keys match no weight of this model and were not applied: %s", name, len(unmatched),
                     ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else ""))
     return new_model, new_clip, unmatched
-
-
-# --- exact merge ------------------------------------------------------------------------------------
-
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    return t.view({1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
-
-
-class ExactMerge:
-    """Merge ``{key: [patch]}`` into ``params`` (``{key: tensor}``) in place; :meth:`restore` undoes it exactly.
-
-    W' = W + Δ (float32, cast to W's dtype). Restoring computes (W' − Δ) again from the same patches and
-    overwrites the elements where that differs from W with their saved originals, so the undo log holds
-    only those elements (a few per cent), not a copy of each weight. A bit checksum of W taken before
-    merging proves the result; a mismatch raises instead of leaving a silently changed model.
-    """
-
-    def __init__(self, params: dict, patches: dict):
-        self._log = []  # (tensor, patches, flat indices, original values, checksum)
-        with torch.no_grad():
-            for key, plist in patches.items():
-                weight = params.get(key)
-                if weight is None or not plist:
-                    continue
-                delta = self._delta(weight, plist)
-                merged = (weight.float() + delta).to(weight.dtype)
-                back = (merged.float() - delta).to(weight.dtype)
-                flat = weight.reshape(-1)
-                idx = torch.nonzero(_bits(back).reshape(-1) != _bits(weight).reshape(-1)).squeeze(1)
-                saved = flat[idx].clone()
-                checksum = int(_bits(weight).sum(dtype=torch.int64))
-                weight.copy_(merged)
-                self._log.append((weight, plist, idx.to(torch.int32), saved, checksum))
-
-    @staticmethod
-    def _delta(weight: torch.Tensor, plist) -> torch.Tensor:
-        delta = None
-        for p in plist:
-            d = p.delta(weight)
-            delta = d if delta is None else delta + d
-        return delta
-
-    @property
-    def saved_elements(self) -> int:
-        return sum(entry[3].numel() for entry in self._log)
-
-    def restore(self) -> None:
-        with torch.no_grad():
-            for weight, plist, idx, saved, checksum in reversed(self._log):
-                back = (weight.float() - self._delta(weight, plist)).to(weight.dtype)
-                back.reshape(-1)[idx.long()] = saved
-                if int(_bits(back).sum(dtype=torch.int64)) != checksum:
-                    raise RuntimeError("LoRA restore: a weight did not come back bit for bit "
-                                       "(patch deltas changed between merge and restore)")
-                weight.copy_(back)
-        self._log.clear()

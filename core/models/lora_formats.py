@@ -59,14 +59,22 @@ class LoraPatch:
     mid: torch.Tensor | None = None  # [r, r, kh, kw]
     strength: float = 1.0
 
-    def delta(self, weight: torch.Tensor) -> torch.Tensor:
-        rank = self.down.shape[0]
-        scale = self.strength * _scale(self.alpha if self.alpha is not None else rank, rank)
-        up, down = _f32(self.up, weight), _f32(self.down, weight)
+    def _down(self, weight: torch.Tensor) -> torch.Tensor:
+        down = _f32(self.down, weight)
         if self.mid is not None:
             # up(mid(down(x))) with 1x1 down/up: kernel[o,i,k,l] = Σ up[o,a] mid[a,b,k,l] down[b,i]
             down = torch.einsum("abkl,bi->aikl", _f32(self.mid, weight), down.flatten(1))  # [r, in, kh, kw]
-        return (scale * (up.flatten(1) @ down.flatten(1))).reshape(weight.shape)
+        return down.flatten(1)
+
+    def delta_rows(self, weight: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Rows ``start:stop`` of ΔW: only those rows of ``up`` enter the product (merging by chunks)."""
+        rank = self.down.shape[0]
+        scale = self.strength * _scale(self.alpha if self.alpha is not None else rank, rank)
+        up = _f32(self.up[start:stop], weight).flatten(1)
+        return ((up * scale) @ self._down(weight)).reshape(stop - start, *weight.shape[1:])
+
+    def delta(self, weight: torch.Tensor) -> torch.Tensor:
+        return self.delta_rows(weight, 0, weight.shape[0])
 
 
 @dataclass
@@ -134,8 +142,11 @@ class FullPatch:
     diff: torch.Tensor
     strength: float = 1.0
 
+    def delta_rows(self, weight: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        return self.strength * _f32(self.diff.reshape(weight.shape)[start:stop], weight)
+
     def delta(self, weight: torch.Tensor) -> torch.Tensor:
-        return (self.strength * _f32(self.diff, weight)).reshape(weight.shape)
+        return self.delta_rows(weight, 0, weight.shape[0])
 
 
 @dataclass
@@ -151,6 +162,20 @@ class SlicePatch:
             return self.inner.delta(weight)
         out = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         out[self.start:self.start + self.length] = self.inner.delta(weight[self.start:self.start + self.length])
+        return out
+
+    def delta_rows(self, weight: torch.Tensor, start: int, stop: int):
+        if weight.shape[0] == self.length:
+            rows = getattr(self.inner, "delta_rows", None)
+            return rows(weight, start, stop) if rows is not None else None
+        rows = getattr(self.inner, "delta_rows", None)
+        if rows is None:
+            return None
+        out = torch.zeros((stop - start, *weight.shape[1:]), dtype=torch.float32, device=weight.device)
+        lo, hi = max(start, self.start), min(stop, self.start + self.length)
+        if lo < hi:  # the part of these rows that lies inside the slice
+            part = weight[self.start:self.start + self.length]
+            out[lo - start:hi - start] = rows(part, lo - self.start, hi - self.start)
         return out
 
 

@@ -101,6 +101,21 @@ class Encoder:
         params = self.model.state_dict()
         return to_checkpoint({name: params[name] for name in names}, layout)[key]
 
+    def weight_pieces(self, key: str) -> list:
+        """Module tensors (views) whose dim-0 concatenation is checkpoint weight ``key`` (prefix removed).
+
+        OpenCLIP's fused ``in_proj_weight`` is the q, k, v projections stacked; ``text_projection`` is
+        stored transposed (a transposed view is returned). Patches merge into these in place.
+        """
+        layout = self.model.config.layout
+        probe = to_module_keys({key: torch.empty(6, 5, device="meta")}, layout)
+        params = dict(self.model.named_parameters())
+        pieces = []
+        for name, shape_probe in probe.items():
+            t = params[name]
+            pieces.append(t.t() if shape_probe.shape == (5, 6) and t.ndim == 2 else t)
+        return pieces
+
     @torch.no_grad()
     def set_weight(self, key: str, value: torch.Tensor) -> None:
         params = self.model.state_dict(keep_vars=True)
@@ -181,8 +196,7 @@ class ClipHandle:
                 continue
             plist = self.patches.setdefault(key, [])
             if strength_model != 1.0:
-                enc, local = self._owner(key)
-                plist.append(WeightScale(strength_model, enc.get_weight(local)))
+                plist.append(WeightScale(strength_model))
             plist.append(patch if strength_patch == 1.0 and hasattr(patch, "delta") else ScaledPatch(strength_patch, patch))
             applied.append(key)
         return applied
@@ -255,26 +269,22 @@ class ClipHandle:
         return [enc.model for enc in self.encoders]
 
     def on_activate(self) -> None:
-        """Merge ``self.patches`` into the shared weights; :meth:`on_deactivate` restores them exactly."""
-        from core.models.patcher import as_patch
+        """Merge ``self.patches`` into the shared weights in place; :meth:`on_deactivate` restores them exactly."""
+        from core.models.patcher import MergedPatches
 
-        self._backups = []
-        with torch.no_grad():
-            for key, plist in self.patches.items():
-                if not plist:
-                    continue
-                enc, local = self._owner(key)
-                original = enc.get_weight(local).detach().clone()
-                self._backups.append((enc, local, original))
-                merged = original.float()
-                for patch in plist:
-                    merged = merged + as_patch(patch).delta(original)
-                enc.set_weight(local, merged.to(original.dtype))
+        self._merged = None
+        if self.patches:
+            self._merged = MergedPatches(self.patches, lambda key: self._pieces(key))
 
     def on_deactivate(self) -> None:
-        for enc, local, original in reversed(getattr(self, "_backups", [])):
-            enc.set_weight(local, original)
-        self._backups = []
+        merged, self._merged = getattr(self, "_merged", None), None
+        if merged is not None:
+            merged.restore()
+
+    def _pieces(self, key: str) -> list:
+        """The module tensors whose row-concatenation is checkpoint weight ``key`` (views, no copies)."""
+        enc, local = self._owner(key)
+        return enc.weight_pieces(local)
 
     def _owner(self, key: str):
         for enc in self.encoders:

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from core import devices
-from core.models.lora import ExactMerge, key_map, load_lora_for_models
+from core.models.lora import key_map, load_lora_for_models
+from core.models.patcher import MergedPatches
 from core.models.patcher import resolve
 
 from .conftest import kohya_lora_for
@@ -119,37 +120,91 @@ def test_activation_restores_the_base_weights(tiny_models):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("merger", ["patcher", "exact"])
-def test_restore_is_bit_identical_after_100_cycles(tiny_models, merger):
-    from core.models.patcher import MergedPatches
-
+def test_restore_is_bit_identical_after_100_cycles(tiny_models):
     model, clip = tiny_models("sd15")
     before = _weights(model)
     patched, _, _ = load_lora_for_models(model, clip, _lora(model, clip, alpha=8.0), 0.77, 1.0)
-    params = {UNET + k: v for k, v in model.unet.named_parameters()}
     for _ in range(100):
-        merged = MergedPatches(model.unet, patched.patches, UNET) if merger == "patcher" \
-            else ExactMerge(params, patched.patches)
-        merged.restore()
+        MergedPatches.into_module(model.unet, patched.patches, UNET).restore()
     after = _weights(model)
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.equal(before[k].view(torch.uint8), after[k].view(torch.uint8)) for k in before)
+
+
+def ExactMerge(params, patches):  # the patcher over a plain {key: tensor} dict
+    return MergedPatches(patches, lambda key: [params[key]] if key in params else None)
+
+
+def _relative_lora(weight, relative, rank=8):
+    """A LoRA patch whose delta elements are about ``relative`` times the weight's (typical: 0.3-3 %)."""
+    from core.models.lora_formats import LoraPatch
+
+    torch.manual_seed(1)
+    up, down = torch.randn(weight.shape[0], rank), torch.randn(rank, *weight.shape[1:])
+    strength = relative * weight.float().std().item() / rank ** 0.5
+    return LoraPatch(up, down, alpha=float(rank), strength=strength)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_exact_merge_restores_bits_and_keeps_few_elements(dtype):
+def test_exact_merge_restores_bits_and_keeps_a_small_undo_log(dtype):
     torch.manual_seed(0)
     params = {"w": (torch.randn(64, 96) * 0.05).to(dtype), "c": (torch.randn(32, 16, 3, 3) * 0.05).to(dtype)}
     originals = {k: v.clone() for k, v in params.items()}
-    from core.models.lora_formats import LoraPatch
-
-    patches = {"w": [LoraPatch(torch.randn(64, 8), torch.randn(8, 96) * 0.01, strength=0.9)],
-               "c": [LoraPatch(torch.randn(32, 8, 1, 1), torch.randn(8, 16, 3, 3) * 0.01, strength=-1.3)]}
+    patches = {k: [_relative_lora(v, 0.01)] for k, v in params.items()}
+    weight_bytes = sum(v.numel() * v.element_size() for v in params.values())
     for _ in range(100):
         merge = ExactMerge(params, patches)
         assert not torch.equal(params["w"], originals["w"])
-        assert merge.saved_elements < 0.5 * sum(v.numel() for v in params.values())
+        assert merge.saved_bytes < 0.15 * weight_bytes
         merge.restore()
     assert all(torch.equal(params[k].view(torch.uint8), originals[k].view(torch.uint8)) for k in params)
+
+
+def test_undo_log_never_exceeds_the_weight_even_for_huge_deltas():
+    w = torch.randn(64, 96, dtype=torch.float16)
+    original = w.clone()
+    merge = ExactMerge({"w": w}, {"w": [_relative_lora(w, 50.0)]})
+    assert merge.saved_bytes <= w.numel() * w.element_size()
+    merge.restore()
+    assert torch.equal(w.view(torch.int16), original.view(torch.int16))
+
+
+def test_merging_a_weight_larger_than_one_chunk_restores_exactly(monkeypatch):
+    from core.models import patcher
+
+    monkeypatch.setattr(patcher, "CPU_CHUNK_ELEMENTS", 100)  # 7 rows of 13 per chunk, 17 chunks
+    w = torch.randn(120, 13, dtype=torch.bfloat16)
+    original = w.clone()
+    patch = _relative_lora(w, 0.05)
+    merge = ExactMerge({"w": w}, {"w": [patch]})
+    assert torch.equal(w, (original.float() + patch.delta(original)).to(torch.bfloat16))
+    merge.restore()
+    assert torch.equal(w.view(torch.int16), original.view(torch.int16))
+
+
+def test_strength_model_scales_the_weight_and_restores_exactly():
+    from core.models.patcher import WeightScale
+
+    w = torch.randn(32, 48)
+    original = w.clone()
+    patch = _relative_lora(w, 0.02)
+    merge = ExactMerge({"w": w}, {"w": [WeightScale(0.6), patch]})
+    assert torch.allclose(w, 0.6 * original + patch.delta(original), atol=1e-6)
+    merge.restore()
+    assert torch.equal(w.view(torch.int32), original.view(torch.int32))
+
+
+def test_restore_uses_the_merge_thread_count():
+    w = torch.randn(256, 512)
+    original = w.clone()
+    threads = torch.get_num_threads()
+    merge = ExactMerge({"w": w}, {"w": [_relative_lora(w, 0.01, rank=32)]})
+    torch.set_num_threads(1 if threads > 1 else 2)
+    try:
+        merge.restore()
+        assert torch.get_num_threads() == (1 if threads > 1 else 2)  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(w, original)
 
 
 def test_exact_merge_merged_value_is_w_plus_delta():
@@ -180,3 +235,32 @@ def test_resolve_finds_the_weight_the_patch_key_names(tiny_models):
     model, _ = tiny_models("sd15")
     t = resolve(model.unet, UNET + "input_blocks.1.1.proj_in.weight", UNET)
     assert t is model.unet.input_blocks[1][1].proj_in.weight
+
+
+def test_clip_merge_patches_fused_openclip_rows_in_place_and_restores_exactly(tiny_models):
+    model, clip = tiny_models("sdxl")
+    key = next(k for k in clip.checkpoint_keys() if k.endswith("attn.in_proj_weight"))
+    enc, local = clip._owner(key)
+    before = {k: v.detach().clone() for k, v in clip.state_dict().items()}
+    fused = enc.get_weight(local).clone()
+    rows = fused.shape[0] // 3
+    from core.models.lora_formats import LoraPatch, SlicePatch
+
+    k_patch = SlicePatch(LoraPatch(torch.randn(rows, 2), torch.randn(2, fused.shape[1]), strength=0.1), rows, rows)
+    patched = clip.clone()
+    patched.add_patches({key: k_patch})
+    with devices.manager.activate(patched):
+        merged = enc.get_weight(local)
+        assert torch.equal(merged[:rows], fused[:rows]) and torch.equal(merged[2 * rows:], fused[2 * rows:])
+        assert torch.allclose(merged[rows:2 * rows], fused[rows:2 * rows] + k_patch.delta(fused)[rows:2 * rows], atol=1e-6)
+    after = clip.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_clip_patch_changes_the_encoding_only_while_active(tiny_models):
+    model, clip = tiny_models("sd15")
+    tokens = clip.tokenize("a photo of a cat")
+    plain = clip.encode_from_tokens(tokens)
+    _, patched, _ = load_lora_for_models(model, clip, _lora(model, clip, alpha=8.0), 0.0, 1.0)
+    assert not torch.allclose(patched.encode_from_tokens(tokens), plain)
+    assert torch.equal(clip.encode_from_tokens(tokens), plain)
