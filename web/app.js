@@ -17,7 +17,7 @@ import { SearchBox } from "./ui/search.js";
 import { Dialogs } from "./ui/dialogs.js";
 import { Settings, settingsPanel } from "./ui/settings.js";
 import { QueuePanel } from "./ui/queue_panel.js";
-import { readWorkflowFile, graphFromPrompt } from "./files.js";
+import { readWorkflowFile, graphFromPrompt, pickFile } from "./files.js";
 import { extensions, runHook } from "./extension_api.js";
 
 const log = (...a) => console.info("[latentflow]", ...a);
@@ -281,12 +281,7 @@ export class App {
     return { missing: [] };
   }
 
-  openFileDialog() {
-    const input = document.createElement("input");
-    input.type = "file"; input.accept = ".json,.png,application/json,image/png";
-    input.onchange = () => input.files[0] && this.openFile(input.files[0]);
-    input.click();
-  }
+  openFileDialog() { pickFile(".json,.png,application/json,image/png", file => this.openFile(file)); }
 
   download(name, data) {
     const a = document.createElement("a");

@@ -27,6 +27,18 @@ export function pngTextChunks(buffer) {
   return out;
 }
 
+// Ask for a file through a hidden <input type=file> kept in the document (a detached one can be
+// garbage-collected before the chooser answers).
+export function pickFile(accept, onPick) {
+  document.querySelector("input.lf-file-picker")?.remove();
+  const input = document.createElement("input");
+  input.type = "file"; input.accept = accept; input.className = "lf-file-picker"; input.hidden = true;
+  input.onchange = () => { const f = input.files[0]; input.remove(); if (f) onPick(f); };
+  input.addEventListener("cancel", () => input.remove());
+  document.body.appendChild(input);
+  input.click();
+}
+
 export function isUiWorkflow(data) { return !!data && Array.isArray(data.nodes) && "links" in data; }
 export function isApiPrompt(data) {
   return !!data && typeof data === "object" && !Array.isArray(data) &&

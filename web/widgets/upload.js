@@ -1,5 +1,7 @@
 // Image upload button (LoadImage, LoadImageMask): picks a file, POSTs /upload/image, selects it in
 // the image combo. Paste and drop onto the node go through the same uploadTo().
+import { pickFile } from "../files.js";
+
 export const uploadWidget = {
   draw(ctx, node, w, r) {
     ctx.fillStyle = "#2b3a55"; ctx.strokeStyle = "#4f6a99"; ctx.lineWidth = 1;
@@ -7,13 +9,7 @@ export const uploadWidget = {
     ctx.fillStyle = "#e8e8e8"; ctx.font = "12px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     ctx.fillText("choose file to upload", r.x + r.w / 2, r.y + r.h / 2); ctx.textAlign = "left";
   },
-  click(app, node, w) {
-    const input = document.createElement("input");
-    input.type = "file"; input.accept = "image/*";
-    input.onchange = () => { if (input.files[0]) uploadTo(app, node, input.files[0]); };
-    console.debug("upload: opening file chooser", navigator.userActivation?.isActive);
-    input.click();
-  },
+  click(app, node) { pickFile("image/*", file => uploadTo(app, node, file)); },
 };
 
 export async function uploadTo(app, node, file) {
