@@ -25,6 +25,40 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def trim() -> None:
+    """Give freed heap back to the OS so an RSS baseline does not hide reuse of earlier garbage."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+class PeakRss:
+    """Highest RSS seen while the block runs (sampled every millisecond on a thread)."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak, self._stop = rss(), False
+
+        def sample():
+            while not self._stop:
+                self.peak = max(self.peak, rss())
+                time.sleep(0.001)
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join()
+        self.peak = max(self.peak, rss())
+
+
 class NaiveMerge:
     """Baseline: back up each patched weight whole, merge W + Σ Δ in float32 per weight."""
 
@@ -91,11 +125,13 @@ def main():
                         ("naive", lambda: NaiveMerge(params, patches))):
         best = None
         for _ in range(repeat):
+            trim()
             base = rss()
-            t = time.perf_counter()
-            merged = make()
-            apply_s = time.perf_counter() - t
-            growth = rss() - base
+            with PeakRss() as peak:
+                t = time.perf_counter()
+                merged = make()
+                apply_s = time.perf_counter() - t
+            growth = peak.peak - base
             saved = getattr(merged, "saved_bytes", 0)
             t = time.perf_counter()
             merged.restore()

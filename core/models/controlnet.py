@@ -268,14 +268,15 @@ def _add_controls(a: dict | None, b: dict) -> dict:
     if a is None:
         return b
     out = {}
-    for part in ("input", "middle"):
+    for part in ("input", "middle", "adapter"):
         xs, ys = a.get(part) or [], b.get(part) or []
         merged = []
         for i in range(max(len(xs), len(ys))):
             u = xs[i] if i < len(xs) else None
             v = ys[i] if i < len(ys) else None
             merged.append(v if u is None else u if v is None else u + v)
-        out[part] = merged
+        if merged:
+            out[part] = merged
     return out
 
 
@@ -286,4 +287,8 @@ def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlNetHandle:
 
     path = Path(path)
     sd, _ = load_file(path)
+    from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
+
+    if is_t2i_adapter(sd):  # ControlNetLoader loads T2I-Adapters too (as ComfyUI's does)
+        return T2IAdapterHandle(load_t2i_adapter_module(sd, dtype, where=f"T2I-Adapter {path.name}"), name=path.stem)
     return ControlNetHandle(load_controlnet_module(sd, dtype, where=f"ControlNet {path.name}"), name=path.stem)

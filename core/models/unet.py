@@ -11,7 +11,8 @@ Forward contract (the sampler codes against it)::
 ``control`` = ``{"input": [residual per input block, in input_blocks order, or None],
 "middle": [tensor]}``: each residual is added to the skip activation of its input block when the
 decoder consumes it, and ``middle[0]`` to the middle block output (the ControlNet convention,
-Zhang et al. 2023).
+Zhang et al. 2023). ``"adapter": [feature per level or None]`` is added to the activation right after
+the last input block of that level, before the skip is kept (T2I-Adapter features, Mou et al. 2023).
 """
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ class UNetModel(nn.Module):
 
         self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(cfg.in_channels, mc, 3, padding=1))])
         skip_channels = [mc]
+        self.level_ends = []  # index of each level's last input block (before its downsample)
         ch = mc
         depth_in = iter(cfg.transformer_depth)
         levels = len(cfg.channel_mult)
@@ -169,6 +171,7 @@ class UNetModel(nn.Module):
                     layers.append(transformer(ch, depth))
                 self.input_blocks.append(TimestepBlock(*layers))
                 skip_channels.append(ch)
+            self.level_ends.append(len(self.input_blocks) - 1)
             if level != levels - 1:
                 self.input_blocks.append(TimestepBlock(Downsample(ch)))
                 skip_channels.append(ch)
@@ -212,8 +215,16 @@ class UNetModel(nn.Module):
         h = x.to(dtype)
         context = context.to(dtype)
         skips = []
-        for block in self.input_blocks:
+        adapter = control.get("adapter") if control else None
+        at_level = {end: i for i, end in enumerate(self.level_ends)} if adapter else {}
+        for index, block in enumerate(self.input_blocks):
             h = block(h, emb, context)
+            level = at_level.get(index)
+            if level is not None and level < len(adapter) and adapter[level] is not None:
+                feature = adapter[level].to(h.dtype)
+                if feature.shape[-2:] != h.shape[-2:]:  # sizes not a multiple of the adapter's stride
+                    feature = F.interpolate(feature, size=h.shape[-2:], mode="nearest")
+                h = h + feature
             skips.append(h)
         h = self.middle_block(h, emb, context)
         control_in = control.get("input") if control else None
