@@ -174,8 +174,8 @@ def main():
     out16, m16 = run_ours(model, pos, neg, args.steps, args.size, timer)
     log.info("bf16: %.2f s", m16["total"])
     rel = float((out16 - out32).abs().mean() / out32.std())
-    img32 = torch.from_numpy(np.asarray(latent_to_image(SD15, out32 * SD15.scale_factor))).float()
-    img16 = torch.from_numpy(np.asarray(latent_to_image(SD15, out16 * SD15.scale_factor))).float()
+    img32 = torch.from_numpy(np.array(latent_to_image(SD15, out32 * SD15.scale_factor))).float()
+    img16 = torch.from_numpy(np.array(latent_to_image(SD15, out16 * SD15.scale_factor))).float()
 
     result = {
         "bench": "sampling", "model": "sd15 random weights", "size": args.size, "steps": args.steps,
