@@ -21,21 +21,17 @@ def ensure_on_path() -> None:
         sys.path.insert(0, path)
 
 
-def set_prompt_server(real_server) -> None:
-    """Called by the HTTP server once it exists: packs' ``PromptServer.instance`` becomes it.
-
-    Routes that packs registered on the stand-in before that are available from
-    :func:`pending_routes` so the server can add them to its application.
-    """
-    ensure_on_path()
-    import server
-
-    server.PromptServer.install(real_server)
-
-
 def pending_routes():
-    """aiohttp RouteTableDef of routes packs added before the real server was installed."""
+    """aiohttp RouteTableDef of the routes packs declared; the server adds them when it starts."""
     ensure_on_path()
     import server
 
     return server.PromptServer.standalone().routes
+
+
+def prompt_server():
+    """``server.PromptServer.instance``: the object packs register routes and prompt hooks on."""
+    ensure_on_path()
+    import server
+
+    return server.PromptServer.instance

@@ -1,8 +1,11 @@
 """ComfyUI's ``server`` module for custom node packs: ``PromptServer.instance``.
 
-Until the HTTP server installs itself (``core.compat.set_prompt_server``), ``instance`` is a
-stand-in that collects the routes packs add and hands ``send_sync`` messages to subscribers, so
-packs import the same way under ``main.py run`` as under ``serve``.
+``instance`` is one object for the whole process. Packs decorate ``instance.routes`` at import
+time, before any HTTP server exists; when the server starts it adds those routes to its
+application (bare and under ``/api``, as ComfyUI does) and connects itself with :meth:`connect`,
+after which ``send_sync`` reaches websocket clients and ``client_id`` / ``last_node_id`` describe
+the running job. Without a server (``main.py run``) messages go to :meth:`subscribe` listeners, so
+packs import and run the same way headless.
 """
 from __future__ import annotations
 
@@ -14,18 +17,41 @@ log = logging.getLogger("latentflow.compat.server")
 
 
 class PromptServer:
-    instance = None  # the real server after install(); the stand-in before
+    instance = None  # the one process-wide object, set below
     _standalone = None
 
     def __init__(self):
         self.routes = web.RouteTableDef()
         self.app = None
-        self.client_id = None
-        self.last_node_id = None
+        self.loop = None
         self.sockets = {}
-        self.supports = []
+        self.supports = ["custom_nodes_from_web"]
         self._listeners = []
         self._prompt_handlers = []
+        self._hub = None  # the websocket hub of the running server (core.server.ws.Hub)
+        self._client_id = self._last_node_id = None
+
+    def connect(self, app, hub) -> None:
+        """The HTTP server's app and websocket hub take over messages (called by core.server)."""
+        self.app, self._hub = app, hub
+        self.sockets = hub.clients
+
+    # --- the running job, as packs read it ---------------------------------------------------------
+    @property
+    def client_id(self):
+        return self._hub.current.get("client_id") if self._hub is not None else self._client_id
+
+    @client_id.setter
+    def client_id(self, value):
+        self._client_id = value
+
+    @property
+    def last_node_id(self):
+        return self._hub.current.get("node") if self._hub is not None else self._last_node_id
+
+    @last_node_id.setter
+    def last_node_id(self, value):
+        self._last_node_id = value
 
     # --- messages -------------------------------------------------------------------------------
     def subscribe(self, listener) -> None:
@@ -33,9 +59,16 @@ class PromptServer:
         self._listeners.append(listener)
 
     def send_sync(self, event, data, sid=None) -> None:
-        log.debug("custom node message %s (no server running)", event)
+        """JSON message ``{"type": event, "data": data}`` (binary frame when event is an int)."""
         for listener in list(self._listeners):
             listener(event, data, sid)
+        hub = self._hub
+        if hub is None:
+            log.debug("custom node message %s (no server running)", event)
+        elif isinstance(event, int):
+            hub.threadsafe("send_binary", event, bytes(data), sid)
+        else:
+            hub.threadsafe("send", event, data, sid)
 
     async def send(self, event, data, sid=None) -> None:
         self.send_sync(event, data, sid)
@@ -64,10 +97,6 @@ class PromptServer:
         if cls._standalone is None:
             cls._standalone = cls()
         return cls._standalone
-
-    @classmethod
-    def install(cls, real_server) -> None:
-        cls.instance = real_server
 
 
 PromptServer.instance = PromptServer.standalone()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.compat import prompt_server
 from core.security import Refused, make_middleware, resolve_under
 from core.server import routes_files, routes_info, routes_queue
 from core.server.state import STATE, ServerConfig, ServerState
@@ -59,12 +60,14 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
         app.router.add_route(method, "/api" + path, handler)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
+    _add_pack_routes(app, hub)
     app.router.add_get("/", index)
     app.router.add_get("/extensions/{module}/{path:.+}", extension_file)
     app.router.add_get("/{path:.+}", static_file)
 
     async def on_startup(app):
         hub.loop = asyncio.get_running_loop()
+        prompt_server().loop = hub.loop
         if start_worker:
             worker.start()
 
@@ -79,6 +82,24 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+# --- custom node packs' routes (PromptServer.instance.routes) ------------------------------------
+def _add_pack_routes(app, hub):
+    """Routes packs declared at import, bare and under /api; the pack server talks through our hub."""
+    pack_server = prompt_server()
+    if hasattr(pack_server, "connect"):
+        pack_server.connect(app, hub)
+    for route in getattr(pack_server, "routes", None) or ():
+        copies = [route]
+        if isinstance(route, web.RouteDef):
+            kwargs = {k: v for k, v in route.kwargs.items() if k != "name"}
+            copies.append(web.RouteDef(route.method, "/api" + route.path, route.handler, kwargs))
+        for copy in copies:
+            try:
+                copy.register(app.router)
+            except (ValueError, RuntimeError) as e:
+                log.warning("custom node route %r not added: %s", copy, e)
 
 
 # --- static files ------------------------------------------------------------------------------

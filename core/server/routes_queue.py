@@ -9,6 +9,7 @@ import uuid
 
 from aiohttp import web
 
+from core.compat import prompt_server
 from core.server.state import state
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ def is_ui_workflow(data) -> bool:
     except ImportError:
         return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
     return check(data)
+
+
+def _has_prompt_hooks() -> bool:
+    return bool(getattr(prompt_server(), "_prompt_handlers", None))
 
 
 def _check_shape(prompt):
@@ -88,6 +93,12 @@ async def post_prompt(request):
         pnginfo = extra_data.setdefault("extra_pnginfo", {})
         if isinstance(pnginfo, dict):
             pnginfo.setdefault("workflow", workflow)
+
+    if _has_prompt_hooks():  # packs' PromptServer.instance.add_on_prompt_handler hooks see the API prompt
+        hooked = prompt_server().trigger_on_prompt({**body, "prompt": prompt, "extra_data": extra_data})
+        if isinstance(hooked, dict):
+            prompt, extra_data = hooked.get("prompt"), hooked.get("extra_data")
+            extra_data = dict(extra_data) if isinstance(extra_data, dict) else {}
 
     shape = _check_shape(prompt)
     if shape:

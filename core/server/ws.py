@@ -114,6 +114,10 @@ class Hub:
             if not ok:
                 self._drop(client)
 
+    def send_binary(self, event: int, payload: bytes, sid: str | None = None):
+        """A binary frame of a custom node's own type (``send_sync`` with an integer event)."""
+        self._deliver(struct.pack(">I", event) + payload, sid)
+
     def send_text(self, node_id: str, text: str, client_id: str | None):
         nid = str(node_id).encode()
         self._deliver(struct.pack(">II", TEXT, len(nid)) + nid + text.encode(), client_id)
