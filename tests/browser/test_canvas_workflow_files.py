@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from classic_nodes import classic_object_info
-from conftest import shared_workflows
+from canvaskit import shared_workflows
 
 WORKFLOWS = shared_workflows()
 VIRTUAL = {"Note", "MarkdownNote", "PrimitiveNode", "Reroute"}

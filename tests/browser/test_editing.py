@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from conftest import require_nodes
+from canvaskit import require_nodes
 
 
 def tiny_png() -> bytes:

@@ -1,5 +1,5 @@
 """The canvas reconnects by itself when the server restarts, and keeps working afterwards."""
-from conftest import _free_port, start_server, stop_server
+from canvaskit import _free_port, start_server, stop_server
 
 
 def test_the_canvas_reconnects_after_a_server_restart(browser, tmp_path):

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from conftest import require_nodes
+from canvaskit import require_nodes
 
 DEFAULT_TYPES = ["CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage"]
 

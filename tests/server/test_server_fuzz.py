@@ -9,7 +9,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import make_registry
+from serverkit import make_registry
 
 CLASSES = ["SrvNumber", "SrvSum", "SrvShow", "SrvSlow", "SrvBoom"]
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),

@@ -2,7 +2,7 @@
 import asyncio
 import uuid
 
-from conftest import async_test, served, slow_prompt, sum_prompt, wait_history
+from serverkit import async_test, served, slow_prompt, sum_prompt, wait_history
 
 
 @async_test

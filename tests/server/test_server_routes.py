@@ -5,7 +5,7 @@ import json
 import aiohttp
 from PIL import Image, PngImagePlugin
 
-from conftest import async_test, served, sum_prompt, wait_history
+from serverkit import async_test, served, sum_prompt, wait_history
 
 
 def png(color=(10, 20, 30), mode="RGB", text=None) -> bytes:

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import async_test, served, sum_prompt
+from serverkit import async_test, served, sum_prompt
 from core.security import SecurityConfig, config_from_args, is_loopback_bind, sanitize_filename, Refused
 
 SECRET = b"TOP-SECRET-CONTENT"

@@ -7,7 +7,7 @@ import struct
 from aiohttp import WSMsgType
 from PIL import Image
 
-from conftest import async_test, served, slow_prompt
+from serverkit import async_test, served, slow_prompt
 
 
 async def collect(ws, prompt_id, timeout=15.0):
