@@ -164,8 +164,8 @@ async def get_queue(request):
                               "queue_pending": [j.queue_item() for j in st.store.pending()]})
 
 
-async def post_queue(request):
-    st = state(request)
+async def _clear_or_delete(request, clear, delete) -> web.Response:
+    """Body ``{"clear": true}`` and/or ``{"delete": [prompt ids]}`` (POST /queue and /history)."""
     try:
         body = await _json_body(request, {})
     except ValueError:
@@ -173,12 +173,19 @@ async def post_queue(request):
     if not isinstance(body, dict):
         return web.Response(status=400)
     if body.get("clear"):
-        st.store.clear_pending()
-    delete = body.get("delete")
-    if isinstance(delete, list):
-        st.store.delete_pending([d for d in delete if isinstance(d, str)])
-    st.hub.send_status()
+        clear()
+    ids = body.get("delete")
+    if isinstance(ids, list):
+        delete([d for d in ids if isinstance(d, str)])
     return web.Response(status=200)
+
+
+async def post_queue(request):
+    st = state(request)
+    resp = await _clear_or_delete(request, st.store.clear_pending, st.store.delete_pending)
+    if resp.status == 200:
+        st.hub.send_status()
+    return resp
 
 
 async def post_interrupt(request):
@@ -228,18 +235,7 @@ async def get_history_item(request):
 
 async def post_history(request):
     st = state(request)
-    try:
-        body = await _json_body(request, {})
-    except ValueError:
-        return web.Response(status=400)
-    if not isinstance(body, dict):
-        return web.Response(status=400)
-    if body.get("clear"):
-        st.store.clear_history()
-    delete = body.get("delete")
-    if isinstance(delete, list):
-        st.store.delete_history([d for d in delete if isinstance(d, str)])
-    return web.Response(status=200)
+    return await _clear_or_delete(request, st.store.clear_history, st.store.delete_history)
 
 
 # --- job status API (newest ComfyUI's /api/jobs, plus status by id after a restart) ----------------
