@@ -1,6 +1,7 @@
 """SaveImage/PreviewImage: ComfyUI's file names, counters, subfolders, placeholders and PNG text chunks."""
 import time
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -71,7 +72,7 @@ def test_saved_pixels_are_the_image_times_255_truncated(folders):
     img = torch.tensor([[[0.0, 0.5, 1.0], [0.999, 0.2, 1.5]]]).unsqueeze(0)  # [1, 1, 2, 3]
     ui = SaveImage().execute(img, "px")["ui"]
     with Image.open(folders.output_dir / ui["images"][0]["filename"]) as im:
-        assert list(im.getdata()) == [(0, 127, 255), (254, 51, 255)]
+        assert [tuple(px) for px in np.asarray(im).reshape(-1, 3).tolist()] == [(0, 127, 255), (254, 51, 255)]
 
 
 def test_preview_image_goes_to_temp_with_a_random_prefix(folders):
