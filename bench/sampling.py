@@ -7,8 +7,11 @@ converter, assign=True: one copy in memory), with the same text embeddings. Meas
   diffusers-pipeline-style loop (EulerDiscreteScheduler, scale_model_input, CFG, step); best of 2 runs;
 - time outside U-Net forwards inside our sampler loop, as a fraction of a step (target < 2%);
 - a bfloat16 run of our path: s/step and its latent / latent2rgb preview difference from fp32.
+--device cuda: 512x512, 20 steps, fp16 on the GPU by default; both models on the GPU, each run ends with
+the latent back on the host (synchronised); best of 3 runs after a warm-up run of each; it/s beside
+diffusers' loop (the per-step split and the bf16 run are CPU-only).
 Target: step_ratio (ours / diffusers) <= 1.0. Last line: one JSON object; ratios are named *_ratio.
-Usage: python bench/sampling.py [--steps 4] [--size 256]
+Usage: python bench/sampling.py [--steps 4] [--size 256] [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -104,32 +107,85 @@ def run_ours(model, pos, neg, steps, size, timer):
     return out, {"total": total, "loop": loop["s"], "unet": timer.total}
 
 
-def run_diffusers(ref, cond, uncond, steps, size):
+def run_diffusers(ref, cond, uncond, steps, size, device="cpu"):
     import torch
     from diffusers import EulerDiscreteScheduler
 
     sched = EulerDiscreteScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                                    beta_schedule="scaled_linear")
     t0 = time.perf_counter()
-    sched.set_timesteps(steps)
+    sched.set_timesteps(steps, device=device)
     gen = torch.Generator().manual_seed(42)
-    latents = torch.randn(1, 4, size // 8, size // 8, generator=gen) * sched.init_noise_sigma
+    latents = (torch.randn(1, 4, size // 8, size // 8, generator=gen) * sched.init_noise_sigma).to(device, ref.dtype)
     emb = torch.cat([uncond, cond])
     with torch.inference_mode():
         for t in sched.timesteps:
             inp = sched.scale_model_input(torch.cat([latents] * 2), t)
             eps_u, eps_c = ref(inp, t, encoder_hidden_states=emb).sample.chunk(2)
             latents = sched.step(eps_u + 7.0 * (eps_c - eps_u), t, latents).prev_sample
+    latents = latents.float().cpu()  # as ours returns it: on the host, so GPU runs are synchronised
     return latents, time.perf_counter() - t0
+
+
+def main_cuda(args):
+    """Both U-Nets in fp16 on the GPU; our KSampler path vs diffusers' loop, it/s."""
+    import torch
+
+    from core import devices
+    from core.models.detection import ModelConfig
+    from core.models.handles import ModelHandle
+    from core.models.latent_formats import SD15
+
+    devices.configure({"gpu_only": True, "force_fp16": True})
+    unet, cfg = random_sd15_unet()
+    ref = diffusers_twin(unet, cfg)  # shares our tensors until each is moved
+    ref.to("cuda", torch.float16)
+    unet.to("cuda", torch.float16)
+    model = ModelHandle(unet, ModelConfig(family="sd1", prediction="eps", unet=cfg), SD15, name="sd15-random")
+    gen = torch.Generator().manual_seed(7)
+    cond, uncond = torch.randn(1, 77, 768, generator=gen), torch.randn(1, 77, 768, generator=gen)
+    pos, neg = [[cond, {}]], [[uncond, {}]]
+    cond16, uncond16 = cond.to("cuda", torch.float16), uncond.to("cuda", torch.float16)
+    timer = ForwardTimer(unet)
+
+    log.info("warm-up")
+    run_ours(model, pos, neg, 2, args.size, timer)
+    run_diffusers(ref, cond16, uncond16, 2, args.size, "cuda")
+    ours_runs, diff_runs = [], []
+    for r in range(args.repeats):  # alternate so clocks and background work hit both alike
+        _, m = run_ours(model, pos, neg, args.steps, args.size, timer)
+        ours_runs.append(m["total"])
+        _, d = run_diffusers(ref, cond16, uncond16, args.steps, args.size, "cuda")
+        diff_runs.append(d)
+        log.info("run %d: ours %.3f s, diffusers %.3f s", r, m["total"], d)
+    ours_s, diff_s = min(ours_runs), min(diff_runs)
+    result = {
+        "bench": "sampling", "model": "sd15 random weights", "device": "cuda",
+        "gpu": torch.cuda.get_device_name(0), "dtype": "float16", "size": args.size, "steps": args.steps,
+        "sampler": "euler/normal", "cfg": 7.0, "repeats": args.repeats,
+        "ours_it_s": round(args.steps / ours_s, 2), "diffusers_it_s": round(args.steps / diff_s, 2),
+        "ours_s_per_step": round(ours_s / args.steps, 4), "diffusers_s_per_step": round(diff_s / args.steps, 4),
+        "step_ratio": round(ours_s / diff_s, 3),
+        "ours_runs_s": [round(t, 3) for t in ours_runs], "diffusers_runs_s": [round(t, 3) for t in diff_runs],
+        "peak_cuda_mb_both_models": round(torch.cuda.max_memory_allocated() / 2**20),
+    }
+    print(json.dumps(result))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--steps", type=int, default=None, help="default 4 (cpu), 20 (cuda)")
+    parser.add_argument("--size", type=int, default=None, help="default 256 (cpu), 512 (cuda)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 2 (cpu), 3 (cuda)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    gpu = args.device == "cuda"
+    args.steps = args.steps or (20 if gpu else 4)
+    args.size = args.size or (512 if gpu else 256)
+    args.repeats = args.repeats or (3 if gpu else 2)
+    if gpu:
+        return main_cuda(args)
 
     import numpy as np
     import torch

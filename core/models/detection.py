@@ -70,17 +70,40 @@ def _count(sd, pattern: str) -> set:
     return {m.group(1) for k in sd for m in [rx.match(k)] if m}
 
 
+def _unet_index(sd, prefix: str) -> tuple[set, set, dict]:
+    """One pass over the keys under ``prefix``: input and output block numbers, and the transformer depth
+    of every block (``"input_blocks.4"``, ``"middle_block"`` -> count of ``<block>.1.transformer_blocks.N``)."""
+    n_in, n_out, depths = set(), set(), {}
+    start = len(prefix)
+    for key in sd:
+        if not key.startswith(prefix):
+            continue
+        parts = key[start:].split(".", 6)
+        if len(parts) < 3:
+            continue
+        head = parts[0]
+        if head == "input_blocks" or head == "output_blocks":
+            (n_in if head == "input_blocks" else n_out).add(parts[1])
+            block, rest = f"{head}.{parts[1]}", parts[2:]
+        elif head == "middle_block":
+            block, rest = head, parts[1:]
+        else:
+            continue
+        if len(rest) > 2 and rest[0] == "1" and rest[1] == "transformer_blocks":
+            depths.setdefault(block, set()).add(rest[2])
+    return n_in, n_out, {block: len(ids) for block, ids in depths.items()}
+
+
 def detect_unet_config(sd, prefix: str = "model.diffusion_model.") -> UNetConfig:
     """U-Net hyperparameters from keys under ``prefix``."""
-    p = re.escape(prefix)
     conv_in = _shape(sd[f"{prefix}input_blocks.0.0.weight"])
     model_channels, in_channels = conv_in[0], conv_in[1]
     out_channels = _shape(sd[f"{prefix}out.2.weight"])[0]
-    n_in = len(_count(sd, rf"{p}input_blocks\.(\d+)\."))
-    n_out = len(_count(sd, rf"{p}output_blocks\.(\d+)\."))
+    in_ids, out_ids, depths = _unet_index(sd, prefix)
+    n_in, n_out = len(in_ids), len(out_ids)
 
     def depth(block: str) -> int:
-        return len(_count(sd, rf"{p}{re.escape(block)}\.1\.transformer_blocks\.(\d+)\."))
+        return depths.get(block, 0)
 
     channel_mult, num_res_blocks, depth_in = [], [], []
     count = 0
@@ -96,7 +119,7 @@ def detect_unet_config(sd, prefix: str = "model.diffusion_model.") -> UNetConfig
         depth_in.append(depth(f"input_blocks.{i}"))
     num_res_blocks.append(count)
     depth_out = [depth(f"output_blocks.{i}") for i in range(n_out)]
-    depth_mid = len(_count(sd, rf"{p}middle_block\.1\.transformer_blocks\.(\d+)\."))
+    depth_mid = depth("middle_block")
 
     context_dim, linear = None, False
     for k in sd:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from core.models import prompt as prompt_syntax
-from core.models.clip import ClipTextEncoder, load_encoder, to_checkpoint, to_module_keys
+from core.models.clip import ClipTextEncoder, config_from_state_dict, load_encoder, to_checkpoint, to_module_keys
 from core.models.tokenizer import END_OF_TEXT, START_OF_TEXT, get_tokenizer
 
 log = logging.getLogger(__name__)
@@ -323,10 +323,22 @@ def clip_from_checkpoint(state_dict: dict, family: str, *, dtype=None, device=No
         part = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if not part:
             raise ValueError(f"text encoder: the {family} checkpoint has no weights under {prefix!r}")
-        model = load_encoder(part, dtype=dtype, device=device, activation=role.activation,
-                             where=f"{family} text encoder {role.name} ({prefix})")
+        model = _encoder_from_checkpoint(part, role, dtype, device, f"{family} text encoder {role.name} ({prefix})")
         encoders.append(Encoder(role, model, prefix))
     return ClipHandle(encoders, family, embedding_dirs)
+
+
+def _encoder_from_checkpoint(part: dict, role: EncoderRole, dtype, device, where: str) -> ClipTextEncoder:
+    """What ``clip.load_encoder`` does, the checkpoint loader's fast way: built on meta without running
+    transformers' initialisers, tensors set straight into their modules (half the time)."""
+    from core.models.checkpoint import fill_module, on_meta
+
+    config = config_from_state_dict(part, activation=role.activation)
+    model = fill_module(on_meta(lambda: ClipTextEncoder(config)), to_module_keys(part, config.layout), "",
+                        dtype, device, where, whole=True)
+    # transformers' non-persistent position_ids buffer is in no file
+    model.transformer.embeddings.position_ids = torch.arange(config.max_positions, device=device)[None]
+    return model
 
 
 # Prefixes under which text-encoder weights appear in files extracted from checkpoints.
@@ -348,7 +360,7 @@ def _standalone(sd: dict) -> dict:
 def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *, dtype=None, device=None,
                     embedding_dirs=None) -> ClipHandle:
     """CLIPLoader ("stable_diffusion": one CLIP-L or OpenCLIP-H file) and DualCLIPLoader ("sdxl": L + bigG)."""
-    from core.models.clip import OPENCLIP, config_from_state_dict, detect_layout
+    from core.models.clip import OPENCLIP, detect_layout
 
     items = paths_or_state_dicts if isinstance(paths_or_state_dicts, (list, tuple)) else [paths_or_state_dicts]
     sds = []
