@@ -8,7 +8,7 @@ converter, assign=True: one copy in memory), with the same text embeddings. Meas
 - time outside U-Net forwards inside our sampler loop, as a fraction of a step (target < 2%);
 - a bfloat16 run of our path: s/step and its latent / latent2rgb preview difference from fp32.
 --device cuda: 512x512, 20 steps, fp16 on the GPU by default; both models on the GPU, each run ends with
-the latent back on the host (synchronised); best of 3 runs after a warm-up run of each; it/s beside
+the latent back on the host (synchronised); best of 5 runs after a warm-up run of each; it/s beside
 diffusers' loop (the per-step split and the bf16 run are CPU-only).
 Target: step_ratio (ours / diffusers) <= 1.0. Last line: one JSON object; ratios are named *_ratio.
 Usage: python bench/sampling.py [--steps 4] [--size 256] [--device cpu|cuda]
@@ -177,13 +177,13 @@ def main():
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--steps", type=int, default=None, help="default 4 (cpu), 20 (cuda)")
     parser.add_argument("--size", type=int, default=None, help="default 256 (cpu), 512 (cuda)")
-    parser.add_argument("--repeats", type=int, default=None, help="default 2 (cpu), 3 (cuda)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 2 (cpu), 5 (cuda)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     gpu = args.device == "cuda"
     args.steps = args.steps or (20 if gpu else 4)
     args.size = args.size or (512 if gpu else 256)
-    args.repeats = args.repeats or (3 if gpu else 2)
+    args.repeats = args.repeats or (5 if gpu else 2)
     if gpu:
         return main_cuda(args)
 
