@@ -227,6 +227,31 @@ def _clip_slice_rows(clip) -> dict:
     return shapes
 
 
+_KEY_MAPS: dict = {}  # frozenset of model keys -> key_map (read only); a LoRA stack maps once per model
+
+
+def _key_map_for(keys: frozenset) -> dict:
+    kmap = _KEY_MAPS.get(keys)
+    if kmap is None:
+        if len(_KEY_MAPS) >= 4:
+            _KEY_MAPS.pop(next(iter(_KEY_MAPS)))
+        kmap = _KEY_MAPS[keys] = key_map(sorted(keys))
+    return kmap
+
+
+def _with_strength(patch, strength: float):
+    """The patch with ``strength`` folded in (keeps it factored for the merge), else wrapped as before."""
+    if strength == 1.0:
+        return patch
+    if isinstance(patch, SlicePatch):
+        return dataclasses.replace(patch, inner=_with_strength(patch.inner, strength))
+    if dataclasses.is_dataclass(patch) and hasattr(patch, "strength"):
+        return dataclasses.replace(patch, strength=strength * patch.strength)
+    from core.models.handles import ScaledPatch
+
+    return ScaledPatch(strength, patch)
+
+
 def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, strength_clip: float,
                          name: str = "LoRA") -> tuple:
     """``(model', clip', [unmatched names])``: clones of the handles with the LoRA's patches added.
@@ -236,10 +261,11 @@ def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, stre
     """
     model_keys = set(model.weight_keys()) if model is not None else set()
     clip_keys = set(clip.checkpoint_keys()) if clip is not None else set()
-    kmap = key_map(list(model_keys) + list(clip_keys))
+    kmap = _key_map_for(frozenset(model_keys | clip_keys))
     patches, unmatched = lora_patches(lora_sd, kmap, 1.0, _clip_slice_rows(clip) if clip is not None else None)
     new_model = model.clone() if model is not None else None
     new_clip = clip.clone() if clip is not None else None
+    rounds: dict = {}  # handle -> [{key: patch}, ...]: one add_patches call per round, not per key
     for key, plist in patches.items():
         if key in model_keys:
             handle, strength = new_model, strength_model
@@ -250,8 +276,14 @@ def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, stre
             continue
         if strength == 0:
             continue
-        for patch in plist:
-            handle.add_patches({key: patch}, strength_patch=strength)
+        per_handle = rounds.setdefault(id(handle), (handle, []))[1]
+        for i, patch in enumerate(plist):
+            if i == len(per_handle):
+                per_handle.append({})
+            per_handle[i][key] = _with_strength(patch, strength)
+    for handle, per_handle in rounds.values():
+        for batch in per_handle:
+            handle.add_patches(batch)
     if unmatched:
         log.warning("%s: %d keys match no weight of this model and were not applied: %s", name, len(unmatched),
                     ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else ""))

@@ -66,6 +66,12 @@ class LoraPatch:
             down = torch.einsum("abkl,bi->aikl", _f32(self.mid, weight), down.flatten(1))  # [r, in, kh, kw]
         return down.flatten(1)
 
+    def low_rank(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(up, down)``, float32 ``[out, r]`` and ``[r, in·kh·kw]``, scale folded into ``up``: ΔW = up @ down."""
+        rank = self.down.shape[0]
+        scale = self.strength * _scale(self.alpha if self.alpha is not None else rank, rank)
+        return _f32(self.up, weight).flatten(1) * scale, self._down(weight)
+
     def delta_rows(self, weight: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Rows ``start:stop`` of ΔW: only those rows of ``up`` enter the product (merging by chunks)."""
         rank = self.down.shape[0]
@@ -163,6 +169,21 @@ class SlicePatch:
         out = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         out[self.start:self.start + self.length] = self.inner.delta(weight[self.start:self.start + self.length])
         return out
+
+    def low_rank(self, weight: torch.Tensor):
+        """The inner patch's factors with ``up`` zero outside the slice's rows; None if it has none."""
+        inner = getattr(self.inner, "low_rank", None)
+        if inner is None:
+            return None
+        if weight.shape[0] == self.length:
+            return inner(weight)
+        factors = inner(weight[self.start:self.start + self.length])
+        if factors is None:
+            return None
+        up, down = factors
+        full = torch.zeros((weight.shape[0], up.shape[1]), dtype=up.dtype, device=up.device)
+        full[self.start:self.start + self.length] = up
+        return full, down
 
     def delta_rows(self, weight: torch.Tensor, start: int, stop: int):
         if weight.shape[0] == self.length:

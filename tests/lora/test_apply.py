@@ -264,3 +264,64 @@ def test_clip_patch_changes_the_encoding_only_while_active(tiny_models):
     _, patched, _ = load_lora_for_models(model, clip, _lora(model, clip, alpha=8.0), 0.0, 1.0)
     assert not torch.allclose(patched.encode_from_tokens(tokens), plain)
     assert torch.equal(clip.encode_from_tokens(tokens), plain)
+
+
+def test_loader_folds_strength_into_factored_patches(tiny_models):
+    model, clip = tiny_models("sd15")
+    patched, patched_clip, _ = load_lora_for_models(model, clip, _lora(model, clip), 0.6, 0.3)
+    for handle, strength in ((patched, 0.6), (patched_clip, 0.3)):
+        plists = list(handle.patches.values())
+        assert plists and all(hasattr(p, "low_rank") and p.strength == pytest.approx(strength)
+                              for plist in plists for p in plist)
+
+
+def test_loading_a_lora_lists_the_model_keys_a_fixed_number_of_times(tiny_models, monkeypatch):
+    from core.models.handles import ModelHandle
+
+    calls = []
+    real = ModelHandle.weight_keys
+    monkeypatch.setattr(ModelHandle, "weight_keys", lambda self: calls.append(1) or real(self))
+    model, clip = tiny_models("sd15")
+    patched, _, _ = load_lora_for_models(model, clip, _lora(model, clip), 0.8, 1.0)
+    assert len(patched.patches) > 10 and len(calls) <= 2  # not once per patched weight
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_mixed_patch_kinds_on_one_weight_merge_to_their_sum_and_restore_exactly(dtype, monkeypatch):
+    from core.models import patcher
+    from core.models.lora_formats import FullPatch, LohaPatch
+
+    monkeypatch.setattr(patcher, "CPU_CHUNK_ELEMENTS", 200)  # 8 rows of 24 per chunk
+    torch.manual_seed(0)
+    w = (torch.randn(40, 24) * 0.05).to(dtype)
+    original = w.clone()
+    gen = torch.Generator().manual_seed(2)
+    two_loras = [_relative_lora(w, 0.02), _relative_lora(w, 0.03, rank=4)]  # one product for both
+    full = FullPatch(torch.randn(40, 24, generator=gen) * 1e-3)  # by rows
+    loha = LohaPatch(*(torch.randn(*s, generator=gen) * 0.1 for s in ((40, 2), (2, 24), (40, 2), (2, 24))),
+                     alpha=2.0)  # whole delta only
+    deltas = [*two_loras, full, loha]
+    expected = 0.9 * original.float() + sum(p.delta(original) for p in deltas)
+    ulp = torch.finfo(dtype).eps * float(expected.abs().max())
+    for _ in range(20):
+        merge = ExactMerge({"w": w}, {"w": [patcher.WeightScale(0.9), *deltas]})
+        assert torch.allclose(w.float(), expected, atol=ulp)
+        merge.restore()
+    assert torch.equal(w.view(torch.uint8), original.view(torch.uint8))
+
+
+def test_low_rank_factors_give_the_patch_delta():
+    from core.models.lora_formats import LohaPatch, LoraPatch, SlicePatch
+
+    torch.manual_seed(0)
+    locon = LoraPatch(torch.randn(6, 2, 1, 1), torch.randn(2, 3, 1, 1), alpha=1.0, mid=torch.randn(2, 2, 3, 3),
+                      strength=0.5)
+    w = torch.zeros(6, 3, 3, 3)
+    up, down = locon.low_rank(w)
+    assert torch.allclose((up @ down).reshape(w.shape), locon.delta(w), atol=1e-6)
+    q_of_fused = SlicePatch(LoraPatch(torch.randn(4, 2), torch.randn(2, 6), alpha=1.0, strength=0.5), 4, 4)
+    fused = torch.zeros(12, 6)
+    up, down = q_of_fused.low_rank(fused)
+    assert torch.allclose(up @ down, q_of_fused.delta(fused), atol=1e-6)
+    loha = LohaPatch(torch.randn(4, 2), torch.randn(2, 6), torch.randn(4, 2), torch.randn(2, 6))
+    assert SlicePatch(loha, 4, 4).low_rank(fused) is None
