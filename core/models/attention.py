@@ -117,7 +117,9 @@ class SpatialTransformer(nn.Module):
             x = block(x, context)
         if self.use_linear:
             x = self.proj_out(x)
-        x = x.transpose(1, 2).reshape(b, -1, h, w)  # [B, H*W, C] -> [B, C, H, W]
+        # [B, H*W, C] -> [B, C, H, W], made contiguous: the view is channels-last, and a CPU conv fed
+        # one re-lays its whole weight out on every call (costly at small latents)
+        x = x.transpose(1, 2).reshape(b, -1, h, w).contiguous()
         if not self.use_linear:
             x = self.proj_out(x)
         return x + x_in
