@@ -145,3 +145,72 @@ def test_residuals_equal_diffusers_controlnet_with_the_same_weights():
     assert len(got) == len(down) + 1
     for a, b in zip(got, list(down) + [mid]):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_hint_block_runs_once_per_job_on_one_conditionings_images(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, hint = _inputs(batch=2)  # cond + uncond of one image
+    calls = []
+    handle = cn.model.input_hint_block.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    try:
+        c = cn.apply(hint, 1.0)
+        for s in (8.0, 3.0, 0.5):  # three steps
+            c.get_control(x, torch.full((2,), s), {"c_crossattn": context}, 2)
+    finally:
+        handle.remove()
+    assert calls == [1]
+
+
+def test_cached_hint_gives_the_residuals_of_a_plain_forward(tiny):
+    _, cn, _ = tiny
+    x, sigma, context, hint = _inputs(batch=2)
+    c = cn.apply(hint, 0.8)
+    c.get_control(x, sigma * 2, {"c_crossattn": context}, 2)  # fills the cache at another step
+    got = c.get_control(x, sigma, {"c_crossattn": context}, 2)
+    x_in = x / (sigma[:, None, None, None] ** 2 + 1).sqrt()
+    with torch.no_grad():
+        plain = cn.model(x_in, c._hint_for(x, 2, torch.float32), c._schedule.timestep(sigma), context)
+    for a, b in zip(got["input"] + got["middle"], plain):
+        assert torch.allclose(a, 0.8 * b, rtol=1e-4, atol=1e-5)
+
+
+def test_every_controlnet_conv_between_blocks_sees_a_contiguous_input(tiny):
+    """A channels-last activation makes a CPU conv re-lay its whole weight out on every call."""
+    _, cn, _ = tiny
+    x, sigma, context, hint = _inputs(batch=2)
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda m, args, name=name: seen.append((name, args[0].is_contiguous())))
+             for name, m in cn.model.named_modules()
+             if isinstance(m, torch.nn.Conv2d) and ".proj_" not in name]  # proj_in/out: inside a transformer
+    try:
+        cn.apply(hint, 1.0).get_control(x, sigma, {"c_crossattn": context}, 1)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen and [name for name, ok in seen if not ok] == []
+
+
+def test_sampling_runs_the_controlnet_once_per_step_on_cond_and_uncond_together(tiny):
+    from core import devices
+    from core.models.detection import ModelConfig
+    from core.models.handles import ModelHandle
+    from core.models.latent_formats import SD15
+    from core.sampling.sample import ksampler_sigmas, prepare_noise, sample_custom
+    from core.sampling.samplers import get_sampler
+    from nodes.controlnet import ControlNetApplyAdvanced
+
+    unet, cn, cfg = tiny
+    devices.configure({"cpu": True, "force_fp32": True})
+    model = ModelHandle(unet, ModelConfig(family="sd1", prediction="eps", unet=cfg), SD15)
+    _, _, context, hint = _inputs(batch=2)
+    pos, neg = ControlNetApplyAdvanced().execute([[context[:1], {}]], [[context[1:], {}]], cn, hint, 1.0, 0.0, 1.0)
+    batches = []
+    handle = cn.model.register_forward_pre_hook(lambda m, args, kwargs: batches.append(args[0].shape[0]),
+                                                with_kwargs=True)
+    try:
+        latent = torch.zeros(1, 4, 8, 8)
+        sigmas = ksampler_sigmas(model, 3, "euler", "normal")
+        sample_custom(model, prepare_noise(latent, 1), 7.0, get_sampler("euler"), sigmas, pos, neg, latent, seed=1)
+    finally:
+        handle.remove()
+    assert batches == [2, 2, 2]
