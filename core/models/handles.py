@@ -13,26 +13,11 @@ import logging
 import torch
 
 from core.models.latent_formats import LatentFormat
-from core.models.patcher import DiffPatch, MergedPatches, WeightScale, as_patch  # noqa: F401 (WeightScale re-exported)
+from core.models.patcher import DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 UNET_PREFIX = "model.diffusion_model."
-
-
-class ScaledPatch:
-    """A patch whose delta is multiplied by ``strength`` (add_patches' strength_patch)."""
-
-    def __init__(self, strength: float, patch):
-        self.strength, self.patch = strength, as_patch(patch)
-
-    def delta(self, weight):
-        return self.strength * self.patch.delta(weight)
-
-    def delta_rows(self, weight, start: int, stop: int):
-        rows = getattr(self.patch, "delta_rows", None)
-        d = rows(weight, start, stop) if rows is not None else None
-        return None if d is None else self.strength * d
 
 
 class ModelHandle:
@@ -68,17 +53,7 @@ class ModelHandle:
 
     def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
         """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored)."""
-        known = self.weight_keys()
-        applied = []
-        for key, patch in patches.items():
-            if key not in known:
-                continue
-            plist = self.patches.setdefault(key, [])
-            if strength_model != 1.0:
-                plist.append(WeightScale(strength_model))
-            plist.append(patch if strength_patch == 1.0 and hasattr(patch, "delta") else ScaledPatch(strength_patch, patch))
-            applied.append(key)
-        return applied
+        return add_patches(self.patches, self.weight_keys(), patches, strength_patch, strength_model)
 
     def add_weight_diff(self, key: str, diff: torch.Tensor, strength: float = 1.0) -> None:
         self.patches.setdefault(key, []).append(DiffPatch(strength, diff))

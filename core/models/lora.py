@@ -247,7 +247,7 @@ def _with_strength(patch, strength: float):
         return dataclasses.replace(patch, inner=_with_strength(patch.inner, strength))
     if dataclasses.is_dataclass(patch) and hasattr(patch, "strength"):
         return dataclasses.replace(patch, strength=strength * patch.strength)
-    from core.models.handles import ScaledPatch
+    from core.models.patcher import ScaledPatch
 
     return ScaledPatch(strength, patch)
 

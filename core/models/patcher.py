@@ -111,6 +111,41 @@ def as_patch(patch):
     raise TypeError(f"not a weight patch: {type(patch).__name__} (need .delta(weight) or (strength, up, down[, alpha]))")
 
 
+class ScaledPatch:
+    """A patch whose delta is multiplied by ``strength`` (add_patches' strength_patch); stays low-rank if it was."""
+
+    def __init__(self, strength: float, patch):
+        self.strength, self.patch = strength, as_patch(patch)
+
+    def delta(self, weight):
+        return self.strength * self.patch.delta(weight)
+
+    def delta_rows(self, weight, start: int, stop: int):
+        rows = getattr(self.patch, "delta_rows", None)
+        d = rows(weight, start, stop) if rows is not None else None
+        return None if d is None else self.strength * d
+
+    def low_rank(self, weight):
+        factors = self.patch.low_rank(weight) if hasattr(self.patch, "low_rank") else None
+        return None if factors is None else (factors[0] * self.strength, factors[1])
+
+
+def add_patches(store: dict, known, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
+    """Append ``{checkpoint key: patch}`` to ``store``'s lists for the keys in ``known``; returns those keys.
+
+    The one implementation behind ``ModelHandle.add_patches`` and ``ClipHandle.add_patches``."""
+    applied = []
+    for key, patch in patches.items():
+        if key not in known:
+            continue
+        plist = store.setdefault(key, [])
+        if strength_model != 1.0:
+            plist.append(WeightScale(strength_model))
+        plist.append(as_patch(patch) if strength_patch == 1.0 else ScaledPatch(strength_patch, patch))
+        applied.append(key)
+    return applied
+
+
 def resolve(module: torch.nn.Module, key: str, prefix: str) -> torch.Tensor | None:
     """The parameter of ``module`` that checkpoint key ``key`` names, or None."""
     if not key.startswith(prefix):

@@ -187,19 +187,9 @@ class ClipHandle:
 
     def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
         """Add ``{checkpoint key: patch}`` (contract of core.models.patcher); returns the keys this CLIP has."""
-        from core.models.handles import ScaledPatch, WeightScale
+        from core.models.patcher import add_patches
 
-        known = set(self.checkpoint_keys())
-        applied = []
-        for key, patch in patches.items():
-            if key not in known:
-                continue
-            plist = self.patches.setdefault(key, [])
-            if strength_model != 1.0:
-                plist.append(WeightScale(strength_model))
-            plist.append(patch if strength_patch == 1.0 and hasattr(patch, "delta") else ScaledPatch(strength_patch, patch))
-            applied.append(key)
-        return applied
+        return add_patches(self.patches, set(self.checkpoint_keys()), patches, strength_patch, strength_model)
 
     def checkpoint_keys(self) -> list:
         return [k for enc in self.encoders for k in enc.checkpoint_keys()]

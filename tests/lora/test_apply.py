@@ -325,3 +325,21 @@ def test_low_rank_factors_give_the_patch_delta():
     assert torch.allclose(up @ down, q_of_fused.delta(fused), atol=1e-6)
     loha = LohaPatch(torch.randn(4, 2), torch.randn(2, 6), torch.randn(4, 2), torch.randn(2, 6))
     assert SlicePatch(loha, 4, 4).low_rank(fused) is None
+
+
+def test_add_patches_keeps_tuple_and_scaled_patches_low_rank():
+    """Tuples become LowRankPatch and strength_patch wraps them without losing the one-GEMM merge."""
+    from core.models.patcher import LowRankPatch, ScaledPatch, WeightScale, add_patches
+
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, generator=gen)
+    up, down = torch.randn(6, 2, generator=gen), torch.randn(2, 5, generator=gen)
+    store = {}
+    applied = add_patches(store, {"a", "b"}, {"a": (1.0, up, down), "c": (1.0, up, down)})
+    assert applied == ["a"] and isinstance(store["a"][0], LowRankPatch) and "c" not in store
+    add_patches(store, {"a"}, {"a": (1.0, up, down, 4.0)}, strength_patch=0.5, strength_model=0.8)
+    scale, scaled = store["a"][1:]
+    assert isinstance(scale, WeightScale) and scale.strength == 0.8 and isinstance(scaled, ScaledPatch)
+    f_up, f_down = scaled.low_rank(w)
+    torch.testing.assert_close(f_up @ f_down, 0.5 * 2.0 * up @ down)  # alpha 4 / rank 2
+    torch.testing.assert_close(scaled.delta(w), f_up @ f_down)
