@@ -213,3 +213,34 @@ def test_sampling_runs_the_controlnet_once_per_step_on_cond_and_uncond_together(
     finally:
         handle.remove()
     assert batches == [2, 2, 2]
+
+
+@pytest.mark.parametrize("sampler", __import__("core.sampling.names", fromlist=["x"]).SAMPLER_NAMES)
+def test_every_sampler_runs_with_a_controlnet_on_a_batch(tiny, sampler):
+    """Multi-evaluation samplers call the model at sub-step sigmas; the control must follow each call."""
+    from core import devices
+    from core.models.detection import ModelConfig
+    from core.models.handles import ModelHandle
+    from core.models.latent_formats import SD15
+    from core.sampling.sample import ksampler_sigmas, prepare_noise, sample_custom
+    from core.sampling.samplers import get_sampler
+    from nodes.controlnet import ControlNetApplyAdvanced
+
+    unet, cn, cfg = tiny
+    devices.configure({"cpu": True, "force_fp32": True})
+    model = ModelHandle(unet, ModelConfig(family="sd1", prediction="eps", unet=cfg), SD15)
+    _, _, context, hint = _inputs(batch=2)
+    pos, neg = [[context[:1], {}]], [[context[1:], {}]]
+    latent = torch.zeros(2, 4, 8, 8)
+    sigmas = ksampler_sigmas(model, 3, sampler, "karras")
+
+    def run(positive, negative):
+        noise = prepare_noise(latent, 5)
+        return sample_custom(model, noise, 5.0, get_sampler(sampler), sigmas, positive, negative, latent, seed=5)
+
+    plain = run(pos, neg)
+    controlled = run(*ControlNetApplyAdvanced().execute(pos, neg, cn, hint, 1.0, 0.0, 1.0))
+    assert controlled.shape == (2, 4, 8, 8) and torch.isfinite(controlled).all()
+    assert not torch.allclose(plain, controlled)
+    per_item = (plain - controlled).flatten(1).abs().amax(1)
+    assert (per_item > 0).all()  # both batch items got the control
