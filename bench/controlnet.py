@@ -32,21 +32,15 @@ log = logging.getLogger("bench.controlnet")
 
 
 def random_controlnet(cfg):
-    """An SD1.5 ControlNet (v1.1 layout, RGB hint) on meta, each tensor filled once (uniform, var 1/fan_in)."""
+    """An SD1.5 ControlNet (v1.1 layout, RGB hint) on meta, each tensor filled once (fill_random, seed 1)."""
     import torch
 
     from core.models.controlnet import ControlNet
+    from core.models.tiny import fill_random
 
-    gen = torch.Generator().manual_seed(1)
     with torch.device("meta"):
         net = ControlNet(cfg, hint_channels=3)
-    sd = {}
-    for k, t in net.state_dict().items():
-        fan_in = t[0].numel() if t.ndim > 1 else 50
-        bound = (3.0 / fan_in) ** 0.5
-        sd[k] = torch.empty(t.shape).uniform_(-bound, bound, generator=gen)
-    net.load_state_dict(sd, strict=True, assign=True)
-    return net.eval().requires_grad_(False)
+    return fill_random(net, seed=1)
 
 
 def diffusers_controlnet(net, cfg):

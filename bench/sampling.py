@@ -29,22 +29,16 @@ log = logging.getLogger("bench.sampling")
 
 
 def random_sd15_unet():
-    """Built on meta, each tensor filled once (uniform, variance 1/fan_in): no init pass, one copy."""
+    """Built on meta, each tensor filled once (core.models.tiny.fill_random): no init pass, one copy."""
     import torch
 
+    from core.models.tiny import fill_random
     from core.models.unet import UNetConfig, UNetModel
 
     cfg = UNetConfig()  # the defaults are SD1.5's
-    gen = torch.Generator().manual_seed(0)
     with torch.device("meta"):
         unet = UNetModel(cfg)
-    sd = {}
-    for k, t in unet.state_dict().items():
-        fan_in = t[0].numel() if t.ndim > 1 else 50
-        bound = (3.0 / fan_in) ** 0.5
-        sd[k] = torch.empty(t.shape).uniform_(-bound, bound, generator=gen)
-    unet.load_state_dict(sd, strict=True, assign=True)
-    return unet.eval().requires_grad_(False), cfg
+    return fill_random(unet, seed=0), cfg
 
 
 def diffusers_twin(unet, cfg):

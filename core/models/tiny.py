@@ -62,6 +62,20 @@ def _init(sd: dict, gen: torch.Generator, norm_bias_std: float = 0.05) -> dict:
     return out
 
 
+def fill_random(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``module`` (built on meta) with every tensor filled once from ``seed``: uniform with variance
+    1/fan_in (1/50 for vectors), in eval mode without grads. Full-size benches and tests use it: no
+    initialiser pass and no second copy of the weights."""
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, t in module.state_dict().items():
+        fan_in = t[0].numel() if t.ndim > 1 else 50
+        bound = (3.0 / fan_in) ** 0.5
+        sd[key] = torch.empty(t.shape).uniform_(-bound, bound, generator=gen)
+    module.load_state_dict(sd, strict=True, assign=True)
+    return module.eval().requires_grad_(False)
+
+
 def _meta_state(module_factory) -> dict:
     with torch.device("meta"):
         return module_factory().state_dict()

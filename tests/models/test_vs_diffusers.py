@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core.models.checkpoint import load_checkpoint
+from core.models.tiny import fill_random
 from core.models.unet import UNetConfig, UNetModel, sdxl_size_vector
 
 diffusers = pytest.importorskip("diffusers")
@@ -99,17 +100,9 @@ def test_tiny_vae_matches_diffusers(tiny_checkpoint, cpu_fp32):
 
 
 def random_full_size_unet(cfg: UNetConfig, seed: int = 0) -> UNetModel:
-    """Built on meta, then every tensor filled once (uniform, variance 1/fan_in): no init pass, one copy."""
-    gen = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
         unet = UNetModel(cfg)
-    sd = {}
-    for k, t in unet.state_dict().items():
-        fan_in = t[0].numel() if t.ndim > 1 else 50
-        bound = (3.0 / fan_in) ** 0.5
-        sd[k] = torch.empty(t.shape).uniform_(-bound, bound, generator=gen)
-    unet.load_state_dict(sd, strict=True, assign=True)
-    return unet.eval().requires_grad_(False)
+    return fill_random(unet, seed)
 
 
 @pytest.mark.slow  # ~30-70 s on a shared 2-core machine
