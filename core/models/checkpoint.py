@@ -4,8 +4,8 @@ Modules are built on the ``meta`` device with their weight initialisers skipped 
 value comes from the file), then each tensor of the file is converted once to the target dtype/device and
 set in place of the meta parameter. When the file's dtype already matches on the CPU nothing is copied at
 all: the parameters are views of the memory-mapped file (weights.py). To a GPU, tensors travel in the
-file's dtype and are converted there. Loads run with the cyclic garbage collector paused. Optional keys (schedule buffers, ``model_ema.*``, ``position_ids``,
-``denoiser.sigmas``) are ignored.
+file's dtype and are converted there. Loads run with the cyclic garbage collector paused. Optional keys
+(schedule buffers, ``model_ema.*``, ``position_ids``, ``denoiser.sigmas``) are ignored.
 """
 from __future__ import annotations
 

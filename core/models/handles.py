@@ -13,7 +13,8 @@ import logging
 import torch
 
 from core.models.latent_formats import LatentFormat
-from core.models.patcher import DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch  # noqa: F401 (re-exported)
+from core.models.patcher import (  # noqa: F401 (ScaledPatch, WeightScale, as_patch re-exported)
+    DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch)
 
 log = logging.getLogger(__name__)
 
