@@ -1,26 +1,9 @@
-"""Repository-wide pytest fixtures: where ../shared lives, and a clean set of model folders."""
+"""Repository-wide pytest fixtures: a clean set of model folders."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent
-SHARED = (REPO / ".." / "shared").resolve()
-
-
-def shared_path(*parts) -> Path:
-    """A file under ../shared, or skip the test with the reason when CI's shared/ is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared is not beside this checkout)")
-    return path
-
-
-@pytest.fixture()
-def shared():
-    return shared_path
-
 
 @pytest.fixture()
 def folders(tmp_path):

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import cli, paths  # noqa: E402  (light imports only: startup must stay fast)
+from core import paths  # noqa: E402  (light imports only: startup must stay fast)
+from core.cli import flags as cli
 
 log = logging.getLogger("latentflow")
 
@@ -36,7 +37,7 @@ def configure_runtime(args) -> None:
         configure(args)
     if args.disable_metadata:
         try:
-            from core import pngmeta
+            from core.workflow import png as pngmeta
             pngmeta.METADATA_ENABLED = False
         except ImportError:
             pass
@@ -45,7 +46,7 @@ def configure_runtime(args) -> None:
 def build_registry(args):
     """Built-in nodes first, then custom node packs (which cannot override built-ins)."""
     import nodes
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     registry = NodeRegistry()
     nodes.register_builtin_nodes(registry)
@@ -68,16 +69,17 @@ def main(argv=None) -> int:
     logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")
     configure_folders(args)
     if args.command == "run" and args.server:
-        from core import remote
+        from core.cli import remote
 
         return remote.run_remote(args.server, args.workflow, args.set, paths.get().output_dir, token=args.token)
     registry = build_registry(args)
     if args.command == "run":
-        from core import headless
+        from core.cli import headless
 
         configure_runtime(args)
         return headless.run_file(registry, args)
-    from core import runtime, server
+    from core import server
+    from core.server import runtime
 
     runtime.configure_in_background(configure_runtime, args)  # importing torch must not delay listening
     return server.run(args, registry) or 0

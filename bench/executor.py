@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.executor import Executor  # noqa: E402
-from core.registry import NodeRegistry  # noqa: E402
-from core.validate import validate_prompt  # noqa: E402
+from core.execution.executor import Executor  # noqa: E402
+from core.execution.registry import NodeRegistry  # noqa: E402
+from core.execution.validate import validate_prompt  # noqa: E402
 
 N = 1000
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-MANIFEST = ROOT / ".." / "shared" / "reference" / "checkpoints" / "lora_sd15_kohya_rank4.json"
+MANIFEST = ROOT / "tests" / "data" / "reference" / "checkpoints" / "lora_sd15_kohya_rank4.json"
 RANK = 32
 
 log = logging.getLogger("bench.lora")
@@ -114,18 +114,11 @@ def write_lora(path: Path, model, clip) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from core.models.lora import key_map
 
     shapes = {k: tuple(v.shape) for k, v in model.unet.state_dict().items()}
     shapes = {"model.diffusion_model." + k: v for k, v in shapes.items()}
     shapes.update({k: tuple(v.shape) for k, v in clip.state_dict().items()})
-    if MANIFEST.is_file():
-        targets = json.loads(MANIFEST.read_text())["targets"]
-    else:  # no shared/ beside the checkout: the same selection rule, from our key map
-        targets = {name: key for name, (key, part) in key_map(shapes).items()
-                   if part is None and ((name.startswith("lora_unet_") and "_attentions_" in name)
-                                        or (name.startswith("lora_te_") and ("_self_attn_" in name or "_mlp_" in name)))
-                   and len(shapes[key]) in (2, 4) and shapes[key][2:] in ((), (1, 1))}
+    targets = json.loads(MANIFEST.read_text())["targets"]
     gen = torch.Generator().manual_seed(1)
     sd = {}
     for name, key in sorted(targets.items()):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-MANIFEST = ROOT / ".." / "shared" / "reference" / "checkpoints" / "sd15.json"
+MANIFEST = ROOT / "tests" / "data" / "reference" / "checkpoints" / "sd15.json"
 
 
 def write_checkpoint(path: Path, manifest: Path = MANIFEST) -> None:
@@ -350,7 +350,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--rounds", type=int, default=None, help="alternating load rounds (default 5 CPU, 3 CUDA)")
     parser.add_argument("--skip-forward", action="store_true", help="measure loading only")
-    parser.add_argument("--manifest", default=str(MANIFEST), help="sd15.json key manifest (shared/reference)")
+    parser.add_argument("--manifest", default=str(MANIFEST), help="sd15.json key manifest (tests/data/reference)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("bench.models")

@@ -185,7 +185,7 @@ def main():
     import torch
 
     from core import devices
-    from core.latent_preview import latent_to_image
+    from core.sampling.preview import latent_to_image
     from core.models.detection import ModelConfig
     from core.models.handles import ModelHandle
     from core.models.latent_formats import SD15

@@ -58,7 +58,7 @@ class BenchProgress:
     CATEGORY = "bench"
 
     def run(self, steps, tag):
-        from core.progress import ProgressBar
+        from core.execution.progress import ProgressBar
 
         bar = ProgressBar(steps)
         for _ in range(steps):
@@ -70,7 +70,7 @@ def serve_ours(port: int, base: str, durable: bool = True):
     from aiohttp import web
 
     from core import paths
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
     from core.server import ServerConfig, create_app
 
     logging.basicConfig(level=logging.WARNING)

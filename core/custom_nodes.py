@@ -1,4 +1,4 @@
-"""Load custom node packs from the ``custom_nodes`` folders into a node registry (reference §4.2).
+"""Load custom node packs from the ``custom_nodes`` folders into a node registry (docs/comfy-api.md §4.2).
 
 Each entry of every custom node folder, in ``os.listdir`` order, is one pack: a package (its
 ``__init__.py``) or a single ``.py`` module; ``__pycache__``, other files and names ending in
@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from core.compat import ensure_on_path
-from core.registry import PluginFailure, RegistryError
+from core.execution.registry import PluginFailure, RegistryError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Model folders, input/output/temp directories and extra_model_paths.yaml (reference §9).
+"""Model folders, input/output/temp directories and extra_model_paths.yaml (docs/comfy-api.md §9).
 
 One module-level :data:`folders` object, configured once by main.py (or by tests through
 :func:`configure`). File listings are recursive, relative, sorted, and cached until a folder's
@@ -84,7 +84,7 @@ class Folders:
         self._cache.pop(key, None)
 
     def load_extra_model_paths(self, yaml_path) -> None:
-        """Read an extra_model_paths.yaml (reference §9.2) and add its folders."""
+        """Read an extra_model_paths.yaml (docs/comfy-api.md §9.2) and add its folders."""
         import yaml
 
         yaml_path = Path(yaml_path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from core.spec import MAX_RESOLUTION  # noqa: F401  (re-exported for plugins)
+from core.execution.spec import MAX_RESOLUTION  # noqa: F401  (re-exported for plugins)
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}

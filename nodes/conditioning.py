@@ -1,11 +1,11 @@
-"""Conditioning nodes (reference §6): combine, average, concat, and restrict CONDITIONING to areas,
+"""Conditioning nodes (docs/comfy-api.md §6): combine, average, concat, and restrict CONDITIONING to areas,
 masks, strengths and timestep ranges. Entries are ``[context, options]``; options are copied, never
 mutated, so upstream cached outputs stay intact."""
 from __future__ import annotations
 
 import logging
 
-from core.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ a new control object that chains to the one they had (``.previous``), so several
 from __future__ import annotations
 
 from core import paths
-from core.spec import Combo, Float, In, Node, Output
+from core.execution.spec import Combo, Float, In, Node, Output
 
 
 def _controlnets():

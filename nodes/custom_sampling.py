@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
-from core.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output
 
 CATEGORY = "sampling/custom_sampling"
 

@@ -9,7 +9,7 @@ import hashlib
 import logging
 
 from core import paths
-from core.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
 
 log = logging.getLogger(__name__)
 

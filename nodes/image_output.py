@@ -1,10 +1,10 @@
-"""SaveImage and PreviewImage (reference §6, §8): PNGs with the prompt and workflow embedded."""
+"""SaveImage and PreviewImage (docs/comfy-api.md §6, §8): PNGs with the prompt and workflow embedded."""
 from __future__ import annotations
 
 import random
 import string
 
-from core.spec import HIDDEN_EXTRA_PNGINFO, HIDDEN_PROMPT, In, Node, String
+from core.execution.spec import HIDDEN_EXTRA_PNGINFO, HIDDEN_PROMPT, In, Node, String
 
 HIDDEN = {"prompt": HIDDEN_PROMPT, "extra_pnginfo": HIDDEN_EXTRA_PNGINFO}
 
@@ -22,7 +22,8 @@ class SaveImage(Node):
     HIDDEN = HIDDEN
 
     def execute(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
-        from core import paths, pngmeta
+        from core import paths
+        from core.workflow import png as pngmeta
 
         try:
             results = pngmeta.save_images(images, filename_prefix, paths.get().output_dir, "output", prompt,
@@ -42,7 +43,8 @@ class PreviewImage(Node):
     HIDDEN = HIDDEN
 
     def execute(self, images, prompt=None, extra_pnginfo=None):
-        from core import paths, pngmeta
+        from core import paths
+        from core.workflow import png as pngmeta
 
         suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
         results = pngmeta.save_images(images, f"ComfyUI_temp_{suffix}", paths.get().temp_dir, "temp", prompt,

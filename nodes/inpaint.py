@@ -1,7 +1,7 @@
-"""Inpainting latents (reference §6): SetLatentNoiseMask and VAEEncodeForInpaint."""
+"""Inpainting latents (docs/comfy-api.md §6): SetLatentNoiseMask and VAEEncodeForInpaint."""
 from __future__ import annotations
 
-from core.spec import In, Int, Node, Output
+from core.execution.spec import In, Int, Node, Output
 
 
 class SetLatentNoiseMask(Node):

@@ -1,11 +1,11 @@
-"""Latent nodes (reference §6): create, resize, combine, slice and transform LATENT dicts.
+"""Latent nodes (docs/comfy-api.md §6): create, resize, combine, slice and transform LATENT dicts.
 
 LATENT = {"samples": [B, 4, H/8, W/8] float32, "noise_mask"?: [B, 1, H, W], "batch_index"?: [int]}.
 Pixel inputs (x, y, width, height, feather) are divided by 8 into latent units.
 """
 from __future__ import annotations
 
-from core.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output
 
 UPSCALE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "bislerp")
 CROPS = ("disabled", "center")
@@ -132,7 +132,7 @@ class LatentFromBatch(Node):
             if mask.shape[0] < x.shape[0]:
                 mask = mask.repeat(-(-x.shape[0] // mask.shape[0]), 1, 1, 1)[:x.shape[0]]
             out["noise_mask"] = mask[start:start + length].clone()
-        # which noise each item gets, so a batch item can be re-rendered alone (reference §6)
+        # which noise each item gets, so a batch item can be re-rendered alone (docs/comfy-api.md §6)
         indices = samples.get("batch_index", list(range(x.shape[0])))
         out["batch_index"] = list(indices[start:start + length])
         return (out,)

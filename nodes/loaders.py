@@ -1,4 +1,4 @@
-"""Model loaders: whole checkpoints, standalone U-Net and VAE files (reference §6).
+"""Model loaders: whole checkpoints, standalone U-Net and VAE files (docs/comfy-api.md §6).
 
 The work lives in core.models.checkpoint; torch loads only when a node runs. Loaders cache
 nothing: the executor caches node outputs.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from core import paths
-from core.spec import Combo, Node, Output
+from core.execution.spec import Combo, Node, Output
 
 log = logging.getLogger(__name__)
 

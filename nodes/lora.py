@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from core import paths
-from core.spec import Combo, Float, In, Node, Output
+from core.execution.spec import Combo, Float, In, Node, Output
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""KSampler and KSamplerAdvanced (reference §6): thin wrappers over core.sampling.sample."""
+"""KSampler and KSamplerAdvanced (docs/comfy-api.md §6): thin wrappers over core.sampling.sample."""
 from __future__ import annotations
 
 from core.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
-from core.spec import MAX_SEED, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_SEED, Combo, Float, In, Int, Node, Output
 
 
 def _latent(node: str, latent) -> dict:

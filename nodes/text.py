@@ -1,4 +1,4 @@
-"""Text-encoder nodes: encode prompts, clip skip, load standalone CLIP files (reference §6).
+"""Text-encoder nodes: encode prompts, clip skip, load standalone CLIP files (docs/comfy-api.md §6).
 
 The work lives in core.models.text_encoder (ClipHandle); torch is imported only when a node runs.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from core import paths
-from core.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output, String
+from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Output, String
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
 """Upscale-model nodes: ESRGAN-family models through the ``spandrel`` package, run in overlapping tiles.
 
 spandrel knows the architectures (ESRGAN, Real-ESRGAN, SwinIR, HAT, ...) from their state dicts, so
-we keep no copies of them. It is optional: ``pip install spandrel`` needs a torchvision built for the
-installed torch (README, "Upscale models"); without it these nodes raise an error saying so.
+we keep no copies of them. spandrel needs a torchvision built for the installed torch (README, "Upscale
+models"); where that pair is broken these nodes raise an error saying so.
 """
 from __future__ import annotations
 
 import logging
 
 from core import paths
-from core.spec import Combo, In, Node, Output
+from core.execution.spec import Combo, In, Node, Output
 
 log = logging.getLogger(__name__)
 

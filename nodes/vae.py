@@ -1,7 +1,7 @@
-"""VAE nodes: LATENT <-> IMAGE, whole or in tiles (reference §6). Work in core.models.handles.VaeHandle."""
+"""VAE nodes: LATENT <-> IMAGE, whole or in tiles (docs/comfy-api.md §6). Work in core.models.handles.VaeHandle."""
 from __future__ import annotations
 
-from core.spec import In, Int, Node, Output
+from core.execution.spec import In, Int, Node, Output
 
 
 def _require(node: str, vae):

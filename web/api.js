@@ -1,4 +1,4 @@
-// HTTP + websocket client for the server routes of reference §1 and the messages of §2.
+// HTTP + websocket client for the server routes of docs/comfy-api.md §1 and the messages of §2.
 // The socket reconnects by itself (backoff up to 5 s) so a server restart needs no page reload.
 import { Bus } from "./graph/model.js";
 

@@ -107,7 +107,7 @@ export class App {
     return node;
   }
 
-  // A fresh PrimitiveNode takes the widget of the input it is first wired to (reference §3.4:
+  // A fresh PrimitiveNode takes the widget of the input it is first wired to (docs/comfy-api.md §3.4:
   // its value is pushed into that widget when the prompt is built).
   wirePrimitive(link) {
     const prim = this.graph.getNode(link?.origin_id), target = this.graph.getNode(link?.target_id);

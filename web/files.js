@@ -1,5 +1,5 @@
 // Opening files: workflow JSON (UI or API format) and PNGs that carry a workflow in tEXt/iTXt chunks
-// (reference §8: keys "workflow" and "prompt"), plus an API prompt → graph layout for old images.
+// (docs/comfy-api.md §8: keys "workflow" and "prompt"), plus an API prompt → graph layout for old images.
 import { createNode } from "./graph/catalogue.js";
 
 // PNG: 8-byte signature, then chunks of [length u32 BE][type 4][data][crc 4] (PNG spec, ISO 15948 §5.3).

@@ -1,9 +1,9 @@
-"""Importable stand-ins for the ComfyUI modules custom node packs use (reference §4.2).
+"""Importable stand-ins for the ComfyUI modules custom node packs use (docs/comfy-api.md §4.2).
 
 Packs do ``import folder_paths``, ``import comfy.utils``, ``import comfy.model_management``,
 ``import comfy.samplers``, ``from server import PromptServer`` and ``import nodes``. The custom node
 loader puts this folder on ``sys.path`` before importing packs, so those names resolve to the thin
-modules here, which delegate to core (core.paths, core.progress, core.devices, core.sampling);
+modules here, which delegate to core (core.paths, core.execution.progress, core.devices, core.sampling);
 ``nodes`` is our real built-in package. Core never imports these modules back.
 """
 from __future__ import annotations

@@ -91,7 +91,7 @@ def filter_files_extensions(files, extensions) -> list:
 
 
 def get_save_image_path(filename_prefix: str, output_dir: str, image_width: int = 0, image_height: int = 0):
-    """(full_output_folder, filename, counter, subfolder, filename_prefix) as reference §8 describes."""
+    """(full_output_folder, filename, counter, subfolder, filename_prefix) as docs/comfy-api.md §8 describes."""
     import time
 
     def substitute(text: str) -> str:

@@ -1,4 +1,4 @@
-"""ComfyUI prompt syntax: emphasis weights, ``embedding:NAME`` and 77-token chunks (reference §7).
+"""ComfyUI prompt syntax: emphasis weights, ``embedding:NAME`` and 77-token chunks (docs/comfy-api.md §7).
 
 Pipeline: :func:`parse_weights` splits the text into ``(text, weight)`` segments, :func:`tokenize_prompt`
 turns each space-separated word into CLIP ids (or textual-inversion vectors) and :func:`pack_chunks`

@@ -3,7 +3,7 @@
 ``ClipHandle`` is what CLIP sockets carry (docs/contracts.md). Its method names are the ones ComfyUI
 plugins call: ``tokenize``, ``encode_from_tokens``, ``clone``, ``clip_layer``, ``add_patches``.
 
-Per family (reference §7 and the checkpoint manifests):
+Per family (docs/comfy-api.md §7 and the checkpoint manifests):
 
 | family | encoders (token key: checkpoint prefix) | pad | default layer | final norm | cond width | pooled |
 |---|---|---|---|---|---|---|

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from core.progress import ProgressBar, check_interrupt
+from core.execution.progress import ProgressBar, check_interrupt
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list:

@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from core import progress
+from core.execution import progress
 from core.sampling import schedulers
 from core.sampling.denoiser import Denoiser
 from core.sampling.guidance import CFGDenoiser, prepare_conds
@@ -92,7 +92,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
                   node: str = "KSampler", return_denoised: bool = False):
     """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0)."""
     from core import devices
-    from core.latent_preview import make_previewer
+    from core.sampling.preview import make_previewer
 
     if len(sigmas) <= 1:
         return (latent_image, latent_image) if return_denoised else latent_image

@@ -1,4 +1,4 @@
-"""The HTTP/websocket server (ComfyUI-compatible API, reference §1-2): ``create_app`` and ``run``.
+"""The HTTP/websocket server (ComfyUI-compatible API, docs/comfy-api.md §1-2): ``create_app`` and ``run``.
 
 Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /history, jobs),
 ``routes_info`` (/object_info, /system_stats, ...), ``routes_files`` (/view, uploads, user data),
@@ -21,9 +21,9 @@ __all__ = ["create_app", "run", "config_from_args", "ServerConfig"]
 
 
 def config_from_args(args) -> ServerConfig:
-    """ServerConfig from main.py's flags (core/cli.py); missing flags take their defaults."""
+    """ServerConfig from main.py's flags (core/cli/flags.py); missing flags take their defaults."""
     from core import paths
-    from core.security import config_from_args as security_from_args
+    from core.server.security import config_from_args as security_from_args
 
     hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
     security = security_from_args(args, hosts)

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from core.compat import prompt_server
-from core.security import Refused, make_middleware, resolve_under
+from core.server.security import Refused, make_middleware, resolve_under
 from core.server import routes_files, routes_info, routes_queue
 from core.server.state import STATE, ServerConfig, ServerState
 from core.server.worker import Worker
@@ -28,13 +28,13 @@ The HTTP API and websocket are available (see docs/api.md).</p>"""
 
 
 def _default_validate(registry, prompt, partial_targets=None):
-    from core.validate import validate_prompt
+    from core.execution.validate import validate_prompt
     return validate_prompt(registry, prompt, partial_targets)
 
 
 def default_executor_factory(config: ServerConfig):
     def build(registry):
-        from core.executor import Executor
+        from core.execution.executor import Executor
         return Executor(registry, cache=config.cache, lru_size=config.cache_lru)
     return build
 
@@ -44,7 +44,7 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     """The server as an aiohttp Application; the worker thread starts and stops with it."""
     config = config or ServerConfig()
     if store is None:
-        from core.store import Store
+        from core.server.store import Store
         store = Store(config.db_path, durable=config.durable)
     hub = Hub(queue_remaining=store.count_remaining)
     worker = Worker(store, registry, hub, executor_factory=executor_factory or default_executor_factory(config),

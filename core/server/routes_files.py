@@ -1,7 +1,7 @@
-"""File routes: /view, /upload/image, /upload/mask (reference §1.6-1.7) and the minimal per-user storage
+"""File routes: /view, /upload/image, /upload/mask (docs/comfy-api.md §1.6-1.7) and the minimal per-user storage
 the canvas needs to save workflows and settings (/userdata, /v2/userdata, /settings, /users).
 
-Every path goes through :func:`core.security.resolve_under` (symlinks resolved, then checked against
+Every path goes through :func:`core.server.security.resolve_under` (symlinks resolved, then checked against
 the root); uploads must be real images (Pillow parses them) and are stored under sanitised names.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from core.security import (Refused, file_response_headers, resolve_dir_under, resolve_under,
+from core.server.security import (Refused, file_response_headers, resolve_dir_under, resolve_under,
                            sanitize_filename)
 from core.server.state import state
 

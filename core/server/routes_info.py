@@ -1,5 +1,5 @@
 """Catalogue and status routes: /object_info, /system_stats, /features, /models, /embeddings,
-/extensions, /free, /view_metadata and the JSON Schemas of both workflow formats (reference §1.5, §1.8)."""
+/extensions, /free, /view_metadata and the JSON Schemas of both workflow formats (docs/comfy-api.md §1.5, §1.8)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,7 @@ from core.server.state import COMFYUI_COMPAT_VERSION, VERSION, state
 
 log = logging.getLogger(__name__)
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
 SCHEMAS = {"prompt": "prompt.schema.json", "workflow": "workflow.schema.json"}
 
 

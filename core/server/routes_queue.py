@@ -1,4 +1,4 @@
-"""/prompt, /queue, /interrupt, /history and the job-status API (reference §1.1-1.4, §1.8)."""
+"""/prompt, /queue, /interrupt, /history and the job-status API (docs/comfy-api.md §1.1-1.4, §1.8)."""
 from __future__ import annotations
 
 import json
@@ -34,7 +34,7 @@ async def _json_body(request, default=None):
 
 def is_ui_workflow(data) -> bool:
     try:
-        from core.workflow import is_ui_workflow as check
+        from core.workflow.formats import is_ui_workflow as check
     except ImportError:
         return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
     return check(data)
@@ -84,7 +84,7 @@ async def post_prompt(request):
 
     if is_ui_workflow(prompt):
         try:
-            from core.workflow import ui_to_api
+            from core.workflow.formats import ui_to_api
             workflow = prompt
             prompt = ui_to_api(workflow, st.registry.object_info())
         except Exception as e:  # a converter failure is the client's workflow's fault: 400, named

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from core.security import SecurityConfig
+from core.server.security import SecurityConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.1.0"

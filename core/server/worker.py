@@ -20,7 +20,7 @@ TERMINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_
 
 
 def encode_preview(image, max_size: int = 512):
-    """PIL image or (fmt, bytes) -> ("JPEG"|"PNG", bytes), downscaled to fit max_size (reference §2)."""
+    """PIL image or (fmt, bytes) -> ("JPEG"|"PNG", bytes), downscaled to fit max_size (docs/comfy-api.md §2)."""
     if isinstance(image, (tuple, list)):
         fmt, data = image[0], image[1]
         if not isinstance(data, (bytes, bytearray)):  # (fmt, PIL image, ...) as ComfyUI's previewers pass
@@ -44,7 +44,7 @@ class Worker:
         self.preview_method = preview_method
         self.executor = None
         self.current = None  # the running Job
-        self.sensitive: dict = {}  # prompt_id -> keys kept out of the store (reference §1.1 step 6)
+        self.sensitive: dict = {}  # prompt_id -> keys kept out of the store (docs/comfy-api.md §1.1 step 6)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._free = {"unload_models": False, "free_memory": False}
@@ -85,7 +85,7 @@ class Worker:
 
     # --- the loop ------------------------------------------------------------------------------
     def _loop(self):
-        from core import runtime
+        from core.server import runtime
 
         runtime.wait_ready(raise_error=False)  # torch/devices may still be loading (main.py serve)
         while not self._stop.is_set():

@@ -1,4 +1,4 @@
-"""The websocket hub: one socket per clientId, messages routed as ComfyUI routes them (reference §2).
+"""The websocket hub: one socket per clientId, messages routed as ComfyUI routes them (docs/comfy-api.md §2).
 
 Each client has its own bounded outbox and sender task, so one slow browser cannot stall the others
 or the worker; a message is JSON-encoded once however many clients receive it. The worker thread

@@ -80,7 +80,7 @@ class LatentBatchPick:
         mask = samples.get("noise_mask")
         if mask is not None and mask.shape[0] == size:
             out["noise_mask"] = mask[wanted].clone()
-        # batch_index tells the sampler which per-item noise to draw (reference §6, seeded noise).
+        # batch_index tells the sampler which per-item noise to draw (docs/comfy-api.md §6, seeded noise).
         original = samples.get("batch_index") or list(range(size))
         out["batch_index"] = [original[i] for i in wanted]
         return (out,)

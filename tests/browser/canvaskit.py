@@ -27,15 +27,10 @@ if not CHROMIUM.exists():
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 
-def shared_dir() -> Path | None:
-    """`<repo>/../shared`, where the team's reference workflows live; None when absent."""
-    d = (REPO / ".." / "shared").resolve()
-    return d if d.is_dir() else None
-
-
 def shared_workflows() -> list[Path]:
-    d = shared_dir()
-    return sorted((d / "workflows").glob("*.ui.json")) if d else []
+    """The UI workflows of tests/data/workflows."""
+    from tests.testdata import WORKFLOWS
+    return sorted(WORKFLOWS.glob("*.ui.json"))
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""Classic ComfyUI node definitions (reference §6) for the classes the shared workflows use.
+"""Classic ComfyUI node definitions (docs/comfy-api.md §6) for the classes the shared workflows use.
 
 The shared `*.api.derived.json` files were derived with these classic definitions, so the export
 test feeds them to the canvas for any class the live server lacks or declares differently.

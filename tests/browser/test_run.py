@@ -73,7 +73,7 @@ def test_default_graph_built_by_hand_runs_and_shows_its_image_on_the_save_node(r
     assert c.hook("lf.node(arg).rt.images[0].img.naturalWidth", ids["save"]) == 64
     c.page.wait_for_timeout(100)
     c.shot("default_graph_result")
-    # The UI workflow went along in extra_pnginfo, as reference §3.4 step 8 says.
+    # The UI workflow went along in extra_pnginfo, as docs/comfy-api.md §3.4 step 8 says.
     with urllib.request.urlopen(server["url"] + "/history?max_items=1") as r:
         (entry,) = json.load(r).values()
     assert len(entry["prompt"][3]["extra_pnginfo"]["workflow"]["nodes"]) == 7
@@ -177,7 +177,7 @@ def test_ctrl_shift_enter_queues_at_the_front_and_ctrl_alt_enter_interrupts(read
 
 
 def test_latent_preview_frames_are_drawn_on_the_running_node(ready):
-    """A binary PREVIEW_IMAGE frame (reference §2: type 1, format 2 = PNG) lands on the running node."""
+    """A binary PREVIEW_IMAGE frame (docs/comfy-api.md §2: type 1, format 2 = PNG) lands on the running node."""
     c = ready
     c.hook("lf.app.loadDefault()")
     got = c.page.evaluate("""async () => {

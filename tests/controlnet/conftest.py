@@ -1,14 +1,8 @@
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
-
-
-def shared_dir() -> Path | None:
-    path = Path(__file__).resolve().parents[2].parent / "shared"
-    return path if path.is_dir() else None
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -22,11 +16,8 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def controlnet_manifest():
-    root = shared_dir()
-    path = root / "reference/checkpoints/controlnet_v11_sd15.json" if root else None
-    if path is None or not path.is_file():
-        pytest.skip("reference manifest controlnet_v11_sd15.json not available (no shared/ beside the repo)")
-    return json.loads(path.read_text())
+    from tests.testdata import manifest
+    return manifest("controlnet_v11_sd15")
 
 
 def tiny_controlnet_state_dict(seed: int = 0) -> dict:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import testdata
+
 REPO = Path(__file__).resolve().parents[2]
 
 # name -> (checkpoint family, --set overrides keeping each run small and fast)
@@ -71,13 +73,13 @@ def _prepare(base: Path, prompt: dict, family: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(WORKFLOWS))
-def test_shared_workflow_runs_headless_and_its_png_round_trips(name, shared, tmp_path):
+def test_shared_workflow_runs_headless_and_its_png_round_trips(name, tmp_path):
     import nodes
-    from core import workflow
-    from core.headless import apply_overrides
-    from core.registry import NodeRegistry
+    from core.workflow import formats as workflow
+    from core.cli.headless import apply_overrides
+    from core.execution.registry import NodeRegistry
 
-    ui_path = shared("workflows", f"{name}.ui.json")
+    ui_path = testdata.workflow(f"{name}.ui.json")
     family, sets = WORKFLOWS[name]
     registry = NodeRegistry()  # built-ins only: what `main.py run` has with no custom node packs
     nodes.register_builtin_nodes(registry)

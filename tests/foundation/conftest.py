@@ -19,7 +19,7 @@ def pack():
 
 @pytest.fixture()
 def registry(pack):
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     reg = NodeRegistry()
     for name, cls in pack.NODE_CLASS_MAPPINGS.items():
@@ -30,6 +30,6 @@ def registry(pack):
 
 @pytest.fixture()
 def executor(registry):
-    from core.executor import Executor
+    from core.execution.executor import Executor
 
     return Executor(registry)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from core.graph import declared_inputs, type_name
-from core.registry import NodeRegistry
-from core.validate import check_node_inputs
+from core.execution.graph import declared_inputs, type_name
+from core.execution.registry import NodeRegistry
+from core.execution.validate import check_node_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_object_info_of_builtins_is_json(builtins):
 
 
 def test_building_the_catalogue_does_not_import_torch():
-    code = ("import sys; sys.path.insert(0, %r); import nodes; from core.registry import NodeRegistry; "
+    code = ("import sys; sys.path.insert(0, %r); import nodes; from core.execution.registry import NodeRegistry; "
             "r = NodeRegistry(); nodes.register_builtin_nodes(r); r.object_info(); "
             "print('torch' in sys.modules)" % str(REPO))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

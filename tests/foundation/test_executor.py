@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from core.executor import Executor
+from core.execution.executor import Executor
 
 
 def const(v):
@@ -66,7 +66,7 @@ def test_node_ids_do_not_matter_for_the_cache(executor, pack):
     executor.execute({"1": const(3), "2": out("1")}, "a")
     pack.CALLS.clear()
     res = executor.execute({"10": const(3), "20": out("10")}, "b")
-    # the output node takes a hidden UNIQUE_ID, which makes its own key node-specific (reference §5.3)
+    # the output node takes a hidden UNIQUE_ID, which makes its own key node-specific (docs/comfy-api.md §5.3)
     assert res.cached == ["10"] and pack.CALLS["Const"] == 0 and pack.CALLS["Output"] == 1
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from core.executor import Executor
+from core.execution.executor import Executor
 
 
 def random_dag(seed, n=200):

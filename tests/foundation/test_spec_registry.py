@@ -1,8 +1,8 @@
 """The declare-once node spec, the registry and object_info's exact keys."""
 import pytest
 
-from core.registry import NodeRegistry, RegistryError
-from core.spec import Boolean, Combo, Float, In, Int, Node, Output, String
+from core.execution.registry import NodeRegistry, RegistryError
+from core.execution.spec import Boolean, Combo, Float, In, Int, Node, Output, String
 
 OBJECT_INFO_KEYS = {"input", "input_order", "is_input_list", "output", "output_is_list", "output_name", "name",
                     "display_name", "description", "python_module", "category", "output_node",

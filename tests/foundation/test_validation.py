@@ -1,5 +1,5 @@
 """Validation: ComfyUI's error shapes, every error at once, coercion, custom validation."""
-from core.validate import describe, validate_prompt
+from core.execution.validate import describe, validate_prompt
 
 
 def const(v):

@@ -1,8 +1,4 @@
-"""Upscale-model nodes through spandrel, on tiny seeded ESRGAN / Real-ESRGAN files written per test.
-
-spandrel needs a torchvision built for the running torch, which .venv's CPU torch 2.13.0 has none of;
-./test.sh runs this file a second time in .venv-upscale (scripts/setup_upscale_env.sh), where it does.
-"""
+"""Upscale-model nodes through spandrel, on tiny seeded ESRGAN / Real-ESRGAN files written per test."""
 from __future__ import annotations
 
 import math
@@ -15,11 +11,7 @@ GC = 32  # ESRGAN's dense-block growth channels, fixed by the architecture
 
 @pytest.fixture()
 def spandrel():
-    try:
-        import spandrel
-    except Exception as e:  # ImportError, or torchvision built for another torch
-        pytest.skip(f"spandrel is not importable here ({type(e).__name__}: {e}); ./test.sh runs these tests in "
-                    f".venv-upscale (scripts/setup_upscale_env.sh)")
+    import spandrel  # a requirement: its absence is a failure, not a skip
     return spandrel
 
 
@@ -264,7 +256,7 @@ def test_out_of_memory_at_the_smallest_tile_is_a_clear_error(spandrel, models_di
 
 
 def test_tiling_reports_progress_and_stops_on_interrupt(spandrel, models_dir):
-    from core.progress import InterruptFlag, Interrupted, JobContext, job_context
+    from core.execution.progress import InterruptFlag, Interrupted, JobContext, job_context
     from nodes.upscale import upscale as tiled
 
     model = Recording(load(models_dir, "compact_x2.safetensors", compact(scale=2)))

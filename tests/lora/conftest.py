@@ -5,19 +5,9 @@ import pytest
 import torch
 
 
-def shared_dir() -> Path | None:
-    """<repo>/../shared, where the reference manifests live; None when this checkout has none."""
-    path = Path(__file__).resolve().parents[2].parent / "shared"
-    return path if path.is_dir() else None
-
-
 @pytest.fixture(scope="session")
 def manifest():
-    def load(name):
-        root = shared_dir()
-        if root is None or not (root / "reference/checkpoints" / name).is_file():
-            pytest.skip(f"reference manifest {name} not available (no shared/ beside the repo)")
-        return json.loads((root / "reference/checkpoints" / name).read_text())
+    from tests.testdata import manifest as load
     return load
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for model tests: reference manifests (from <repo>/../shared) and tiny checkpoints."""
+"""Fixtures for model tests: reference manifests (tests/data) and tiny checkpoints."""
 from __future__ import annotations
 
 import json
@@ -6,25 +6,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path | None:
-    d = (REPO / ".." / "shared").resolve()
-    return d if d.is_dir() else None
-
-
-def load_manifest(name: str) -> dict:
-    d = shared_dir()
-    path = d / "reference" / "checkpoints" / f"{name}.json" if d else None
-    if path is None or not path.is_file():
-        pytest.skip(f"reference manifest {name}.json not available (no <repo>/../shared/reference/checkpoints)")
-    return json.loads(path.read_text())
+from tests.testdata import manifest as load_manifest
 
 
 @pytest.fixture(scope="session")
 def manifest():
-    """``manifest(name) -> dict`` of reference/checkpoints/<name>.json; skips when shared/ is absent."""
+    """``manifest(name) -> dict`` of tests/data/reference/checkpoints/<name>.json."""
     return load_manifest
 
 

@@ -1,4 +1,4 @@
-"""Loader and VAE nodes: inputs as reference §6, files from the model folders, errors naming node and input."""
+"""Loader and VAE nodes: inputs as docs/comfy-api.md §6, files from the model folders, errors naming node and input."""
 from __future__ import annotations
 
 import pytest

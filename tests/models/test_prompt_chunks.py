@@ -1,26 +1,15 @@
-"""Prompts are tokenized word by word and packed into 77-token chunks (reference §7)."""
-import json
+"""Prompts are tokenized word by word and packed into 77-token chunks (docs/comfy-api.md §7)."""
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from core.models.prompt import MAX_WORD_LENGTH, pack_chunks, split_embedding_name, tokenize_prompt
 from core.models.tokenizer import END_OF_TEXT, START_OF_TEXT, get_tokenizer
+from tests.testdata import clip_tokens
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """``<repo>/../shared``: the team's reference files (absent outside team checkouts)."""
-    return (REPO / ".." / "shared").resolve()
-
-
-TOKENS_FILE = shared_dir() / "reference" / "clip_tokens.json"
-REFERENCE = json.loads(TOKENS_FILE.read_text(encoding="utf-8")) if TOKENS_FILE.is_file() else {}
+REFERENCE = clip_tokens()
 LONG = sorted((p for p in REFERENCE if len(REFERENCE[p]) > 75), key=lambda p: len(REFERENCE[p]))
-needs_reference = pytest.mark.skipif(not LONG, reason=f"reference long prompts not found at {TOKENS_FILE}")
 
 
 def words_of(text, find=None):
@@ -37,12 +26,10 @@ def content(chunk):
     return ids[1:ids.index(END_OF_TEXT, 1)]
 
 
-@needs_reference
 def test_reference_has_the_81_and_182_token_prompts():
     assert [len(REFERENCE[p]) for p in LONG] == [81, 182]
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", LONG, ids=lambda p: f"{len(REFERENCE[p])}tokens")
 def test_long_prompt_chunk_count(prompt):
     # Words of < 8 tokens move whole, so a chunk holds at most 75 and the count is at least ceil(n/75).
@@ -52,7 +39,6 @@ def test_long_prompt_chunk_count(prompt):
     assert len(chunks) == {81: 2, 182: 3}[n]
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", LONG, ids=lambda p: f"{len(REFERENCE[p])}tokens")
 def test_long_prompt_chunks_are_77_tokens_framed_by_start_and_end(prompt):
     for chunk in chunks_of(prompt):
@@ -64,7 +50,6 @@ def test_long_prompt_chunks_are_77_tokens_framed_by_start_and_end(prompt):
         assert ids[end:] == [END_OF_TEXT] * (77 - end)  # SD1: end token, then end-token padding
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", LONG, ids=lambda p: f"{len(REFERENCE[p])}tokens")
 def test_long_prompt_chunks_hold_the_prompt_ids_in_order(prompt):
     joined = [t for chunk in chunks_of(prompt) for t in content(chunk)]
@@ -74,7 +59,6 @@ def test_long_prompt_chunks_hold_the_prompt_ids_in_order(prompt):
     assert joined == expected
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", LONG, ids=lambda p: f"{len(REFERENCE[p])}tokens")
 def test_long_prompt_chunks_break_between_words_and_only_when_full(prompt):
     word_lengths = [len(w) for w in words_of(prompt)]

@@ -1,4 +1,4 @@
-"""ComfyUI emphasis syntax (reference §7): (x) ×1.1 per level, (x:w) absolute, escapes, literal brackets."""
+"""ComfyUI emphasis syntax (docs/comfy-api.md §7): (x) ×1.1 per level, (x:w) absolute, escapes, literal brackets."""
 import pytest
 
 from core.models.prompt import parse_weights

@@ -1,24 +1,12 @@
 """Full-size text encoders built on ``meta`` have exactly the released checkpoints' keys and shapes."""
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from core.models.clip import CLIP_L, OPENCLIP_BIGG, OPENCLIP_H, build_encoder, to_checkpoint, to_module_keys
 from core.models.text_encoder import clip_from_checkpoint
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """``<repo>/../shared``: the team's reference files (absent outside team checkouts)."""
-    return (REPO / ".." / "shared").resolve()
-
-
-MANIFESTS = shared_dir() / "reference" / "checkpoints"
-needs_manifests = pytest.mark.skipif(not (MANIFESTS / "sd15.json").is_file(),
-                                     reason=f"checkpoint manifests not found at {MANIFESTS}")
+from tests.testdata import MANIFESTS
 
 TOWERS = [  # (manifest, config, checkpoint prefix)
     ("sd15", CLIP_L, "cond_stage_model.transformer."),
@@ -38,7 +26,6 @@ def text_keys(data, prefix=TEXT_PREFIXES):
     return {k: list(v) for k, v in data["keys"].items() if k.startswith(prefix)}
 
 
-@needs_manifests
 @pytest.mark.parametrize("name,config,prefix", TOWERS, ids=lambda x: x if isinstance(x, str) else None)
 def test_meta_build_maps_to_the_manifest_keys_and_shapes(name, config, prefix):
     module = build_encoder(config, "meta")
@@ -46,7 +33,6 @@ def test_meta_build_maps_to_the_manifest_keys_and_shapes(name, config, prefix):
     assert ours == text_keys(manifest(name), prefix)
 
 
-@needs_manifests
 @pytest.mark.parametrize("name,config,prefix", TOWERS, ids=lambda x: x if isinstance(x, str) else None)
 def test_manifest_keys_map_onto_every_module_weight(name, config, prefix):
     module = build_encoder(config, "meta")
@@ -55,7 +41,6 @@ def test_manifest_keys_map_onto_every_module_weight(name, config, prefix):
     assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-@needs_manifests
 @pytest.mark.parametrize("name,family", FAMILIES)
 def test_clip_from_checkpoint_detects_full_sizes_from_shapes(name, family):
     data = manifest(name)
@@ -67,14 +52,12 @@ def test_clip_from_checkpoint_detects_full_sizes_from_shapes(name, family):
     assert saved == text_keys(data)
 
 
-@needs_manifests
 def test_full_size_heads_are_64_wide():
     for config, heads in ((CLIP_L, 12), (OPENCLIP_H, 16), (OPENCLIP_BIGG, 20)):
         module = build_encoder(config, "meta")
         assert module.layers[0].self_attn.num_heads == heads == config.hidden_size // 64
 
 
-@needs_manifests
 @pytest.mark.parametrize("name,family", FAMILIES)
 def test_parameter_count_equals_the_manifest(name, family):
     data = manifest(name)

@@ -1,4 +1,4 @@
-"""Text nodes (reference §6): inputs in ComfyUI's order, conditioning dicts, loaders reading model folders."""
+"""Text nodes (docs/comfy-api.md §6): inputs in ComfyUI's order, conditioning dicts, loaders reading model folders."""
 import pytest
 import torch
 from safetensors.torch import save_file

@@ -1,40 +1,25 @@
-"""The offline CLIP tokenizer gives the original OpenAI tokenizer's ids (reference/clip_tokens.json)."""
-import json
-from pathlib import Path
-
+"""The offline CLIP tokenizer gives the original OpenAI tokenizer's ids (tests/data/reference/clip_tokens.json)."""
 import pytest
 
 from core.models.tokenizer import END_OF_TEXT, START_OF_TEXT, clean_text, get_tokenizer
+from tests.testdata import clip_tokens
 
-REPO = Path(__file__).resolve().parents[2]
+REFERENCE = clip_tokens()
 
-
-def shared_dir() -> Path:
-    """``<repo>/../shared``: the team's reference files (absent outside team checkouts)."""
-    return (REPO / ".." / "shared").resolve()
-
-
-TOKENS_FILE = shared_dir() / "reference" / "clip_tokens.json"
-REFERENCE = json.loads(TOKENS_FILE.read_text(encoding="utf-8")) if TOKENS_FILE.is_file() else {}
-needs_reference = pytest.mark.skipif(not REFERENCE, reason=f"reference token ids not found at {TOKENS_FILE}")
-
-# The prompts on which skipping ftfy/html cleaning gives different ids (reference/checkpoints/README.md).
+# The prompts on which skipping ftfy/html cleaning gives different ids (tests/data/reference/checkpoints/README.md).
 CLEANING_PROMPTS = ["&amp; &lt;html&gt; tags", "hello\u2026world \u2014 \u201cquotes\u201d \u2018single\u2019",
                     "\uff26\uff35\uff2c\uff2c\uff37\uff29\uff24\uff34\uff28 \uff54\uff45\uff58\uff54", "mojibake: caf\u00c3\u00a9"]
 
 
-@needs_reference
 def test_reference_file_holds_29_prompts():
     assert len(REFERENCE) == 29
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", sorted(REFERENCE))
 def test_ids_equal_the_original_tokenizer(prompt):
     assert get_tokenizer().encode(prompt) == REFERENCE[prompt]
 
 
-@needs_reference
 @pytest.mark.parametrize("prompt", CLEANING_PROMPTS)
 def test_cleaning_changes_the_ids_of_prompts_ftfy_repairs(prompt):
     from instant_clip_tokenizer import Tokenizer

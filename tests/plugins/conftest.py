@@ -21,7 +21,7 @@ def folders(tmp_path):
 
 @pytest.fixture()
 def registry():
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     reg = NodeRegistry()
     reg.register(CoreNode, "CoreNode", module="nodes")

@@ -15,7 +15,7 @@ def pack(registry, packs_dir, folders):
 
 
 def job(events, interrupt=False):
-    from core.progress import InterruptFlag, JobContext, job_context
+    from core.execution.progress import InterruptFlag, JobContext, job_context
 
     flag = InterruptFlag()
     if interrupt:
@@ -44,7 +44,7 @@ def test_comfy_progress_bar_reports_through_the_running_job(pack):
 
 
 def test_interrupt_check_raises_the_core_interrupt(pack):
-    from core.progress import Interrupted
+    from core.execution.progress import Interrupted
 
     with job([], interrupt=True), pytest.raises(Interrupted):
         pack.get("TP_StepCounter")().count(3, "tiny.safetensors", "euler")

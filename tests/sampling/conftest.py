@@ -1,16 +1,8 @@
 """Fixtures for sampling tests: tiny checkpoints loaded on the CPU in float32, output folders per test."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path | None:
-    d = (REPO / ".." / "shared").resolve()
-    return d if d.is_dir() else None
 
 
 @pytest.fixture(scope="session")

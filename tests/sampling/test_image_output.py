@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core import pngmeta
-from core.pngmeta import expand_placeholders, read_png_text, read_png_workflow
+from core.workflow import png as pngmeta
+from core.workflow.png import expand_placeholders, read_png_text, read_png_workflow
 from nodes.image_output import PreviewImage, SaveImage
 
 

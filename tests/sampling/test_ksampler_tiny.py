@@ -3,7 +3,7 @@ import pytest
 
 import torch
 
-from core import progress
+from core.execution import progress
 from nodes.conditioning import ConditioningSetTimestepRange
 from nodes.inpaint import SetLatentNoiseMask, VAEEncodeForInpaint
 from nodes.latent import EmptyLatentImage, LatentFromBatch

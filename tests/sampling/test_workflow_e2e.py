@@ -6,18 +6,14 @@ import shutil
 import pytest
 import torch
 
-from core.pngmeta import read_png_workflow
-from tests.sampling.conftest import shared_dir
+from core.workflow.png import read_png_workflow
+from tests import testdata
 
 pytestmark = pytest.mark.usefixtures("cpu_fp32")
 
 
 def _default_prompt():
-    d = shared_dir()
-    path = d / "workflows" / "default_graph.api.json" if d else None
-    if path is None or not path.is_file():
-        pytest.skip("shared workflows not available (no <repo>/../shared/workflows/default_graph.api.json)")
-    return json.loads(path.read_text())
+    return json.loads(testdata.workflow("default.api.derived.json").read_text())
 
 
 def _small(prompt, seed=None):
@@ -35,8 +31,8 @@ def _small(prompt, seed=None):
 @pytest.fixture()
 def runner(folders, tiny_models):
     import nodes
-    from core.executor import Executor
-    from core.registry import NodeRegistry
+    from core.execution.executor import Executor
+    from core.execution.registry import NodeRegistry
 
     prompt = _default_prompt()
     ckpt = next(n["inputs"]["ckpt_name"] for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple")

@@ -12,7 +12,8 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
 import main  # noqa: E402
 import serverpack  # noqa: E402
-from core import cli, server  # noqa: E402
+from core import server  # noqa: E402
+from core.cli import flags as cli
 
 if __name__ == "__main__":
     args = cli.parse_args(sys.argv[1:])

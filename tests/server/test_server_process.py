@@ -1,5 +1,5 @@
 """Against real server processes: kill -9 with jobs queued loses nothing and runs nothing twice;
-the remote client (core/remote.py) runs a workflow end to end; start-up is fast."""
+the remote client (core/cli/remote.py) runs a workflow end to end; start-up is fast."""
 import json
 import os
 import signal
@@ -139,7 +139,7 @@ def test_kill_9_with_jobs_queued_loses_none_and_runs_none_twice(base):
 
 
 def test_remote_client_runs_a_workflow_and_downloads_its_outputs(base, tmp_path):
-    from core.remote import run_remote
+    from core.cli.remote import run_remote
 
     workflow = tmp_path / "wf.json"
     workflow.write_text(json.dumps({"1": {"class_type": "SrvWritePng", "inputs": {"value": 3,
@@ -157,7 +157,7 @@ def test_remote_client_runs_a_workflow_and_downloads_its_outputs(base, tmp_path)
 def test_remote_client_reports_refusals_and_failures_by_exit_code(base, tmp_path):
     import io
 
-    from core.remote import run_remote
+    from core.cli.remote import run_remote
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"1": {"class_type": "SrvNumber", "inputs": {"value": 1}}}))  # no output node
@@ -181,7 +181,7 @@ def test_remote_client_reports_refusals_and_failures_by_exit_code(base, tmp_path
 def test_listen_on_all_interfaces_requires_the_token_printed_at_start(base, tmp_path):
     import re
 
-    from core.remote import run_remote
+    from core.cli.remote import run_remote
 
     server = Server(base, "--listen", "0.0.0.0")
     try:

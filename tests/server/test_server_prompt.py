@@ -1,4 +1,4 @@
-"""POST/GET /prompt, /queue, /interrupt, /history and the job-status API: shapes and errors (reference §1.1-1.4)."""
+"""POST/GET /prompt, /queue, /interrupt, /history and the job-status API: shapes and errors (docs/comfy-api.md §1.1-1.4)."""
 import asyncio
 import uuid
 

@@ -1,4 +1,4 @@
-"""Catalogue, status, file and user-storage routes: shapes and errors (reference §1.5-1.8), static files."""
+"""Catalogue, status, file and user-storage routes: shapes and errors (docs/comfy-api.md §1.5-1.8), static files."""
 import io
 import json
 
@@ -220,7 +220,7 @@ async def test_every_api_route_also_answers_under_api(folders):
 
 
 def test_flags_map_onto_the_server_config(tmp_path):
-    from core import cli
+    from core.cli import flags as cli
     from core.server import config_from_args
 
     args = cli.parse_args(["--front-end-root", str(tmp_path), "--max-upload-size", "2", "--cache-lru", "5",

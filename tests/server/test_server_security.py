@@ -1,5 +1,5 @@
 """Security defaults: traversal and symlink escapes, cross-origin and DNS-rebinding requests, token auth,
-active content served as download, upload checks (core/security.py, reference §10)."""
+active content served as download, upload checks (core/server/security.py, docs/comfy-api.md §10)."""
 import io
 import os
 from argparse import Namespace
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from serverkit import async_test, served, sum_prompt
-from core.security import SecurityConfig, config_from_args, is_loopback_bind, sanitize_filename, Refused
+from core.server.security import SecurityConfig, config_from_args, is_loopback_bind, sanitize_filename, Refused
 
 SECRET = b"TOP-SECRET-CONTENT"
 

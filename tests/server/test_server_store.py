@@ -1,9 +1,9 @@
-"""core/store.py: the SQLite queue and history on its own (ordering, claiming, recovery, eviction)."""
+"""core/server/store.py: the SQLite queue and history on its own (ordering, claiming, recovery, eviction)."""
 import sqlite3
 
 import pytest
 
-from core.store import Store
+from core.server.store import Store
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""The websocket: message sequence of a job, binary preview frames, routing by clientId (reference §2)."""
+"""The websocket: message sequence of a job, binary preview frames, routing by clientId (docs/comfy-api.md §2)."""
 import asyncio
 import io
 import json

@@ -44,7 +44,7 @@ CATALOGUE = [
 
 @pytest.fixture(scope="session")
 def object_info() -> dict:
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     registry = NodeRegistry()
     for cls, display in CATALOGUE:

@@ -7,7 +7,7 @@ from uigraph import ui_node, ui_workflow
 
 
 def process(text, seed=0):
-    from core.workflow import process_dynamic_prompt
+    from core.workflow.formats import process_dynamic_prompt
 
     return process_dynamic_prompt(text, random.Random(seed))
 
@@ -40,7 +40,7 @@ def test_other_escapes_keep_their_backslash():
 
 
 def test_only_widgets_declaring_dynamic_prompts_are_processed(object_info):
-    from core.workflow import ui_to_api
+    from core.workflow.formats import ui_to_api
 
     wf = ui_workflow([
         ui_node(1, "Encode", inputs=[("clip", "CLIP", None)], widgets_values=["{one|one} // gone"]),
@@ -52,7 +52,7 @@ def test_only_widgets_declaring_dynamic_prompts_are_processed(object_info):
 
 
 def test_primitive_text_feeding_a_dynamic_widget_is_processed(object_info):
-    from core.workflow import ui_to_api
+    from core.workflow.formats import ui_to_api
 
     wf = ui_workflow([
         ui_node(4, "PrimitiveNode", outputs=[("STRING", "STRING", [1])], widgets_values=["{only} /*x*/"]),

@@ -7,7 +7,7 @@ from uigraph import ui_node, ui_workflow
 
 
 def to_api(workflow, object_info):
-    from core.workflow import ui_to_api
+    from core.workflow.formats import ui_to_api
 
     return ui_to_api(workflow, object_info)
 
@@ -216,7 +216,7 @@ def test_muted_subgraph_instance_drops_its_inner_nodes(object_info):
 
 
 def test_link_cycle_through_reroutes_is_reported(object_info):
-    from core.workflow import WorkflowError
+    from core.workflow.formats import WorkflowError
 
     wf = ui_workflow([
         ui_node(2, "Reroute", inputs=[("", "*", 2)], outputs=[("", "CLIP", [1, 3])]),

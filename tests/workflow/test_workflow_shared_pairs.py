@@ -5,31 +5,29 @@ import json
 
 import pytest
 
-from uigraph import shared_dir
+from tests.testdata import WORKFLOWS
 
-WORKFLOWS = shared_dir() / "workflows"
-PAIRS = sorted(WORKFLOWS.glob("*.ui.json")) if WORKFLOWS.is_dir() else []
+PAIRS = sorted(WORKFLOWS.glob("*.ui.json"))
 
 
 def _strip(prompt: dict) -> dict:
-    """Drop _meta (titles may differ, reference workflows/index.md); dict equality ignores key order."""
+    """Drop _meta (titles may differ, tests/data/workflows/index.md); dict equality ignores key order."""
     return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in prompt.items()}
 
 
 @pytest.fixture(scope="module")
 def builtin_object_info():
     import nodes
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     registry = NodeRegistry()
     nodes.register_builtin_nodes(registry)
     return registry.object_info()
 
 
-@pytest.mark.skipif(not PAIRS, reason=f"shared workflows not found at {WORKFLOWS}")
 @pytest.mark.parametrize("ui_path", PAIRS, ids=lambda p: p.name.removesuffix(".ui.json"))
 def test_shared_ui_workflow_converts_to_its_derived_api_form(ui_path, builtin_object_info):
-    from core.workflow import VIRTUAL_TYPES, ui_to_api
+    from core.workflow.formats import VIRTUAL_TYPES, ui_to_api
 
     workflow = json.loads(ui_path.read_text(encoding="utf-8"))
     expected = json.loads(ui_path.with_name(ui_path.name.replace(".ui.json", ".api.derived.json")).read_text())

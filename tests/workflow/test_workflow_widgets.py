@@ -7,13 +7,13 @@ from uigraph import ui_node, ui_workflow
 
 
 def convert(nodes, links=(), object_info=None, **kw):
-    from core.workflow import ui_to_api
+    from core.workflow.formats import ui_to_api
 
     return ui_to_api(ui_workflow(nodes, links), object_info, **kw)
 
 
 def test_ui_and_api_formats_are_told_apart():
-    from core.workflow import is_api_prompt, is_ui_workflow
+    from core.workflow.formats import is_api_prompt, is_ui_workflow
 
     ui = ui_workflow([ui_node(1, "Loader", widgets_values=["a.safetensors"])], [])
     api = {"1": {"class_type": "Loader", "inputs": {"ckpt_name": "a.safetensors"}}}
@@ -79,7 +79,7 @@ def test_meta_title_is_the_custom_title_else_the_display_name(object_info):
 
 
 def test_unknown_node_type_names_the_node_and_the_type(object_info):
-    from core.workflow import WorkflowError
+    from core.workflow.formats import WorkflowError
 
     with pytest.raises(WorkflowError, match=r"node 7 .*'FancyUpscaler'"):
         convert([ui_node(7, "FancyUpscaler", widgets_values=[1])], object_info=object_info)

@@ -1,15 +1,6 @@
 """Builders for small hand-made UI-format graphs used by the workflow tests."""
 from __future__ import annotations
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """``<repo>/../shared`` (test workflows and the reference), which only team checkouts have."""
-    return (REPO / ".." / "shared").resolve()
-
 
 def ui_node(id_, type_, *, inputs=(), outputs=(), widgets_values=None, mode=0, title=None, **extra) -> dict:
     """One UI-format node; ``inputs``/``outputs`` are (name, type, link[, widget_name]) tuples."""

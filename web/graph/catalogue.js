@@ -1,5 +1,5 @@
 // The node catalogue (from /object_info) and construction of nodes from it: which inputs are
-// widgets and which are sockets, in the order reference §3.4 fixes for widgets_values.
+// widgets and which are sockets, in the order docs/comfy-api.md §3.4 fixes for widgets_values.
 import { Node, LAYOUT } from "./model.js";
 
 const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
@@ -8,7 +8,7 @@ export const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
 // Widget kinds registered by extensions: type name -> { create(name, spec) -> widget fields }.
 export const customWidgetTypes = new Map();
 
-// UI-only node types that never reach the server (reference §3.4 step 1).
+// UI-only node types that never reach the server (docs/comfy-api.md §3.4 step 1).
 export const VIRTUAL_TYPES = {
   Note: { display_name: "Note", category: "utils", color: "#432", bgcolor: "#653" },
   MarkdownNote: { display_name: "Markdown Note", category: "utils", color: "#432", bgcolor: "#653" },

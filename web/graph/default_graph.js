@@ -1,4 +1,4 @@
-// The first-start canvas (reference §3.5): checkpoint loader → two prompts → empty latent →
+// The first-start canvas (docs/comfy-api.md §3.5): checkpoint loader → two prompts → empty latent →
 // KSampler → VAE decode → save image, with the classic ids, values and link ids.
 import { createNode } from "./catalogue.js";
 

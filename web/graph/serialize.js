@@ -1,4 +1,4 @@
-// UI workflow format 0.4 (reference §3.2): load into the model and save back. Unknown keys, unknown
+// UI workflow format 0.4 (docs/comfy-api.md §3.2): load into the model and save back. Unknown keys, unknown
 // node types and their values pass through untouched, so a workflow saves back as it came.
 import { Node, MODE } from "./model.js";
 import { createNode, adoptPrimitiveWidget, VIRTUAL_TYPES } from "./catalogue.js";

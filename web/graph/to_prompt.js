@@ -1,4 +1,4 @@
-// UI graph → API prompt, following reference §3.4 (the official frontend's graphToPrompt):
+// UI graph → API prompt, following docs/comfy-api.md §3.4 (the official frontend's graphToPrompt):
 // virtual nodes dropped and resolved, muted/bypassed nodes dropped with bypass pass-through,
 // widget values keyed by name (UI-only slots skipped), links as [origin_id_string, slot].
 import { MODE } from "./model.js";

@@ -1,13 +1,13 @@
 """ComfyUI's ``comfy.model_management`` for custom node packs: devices and interrupts.
 
-Interrupt checks delegate to :mod:`core.progress` (the running job's flag); devices and memory to
+Interrupt checks delegate to :mod:`core.execution.progress` (the running job's flag); devices and memory to
 :mod:`core.devices`, imported on first use so plain packs load without torch.
 """
 from __future__ import annotations
 
-from core.progress import Interrupted as InterruptProcessingException  # noqa: F401
-from core.progress import check_interrupt as throw_exception_if_processing_interrupted  # noqa: F401
-from core.progress import current as _current_job
+from core.execution.progress import Interrupted as InterruptProcessingException  # noqa: F401
+from core.execution.progress import check_interrupt as throw_exception_if_processing_interrupted  # noqa: F401
+from core.execution.progress import current as _current_job
 
 
 def processing_interrupted() -> bool:

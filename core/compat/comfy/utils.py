@@ -1,7 +1,7 @@
 """ComfyUI's ``comfy.utils`` for custom node packs: progress bars, file loading, image resizing."""
 from __future__ import annotations
 
-from core.progress import ProgressBar  # noqa: F401  (same constructor and update/update_absolute)
+from core.execution.progress import ProgressBar  # noqa: F401  (same constructor and update/update_absolute)
 
 PROGRESS_BAR_ENABLED = True
 MAX_RESOLUTION = 16384

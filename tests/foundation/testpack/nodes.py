@@ -125,7 +125,7 @@ class Slow:
     last_step = 0
 
     def run(self, value, steps, delay):
-        from core.progress import ProgressBar
+        from core.execution.progress import ProgressBar
 
         bar = ProgressBar(steps)
         for i in range(steps):

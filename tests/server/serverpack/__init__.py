@@ -15,7 +15,7 @@ def build_registry():
     """A registry holding this pack, registered as a custom node pack with its web directory."""
     from pathlib import Path
 
-    from core.registry import NodeRegistry
+    from core.execution.registry import NodeRegistry
 
     registry = NodeRegistry()
     for name, cls in NODE_CLASS_MAPPINGS.items():

@@ -58,7 +58,7 @@ class Slow:
     CATEGORY = "testing"
 
     def run(self, value, steps, delay, preview=True):
-        from core.progress import ProgressBar
+        from core.execution.progress import ProgressBar
 
         bar = ProgressBar(steps)
         for i in range(steps):
@@ -109,7 +109,7 @@ class Journal:
         with open(out / "journal.txt", "a", encoding="utf-8") as f:
             f.write(f"start {tag}\n")
         deadline = time.time() + delay
-        from core.progress import check_interrupt
+        from core.execution.progress import check_interrupt
         while time.time() < deadline:
             check_interrupt()
             time.sleep(0.02)

@@ -1,0 +1,119 @@
+"""The node registry: built-in and custom node classes under their class_type names, and object_info.
+
+Registries are explicit objects handed to the validator and executor (no module-level global), so
+tests build their own. ``register`` refuses duplicates and names the pack that tried.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+class RegistryError(Exception):
+    pass
+
+
+@dataclass
+class PluginFailure:
+    """A custom node pack that could not be loaded, kept so the UI and /object_info callers can show it."""
+
+    pack: str
+    path: str
+    error: str
+    traceback: str
+
+
+@dataclass
+class NodeRegistry:
+    classes: dict = field(default_factory=dict)  # class_type -> class
+    display_names: dict = field(default_factory=dict)  # class_type -> display name
+    modules: dict = field(default_factory=dict)  # class_type -> python_module string
+    web_directories: dict = field(default_factory=dict)  # module name -> absolute dir
+    failures: list = field(default_factory=list)  # PluginFailure
+    loaded_packs: list = field(default_factory=list)  # (name, path, seconds)
+
+    def register(self, cls, name: str | None = None, *, display_name: str | None = None,
+                 module: str = "nodes", override: bool = False) -> type:
+        name = name or cls.__name__
+        if name in self.classes and not override:
+            raise RegistryError(
+                f"node {name!r} from {module} is already registered by {self.modules[name]}")
+        check_node_class(cls, name)
+        self.classes[name] = cls
+        self.modules[name] = module
+        shown = display_name or getattr(cls, "DISPLAY_NAME", None)
+        if shown:
+            self.display_names[name] = shown
+        else:
+            self.display_names.pop(name, None)
+        return cls
+
+    def register_all(self, classes, module: str = "nodes"):
+        for cls in classes:
+            self.register(cls, module=module)
+
+    def __contains__(self, name) -> bool:
+        return name in self.classes
+
+    def get(self, name):
+        return self.classes.get(name)
+
+    def names(self):
+        return list(self.classes)
+
+    def display_name(self, name) -> str:
+        return self.display_names.get(name, name)
+
+    def node_info(self, name) -> dict:
+        """One entry of /object_info, with exactly the keys of docs/comfy-api.md §1.5."""
+        cls = self.classes[name]
+        inputs = cls.INPUT_TYPES()
+        info = {
+            "input": inputs,
+            "input_order": {section: list(values) for section, values in inputs.items()},
+            "is_input_list": bool(getattr(cls, "INPUT_IS_LIST", False)),
+            "output": list(cls.RETURN_TYPES),
+            "output_is_list": list(getattr(cls, "OUTPUT_IS_LIST", None) or [False] * len(cls.RETURN_TYPES)),
+            "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES),
+            "name": name,
+            "display_name": self.display_name(name),
+            "description": getattr(cls, "DESCRIPTION", "") or "",
+            "python_module": self.modules.get(name, "nodes"),
+            "category": getattr(cls, "CATEGORY", "sd") or "sd",
+            "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
+            "has_intermediate_output": bool(getattr(cls, "HAS_INTERMEDIATE_OUTPUT", False)),
+            "search_aliases": list(getattr(cls, "SEARCH_ALIASES", []) or []),
+        }
+        if hasattr(cls, "OUTPUT_TOOLTIPS"):
+            info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)
+        for attr, key in (("DEPRECATED", "deprecated"), ("EXPERIMENTAL", "experimental"),
+                          ("DEV_ONLY", "dev_only")):
+            if getattr(cls, attr, False):
+                info[key] = True
+        if hasattr(cls, "API_NODE"):
+            info["api_node"] = cls.API_NODE
+        if hasattr(cls, "ESSENTIALS_CATEGORY"):
+            info["essentials_category"] = cls.ESSENTIALS_CATEGORY
+        return info
+
+    def object_info(self) -> dict:
+        out = {}
+        for name in self.classes:
+            try:
+                out[name] = self.node_info(name)
+            except Exception:  # a plugin whose INPUT_TYPES raises must not break the catalogue
+                log.exception("object_info: node %s raised; skipped", name)
+        return out
+
+
+def check_node_class(cls, name: str) -> None:
+    """Refuse classes that cannot work as nodes, with a message that names the node."""
+    for attr in ("INPUT_TYPES", "RETURN_TYPES", "FUNCTION"):
+        if not hasattr(cls, attr):
+            raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}")
+    if not hasattr(cls, cls.FUNCTION):
+        raise RegistryError(f"node {name!r}: FUNCTION {cls.FUNCTION!r} is not a method of the class")
+    if not isinstance(cls.RETURN_TYPES, (tuple, list)):
+        raise RegistryError(f"node {name!r}: RETURN_TYPES must be a tuple")
