@@ -18,13 +18,18 @@ from core.execution.validate import validate_prompt
 
 log = logging.getLogger(__name__)
 
+# The events a history entry's status keeps, as ComfyUI's does; per-node and progress events (thousands
+# for a long async node) only go to listeners.
+STATUS_EVENTS = frozenset({"execution_start", "execution_cached", "execution_success", "execution_error",
+                           "execution_interrupted"})
+
 
 @dataclass
 class ExecutionResult:
     success: bool
     interrupted: bool = False
     outputs: dict = field(default_factory=dict)  # node id -> ui dict
-    messages: list = field(default_factory=list)  # [(event, data)]
+    messages: list = field(default_factory=list)  # [(event, data)] of STATUS_EVENTS: the history's status
     error: dict | None = None
     executed: list = field(default_factory=list)  # node ids run in this prompt
     cached: list = field(default_factory=list)  # node ids served from the cache
@@ -65,7 +70,8 @@ class Executor:
         result = ExecutionResult(success=False)
 
         def send(event, data):
-            result.messages.append((event, data))
+            if event in STATUS_EVENTS:
+                result.messages.append((event, data))
             if emit is not None:
                 try:
                     emit(event, data)
@@ -85,14 +91,17 @@ class Executor:
         self.interrupt_flag.clear()
         send("execution_start", {"prompt_id": prompt_id, "timestamp": _now_ms()})
         run = PromptRun(self, prompt, prompt_id, extra_data, send, emit_preview, preview_method, result)
+        run.track_states = emit is not None
         try:
             run.start(outputs)
             send("execution_cached", {"nodes": list(result.cached), "prompt_id": prompt_id,
                                       "timestamp": _now_ms()})
             run.resend_cached_ui()
             run_sync(run.loop())
+            run.flush_states(force=True)
         except progress.Interrupted:
             result.interrupted = True
+            run.flush_states(force=True)
             node_id = run.dyn.get_real_node_id(run.current) if run.current else None
             send("execution_interrupted", {
                 "prompt_id": prompt_id, "node_id": node_id,
@@ -104,8 +113,7 @@ class Executor:
             if _is_oom(e.exc):
                 message += ("\nThis error means you ran out of memory on your GPU. Try a smaller image, "
                             "a smaller batch, or --lowvram.")
-            if e.node_id in run.states:
-                run.set_state(e.node_id, "error")
+            run.set_state(e.node_id, "error")
             # errors inside an expansion are reported on the submitted node it came from
             node_id = run.dyn.get_real_node_id(e.node_id)
             node_type = prompt[node_id]["class_type"] if node_id in prompt else e.class_type

@@ -2,7 +2,7 @@
 
 :class:`GraphBuilder` writes such subgraphs (and whole API prompts); :class:`DynamicPrompt` is the
 prompt of one run, the submitted nodes plus the ephemeral ones expansions add, each remembering the
-node that generated it (docs/comfy-api.md §5.5). Node ids a builder makes default to a prefix unique
+node that generated it (docs/comfy-api.md §5.6). Node ids a builder makes default to a prefix unique
 to the generating node and call (``"<node id>.<call index>.<graph index>."``), so an expansion made
 again in a later run gets the same ids and its nodes can be served from the cache.
 """

@@ -1,5 +1,5 @@
 """Calling one node's FUNCTION: list mapping (INPUT_IS_LIST / OUTPUT_IS_LIST), ui/result/expand returns,
-async functions and execution blockers (docs/comfy-api.md §4.1, §5.4 and §5.5).
+async functions and execution blockers (docs/comfy-api.md §4.1, §5.4 and §5.6).
 
 A node is called once per list index. Each call either finishes at once or, when FUNCTION is a
 coroutine function that did not finish on its first step, leaves an ``asyncio.Task`` the executor

@@ -3,12 +3,13 @@
 Nodes become ready when every source they need has a value. A node whose FUNCTION is async leaves
 tasks behind and the loop goes on with other ready nodes, returning to it once its tasks finish; a
 node that returns an expansion has its subgraph spliced into the run and is finished, from the
-subgraph's outputs, after them (docs/comfy-api.md §5.5). Lives only inside ``Executor.execute``.
+subgraph's outputs, after them (docs/comfy-api.md §5.6). Lives only inside ``Executor.execute``.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
 from core.execution import progress
@@ -21,6 +22,8 @@ from core.execution.signature import Signer
 log = logging.getLogger(__name__)
 
 # hidden input kinds the executor fills in (docs/comfy-api.md §4.1)
+STATE_INTERVAL = 0.05  # s between progress_state messages
+
 _HIDDEN_KINDS = ("PROMPT", "DYNPROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG")
 
 
@@ -63,6 +66,9 @@ class PromptRun:
         self.current = None
         self._declared: dict = {}
         self._announce = False  # progress_state is sent once the run has announced its cached nodes
+        self.track_states = True  # off when nobody listens to events
+        self._states_dirty = False
+        self._states_sent = 0.0
 
     @property
     def signatures(self):
@@ -94,6 +100,8 @@ class PromptRun:
 
     # --- progress_state ------------------------------------------------------------------------
     def set_state(self, node_id, state, value=None, max_value=None):
+        if not self.track_states:
+            return
         entry = self.states.get(node_id)
         if entry is None:
             entry = self.states[node_id] = {"value": 0, "max": 1, "state": "pending"}
@@ -104,11 +112,18 @@ class PromptRun:
             entry["max"] = max_value
         if state == "finished":
             entry["value"] = entry["max"]
-        if not self._announce:
-            return
-        self.send_states()
+        self._states_dirty = True
+        self.flush_states(force=state == "error")
 
-    def send_states(self):
+    def flush_states(self, force=False):
+        """Send progress_state, at most every STATE_INTERVAL s unless forced: each message lists every
+        node of the prompt, so one per node start and finish would be quadratic in the prompt's size."""
+        if not self._announce or not self._states_dirty:
+            return
+        now = time.monotonic()
+        if not force and now - self._states_sent < STATE_INTERVAL:
+            return
+        self._states_sent, self._states_dirty = now, False
         nodes = {}
         for nid, e in self.states.items():
             if e["state"] == "pending":
@@ -200,8 +215,7 @@ class PromptRun:
                 self.send("executed", {"node": node_id, "display_node": self.display_id(node_id), "output": ui,
                                        "prompt_id": self.prompt_id})
         self._announce = True
-        if self.states:
-            self.send_states()
+        self.flush_states(force=True)
 
     async def loop(self):
         try:
@@ -233,6 +247,7 @@ class PromptRun:
             await asyncio.wait(tasks, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
         if self.ex.interrupt_flag.is_set():
             raise progress.Interrupted()
+        self.flush_states()
         for node_id, (results, _inputs) in list(self.waiting_async.items()):
             if not pending_tasks(results):
                 self.ready.append(node_id)

@@ -63,8 +63,31 @@ def test_progress_state_reports_every_node_of_the_prompt(executor):
     assert sorted(final) == ["1", "2", "3", "4"]
     assert {n["state"] for n in final.values()} == {"finished"}
     assert final["2"]["real_node_id"] == "2" and final["2"]["parent_node_id"] is None
-    running = [s["nodes"]["3"] for s in states if s["nodes"].get("3", {}).get("state") == "running"]
-    assert {"value": 1, "max": 4} in [{"value": r["value"], "max": r["max"]} for r in running]
+    kinds = [e for e, _ in events]
+    assert kinds.index("progress_state") < kinds.index("execution_success")
+
+
+def test_set_progress_reaches_progress_state(executor):
+    events = []
+    prompt = {"1": node("FlowInt", value=4), "2": node("FlowAsyncSleep", value=["1", 0], seconds=0.1),
+              "3": node("FlowCollect", value=["2", 0])}
+    executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
+    seen = [s["nodes"]["2"] for e, s in events if e == "progress_state" and "2" in s["nodes"]]
+    assert {"state": "running", "value": 2, "max": 2} in [
+        {k: entry[k] for k in ("state", "value", "max")} for entry in seen]
+
+
+def test_progress_state_messages_are_spaced_out_on_big_prompts(executor):
+    """Each message lists every node, so one per node event would be quadratic."""
+    events = []
+    prompt = {"0": node("FlowInt", value=1)}
+    for i in range(1, 400):
+        prompt[str(i)] = node("FlowAdd", a=[str(i - 1), 0], b=1)
+    prompt["out"] = node("FlowCollect", value=["399", 0])
+    executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
+    states = [d for e, d in events if e == "progress_state"]
+    assert len(states) < 100
+    assert len(states[-1]["nodes"]) == 401 and states[-1]["nodes"]["out"]["state"] == "finished"
 
 
 def test_progress_state_marks_a_failed_node_as_error(executor):
@@ -74,3 +97,11 @@ def test_progress_state_marks_a_failed_node_as_error(executor):
     executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
     final = [d for e, d in events if e == "progress_state"][-1]["nodes"]
     assert final["3"]["state"] == "error"
+
+
+def test_history_status_messages_keep_only_status_events(executor):
+    """Progress floods go to listeners only; the history keeps ComfyUI's status events."""
+    prompt = {"1": node("FlowInt", value=4), "2": node("FlowAsyncSleep", value=["1", 0], seconds=0.01),
+              "3": node("FlowCollect", value=["2", 0])}
+    res = executor.execute(prompt, "pid", emit=lambda e, d: None)
+    assert [e for e, _ in res.messages] == ["execution_start", "execution_cached", "execution_success"]
