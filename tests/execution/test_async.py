@@ -69,7 +69,8 @@ def test_progress_state_reports_every_node_of_the_prompt(executor):
 
 def test_set_progress_reaches_progress_state(executor):
     events = []
-    prompt = {"1": node("FlowInt", value=4), "2": node("FlowAsyncSleep", value=["1", 0], seconds=0.1),
+    # the sleep between the node's two updates is longer than the spacing of progress_state messages
+    prompt = {"1": node("FlowInt", value=4), "2": node("FlowAsyncSleep", value=["1", 0], seconds=0.3),
               "3": node("FlowCollect", value=["2", 0])}
     executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
     seen = [s["nodes"]["2"] for e, s in events if e == "progress_state" and "2" in s["nodes"]]
