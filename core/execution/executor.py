@@ -5,6 +5,7 @@ keeps the results. Events follow docs/comfy-api.md §2; interrupts come from :mo
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
@@ -50,7 +51,19 @@ class Executor:
         self.cache = OutputCache(cache, lru_size)
         self.interrupt_flag = progress.InterruptFlag()
         self._instances: dict = {}  # (node id, class) -> node object, reused across prompts
-        self._sig_memo: dict = {}  # node id -> (class, frozen inputs, upstream sigs, changed, signature)
+        self._sig_memo: dict = {}  # node id -> (class, inputs, upstream sigs, changed, signature)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _run_loop(self, coro):
+        """Run a prompt's schedule on this executor's event loop (kept between prompts: cheaper than a
+        new loop each time), or on a helper thread's when the calling thread already runs a loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(coro)
+        return run_sync(coro)
 
     def interrupt(self) -> None:
         self.interrupt_flag.set()
@@ -97,7 +110,7 @@ class Executor:
             send("execution_cached", {"nodes": list(result.cached), "prompt_id": prompt_id,
                                       "timestamp": _now_ms()})
             run.resend_cached_ui()
-            run_sync(run.loop())
+            self._run_loop(run.loop())
             run.flush_states(force=True)
         except progress.Interrupted:
             result.interrupted = True

@@ -231,10 +231,12 @@ class PromptRun:
                 if not self.waiting_async:
                     break
                 await self._wait_for_tasks()
-        finally:
-            for results, _inputs in self.waiting_async.values():
-                for task in pending_tasks(results):
-                    task.cancel()
+        finally:  # a failure or interrupt leaves other nodes' tasks running: stop them before returning
+            left = [t for results, _inputs in self.waiting_async.values() for t in pending_tasks(results)]
+            for task in left:
+                task.cancel()
+            if left:
+                await asyncio.gather(*left, return_exceptions=True)
         missing = [o for o in self.outputs if o not in self.values]
         if missing:  # only a cycle created through lazy inputs can leave nodes unscheduled
             raise NodeError(missing[0], self.prompt[missing[0]]["class_type"],
