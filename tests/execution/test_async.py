@@ -106,3 +106,26 @@ def test_history_status_messages_keep_only_status_events(executor):
               "3": node("FlowCollect", value=["2", 0])}
     res = executor.execute(prompt, "pid", emit=lambda e, d: None)
     assert [e for e, _ in res.messages] == ["execution_start", "execution_cached", "execution_success"]
+
+
+def test_async_failure_stops_the_run_and_names_its_node(executor):
+    prompt = {"1": node("FlowInt", value=1),
+              "2": node("FlowAsyncSleep", value=["1", 0], seconds=3), "3": node("FlowCollect", value=["2", 0]),
+              "4": node("FlowAsyncFail", value=["1", 0], seconds=0.05), "5": node("FlowCollect", value=["4", 0])}
+    start = time.perf_counter()
+    res = executor.execute(prompt, "p")
+    assert not res.success
+    assert res.error["node_id"] == "4" and "async failure on purpose" in res.error["exception_message"]
+    assert time.perf_counter() - start < 2, "the run waited for the other async node instead of stopping"
+
+
+def test_interrupt_stops_a_waiting_async_node(executor):
+    import threading
+
+    prompt = {"1": node("FlowInt", value=1), "2": node("FlowAsyncSleep", value=["1", 0], seconds=5),
+              "3": node("FlowCollect", value=["2", 0])}
+    threading.Timer(0.3, executor.interrupt).start()
+    start = time.perf_counter()
+    res = executor.execute(prompt, "p")
+    assert res.interrupted and not res.success
+    assert time.perf_counter() - start < 2

@@ -240,6 +240,19 @@ class FlowAsyncSleep(ComfyNodeABC):
         return (value,)
 
 
+class FlowAsyncFail(ComfyNodeABC):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": (IO.ANY,), "seconds": ("FLOAT", {"default": 0.05, "min": 0, "max": 10})}}
+
+    RETURN_TYPES = (IO.ANY,)
+    FUNCTION = "run"
+
+    async def run(self, value, seconds):
+        await asyncio.sleep(seconds)
+        raise RuntimeError("async failure on purpose")
+
+
 class FlowSyncProgress(ComfyNodeABC):
     @classmethod
     def INPUT_TYPES(cls):
@@ -255,4 +268,4 @@ class FlowSyncProgress(ComfyNodeABC):
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
     FlowInt, FlowAdd, FlowSum, FlowDouble, FlowQuadruple, FlowCycle, FlowCountdown, FlowRaw, FlowList, FlowGate,
-    FlowIsOdd, FlowCollect, FlowAsyncChecked, FlowAsyncSleep, FlowSyncProgress)}
+    FlowIsOdd, FlowCollect, FlowAsyncChecked, FlowAsyncSleep, FlowAsyncFail, FlowSyncProgress)}
