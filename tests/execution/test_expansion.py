@@ -68,3 +68,15 @@ def test_raw_link_input_receives_the_link_itself(executor):
               "3": node("FlowCollect", value=["2", 0])}
     res = executor.execute(prompt, "p")
     assert shown(res, "3") == ["1:0"]
+
+
+def test_headless_progress_line_shows_expansion_nodes_as_their_parent():
+    import io
+
+    from core.cli.headless import ProgressPrinter
+
+    stream = io.StringIO()
+    stream.isatty = lambda: True
+    printer = ProgressPrinter({"2": node("FlowDouble", value=1)}, stream=stream)
+    printer("executing", {"node": "2.0.0.1", "display_node": "2", "prompt_id": "p"})
+    assert stream.getvalue().endswith("#2 FlowDouble")
