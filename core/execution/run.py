@@ -41,10 +41,6 @@ class DuplicateNodeError(Exception):
     pass
 
 
-class ExecutionBlocked(Exception):
-    pass
-
-
 class PromptRun:
     def __init__(self, executor, prompt, prompt_id, extra_data, send, emit_preview, preview_method, result):
         self.ex = executor
@@ -284,11 +280,22 @@ class PromptRun:
         inputs = self._gather_inputs(node_id)
         obj = self._instance(node_id, cls)
 
+        reported = []
+
         def on_block(blocker):
-            if blocker.message is not None:
-                raise NodeError(node_id, class_type, ExecutionBlocked(f"Execution Blocked: {blocker.message}"),
-                                format_inputs(inputs))
-            return blocker
+            """A blocker with a message is reported as an error of this node, as ComfyUI does, then
+            blocks silently like any other: the rest of the prompt still runs."""
+            if blocker.message is None:
+                return blocker
+            if not reported:
+                reported.append(blocker)
+                self.send("execution_error", {
+                    "prompt_id": self.prompt_id, "node_id": self.dyn.get_real_node_id(node_id),
+                    "node_type": class_type, "executed": list(self.result.executed),
+                    "exception_message": f"Execution Blocked: {blocker.message}",
+                    "exception_type": "ExecutionBlocked", "traceback": [], "current_inputs": [],
+                    "current_outputs": [], "timestamp": int(time.time() * 1000)})
+            return ExecutionBlocker(None)
 
         try:
             with progress.job_context(self._job(node_id)):

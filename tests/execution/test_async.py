@@ -93,11 +93,11 @@ def test_progress_state_messages_are_spaced_out_on_big_prompts(executor):
 
 def test_progress_state_marks_a_failed_node_as_error(executor):
     events = []
-    prompt = {"1": node("FlowInt", value=1), "2": node("FlowGate", value=["1", 0], block=True, message="stop"),
+    prompt = {"1": node("FlowInt", value=1), "2": node("FlowAsyncFail", value=["1", 0], seconds=0.01),
               "3": node("FlowCollect", value=["2", 0])}
     executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
     final = [d for e, d in events if e == "progress_state"][-1]["nodes"]
-    assert final["3"]["state"] == "error"
+    assert final["2"]["state"] == "error"
 
 
 def test_history_status_messages_keep_only_status_events(executor):
