@@ -104,17 +104,17 @@ class Executor:
         self.interrupt_flag.clear()
         send("execution_start", {"prompt_id": prompt_id, "timestamp": _now_ms()})
         run = PromptRun(self, prompt, prompt_id, extra_data, send, emit_preview, preview_method, result)
-        run.track_states = emit is not None
+        run.states.enabled = emit is not None
         try:
             run.start(outputs)
             send("execution_cached", {"nodes": list(result.cached), "prompt_id": prompt_id,
                                       "timestamp": _now_ms()})
             run.resend_cached_ui()
             self._run_loop(run.loop())
-            run.flush_states(force=True)
+            run.states.flush(force=True)
         except progress.Interrupted:
             result.interrupted = True
-            run.flush_states(force=True)
+            run.states.flush(force=True)
             node_id = run.dyn.get_real_node_id(run.current) if run.current else None
             send("execution_interrupted", {
                 "prompt_id": prompt_id, "node_id": node_id,
@@ -126,7 +126,7 @@ class Executor:
             if _is_oom(e.exc):
                 message += ("\nThis error means you ran out of memory on your GPU. Try a smaller image, "
                             "a smaller batch, or --lowvram.")
-            run.set_state(e.node_id, "error")
+            run.states.set(e.node_id, "error")
             # errors inside an expansion are reported on the submitted node it came from
             node_id = run.dyn.get_real_node_id(e.node_id)
             node_type = prompt[node_id]["class_type"] if node_id in prompt else e.class_type
