@@ -19,6 +19,7 @@ from core.execution.node_call import (ExecutionBlocker, collect_returns, format_
 from core.execution.node_states import NodeStates
 from core.execution.signature import Signer
 
+
 class NodeError(Exception):
     def __init__(self, node_id, class_type, exc, inputs):
         super().__init__(str(exc))
