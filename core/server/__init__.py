@@ -41,8 +41,8 @@ def config_from_args(args) -> ServerConfig:
                           security=security, preview_method=getattr(args, "preview_method", "none") or "none",
                           preview_size=int(getattr(args, "preview_size", 512) or 512), cache=cache, cache_lru=lru,
                           db_path=db, cpu=bool(getattr(args, "cpu", False)))
-    if front:
-        config.web_root = Path(front).resolve()
+    from core.server.frontends import web_root
+    config.web_root = web_root(getattr(args, "front_end", None), front)
     return config
 
 
@@ -52,7 +52,13 @@ def run(args, registry) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = config_from_args(args)
+    from core.server.frontends import FrontendNotFound
+
+    try:
+        config = config_from_args(args)
+    except FrontendNotFound as e:
+        log.error("%s", e)
+        return 2
     hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
     port = int(getattr(args, "port", 8188))
     ssl_context = None
