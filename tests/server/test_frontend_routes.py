@@ -341,3 +341,44 @@ def test_plain_image_preview_is_a_jpeg_bounded_by_the_preview_size():
 
     fmt, data = encode_preview(Image.new("RGB", (1024, 1024)), 512)
     assert fmt == "JPEG" and Image.open(io.BytesIO(data)).size == (512, 512)
+
+
+class SendsUnencodedPreview:
+    """A pack node that sends a picture the way ComfyUI packs do: ``send_sync(UNENCODED_PREVIEW_IMAGE, ...)``."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"size": ("INT", {"default": 600, "min": 1, "max": 4096})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "testing"
+
+    def run(self, size):
+        from core.compat import ensure_on_path
+
+        ensure_on_path()  # packs import ComfyUI's module names: ``server`` here
+        from server import BinaryEventTypes, PromptServer
+
+        server = PromptServer.instance
+        image = Image.new("RGB", (size, size // 2), (10, 200, 30))
+        server.send_sync(BinaryEventTypes.UNENCODED_PREVIEW_IMAGE, ["PNG", image, None], server.client_id)
+        return {}
+
+
+@async_test
+async def test_a_packs_unencoded_png_preview_reaches_its_client_as_a_full_size_png_frame(folders):
+    registry = make_registry()
+    registry.register(SendsUnencodedPreview, "SrvUnencodedPreview", module="custom_nodes.serverpack")
+    prompt = {"1": {"class_type": "SrvUnencodedPreview", "inputs": {"size": 600}}}
+    async with served(folders, registry=registry) as c:
+        ws = await c.ws_connect("/ws?clientId=png-1")
+        await c.post("/prompt", json={"prompt": prompt, "client_id": "png-1"})
+        while True:
+            msg = await ws.receive(timeout=15)
+            if msg.type.name == "BINARY":
+                break
+        await ws.close()
+    assert msg.data[:8] == (1).to_bytes(4, "big") + (2).to_bytes(4, "big")
+    assert Image.open(io.BytesIO(msg.data[8:])).size == (600, 300)
