@@ -18,7 +18,8 @@ import pytest
 
 from canvaskit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, _free_port, _wait_http, playwright_api, stop_server
 
-pytest.importorskip("comfyui_frontend_package", reason="comfyui-frontend-package (requirements-dev.txt) is not installed")
+pytest.importorskip("comfyui_frontend_package",
+                    reason="comfyui-frontend-package (requirements-dev.txt) is not installed")
 pytest.importorskip("comfyui_workflow_templates_json",
                     reason="comfyui-workflow-templates (requirements-dev.txt) is not installed")
 
@@ -99,8 +100,9 @@ def finished_job(ui):
     page.wait_for_function("window.comfyAPI.app.app.graph.nodes.some(n => n.type === 'KSampler')")
     # What a user with a slow machine does first: a small image and few steps (the CPU runs the tiny model).
     page.evaluate("""() => { const g = window.comfyAPI.app.app.graph;
-        const set = (type, name, v) => { const w = g.nodes.find(n => n.type === type).widgets.find(w => w.name === name);
-                                         w.value = v; w.callback?.(v); };
+        const set = (type, name, v) => {
+            const w = g.nodes.find(n => n.type === type).widgets.find(w => w.name === name);
+            w.value = v; w.callback?.(v); };
         set('EmptyLatentImage', 'width', 64); set('EmptyLatentImage', 'height', 64); set('KSampler', 'steps', 2);
         g.setDirtyCanvas(true, true); }""")
     page.get_by_role("button", name="Run", exact=True).click()
