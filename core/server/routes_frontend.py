@@ -88,7 +88,10 @@ async def model_preview(request):
     folders = state(request).folders
     try:
         dirs = folders.folder_paths(request.match_info["folder"])
-        directory = dirs[int(request.match_info["path_index"])]
+        index = int(request.match_info["path_index"])
+        if index < 0:
+            raise IndexError(index)
+        directory = dirs[index]
     except (KeyError, ValueError, IndexError):
         return web.Response(status=404)
     rel = request.match_info["filename"]
