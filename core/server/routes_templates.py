@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import pkgutil
@@ -60,7 +61,8 @@ def find_template_file(rel: str) -> Path | None:
 
 
 async def template_file(request):
-    path = find_template_file(request.match_info["path"])
+    # the first call scans the installed packages (a few hundred ms): off the event loop
+    path = await asyncio.get_running_loop().run_in_executor(None, find_template_file, request.match_info["path"])
     if path is None:
         return web.Response(status=404)
     return typed_file(path, {"Cache-Control": "max-age=3600"})
