@@ -8,6 +8,8 @@
 - ``GET /workflow_templates``: ``{pack: [workflow names]}`` for the custom node packs that ship
   example workflows (``example_workflows/`` or the older folder names), and
   ``GET /workflow_templates/{pack}/{file}`` serves those files and their thumbnails.
+- ``GET /docs/{path}``: core nodes' help pages from PyPI ``comfyui-embedded-docs``, when installed
+  (optional too; without it every /docs path is 404).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from core.server.static import typed_file
 log = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "comfyui_workflow_templates"
+DOCS_PACKAGE = "comfyui_embedded_docs"
 # ComfyUI looks for a pack's templates in these folders, the first being the documented one.
 EXAMPLE_FOLDERS = ("example_workflows", "example", "examples", "workflow", "workflows")
 
@@ -68,6 +71,29 @@ async def template_file(request):
     return typed_file(path, {"Cache-Control": "max-age=3600"})
 
 
+@lru_cache(maxsize=1)
+def embedded_docs_root() -> Path | None:
+    """The ``docs/`` folder of PyPI ``comfyui-embedded-docs`` (core nodes' help pages), when installed."""
+    try:
+        spec = importlib.util.find_spec(DOCS_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "docs").is_dir():
+            return Path(location) / "docs"
+    return None
+
+
+async def docs_file(request):
+    """``/docs/{node}/{locale}.md`` and the pictures they show: the official frontend's node help."""
+    root = embedded_docs_root()
+    if root is None:
+        return web.Response(status=404)
+    sub, _, name = request.match_info["path"].rpartition("/")
+    path = resolve_under(root, sub, name)
+    return typed_file(path) if path.is_file() else web.Response(status=404)
+
+
 def pack_example_dirs(registry) -> list:
     """(pack name, folder) of each loaded custom node pack's example-workflow folders."""
     out = []
@@ -104,4 +130,4 @@ async def pack_template_file(request):
 ROUTES = [("GET", "/workflow_templates", workflow_templates),
           ("GET", "/workflow_templates/{module}/{path:.+}", pack_template_file)]
 # static routes of the page, bare only
-STATIC_ROUTES = [("GET", "/templates/{path:.+}", template_file)]
+STATIC_ROUTES = [("GET", "/templates/{path:.+}", template_file), ("GET", "/docs/{path:.+}", docs_file)]

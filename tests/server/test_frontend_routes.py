@@ -382,3 +382,18 @@ async def test_a_packs_unencoded_png_preview_reaches_its_client_as_a_full_size_p
         await ws.close()
     assert msg.data[:8] == (1).to_bytes(4, "big") + (2).to_bytes(4, "big")
     assert Image.open(io.BytesIO(msg.data[8:])).size == (600, 300)
+
+
+@async_test
+async def test_node_help_pages_come_from_the_embedded_docs_package(folders, tmp_path, monkeypatch):
+    from core.server import routes_templates
+
+    (tmp_path / "docs" / "KSampler").mkdir(parents=True)
+    (tmp_path / "docs" / "KSampler" / "en.md").write_text("# KSampler\nDenoises a latent.")
+    monkeypatch.setattr(routes_templates, "embedded_docs_root", lambda: tmp_path / "docs")
+    async with served(folders, start_worker=False) as c:
+        page = await c.get("/docs/KSampler/en.md")
+        assert page.status == 200 and "Denoises" in await page.text()
+        assert (await c.get("/docs/KSampler/fr.md")).status == 404
+        monkeypatch.setattr(routes_templates, "embedded_docs_root", lambda: None)
+        assert (await c.get("/docs/KSampler/en.md")).status == 404
