@@ -78,6 +78,8 @@ def run(args, registry) -> int:
         log.info("open %s", url)
     if not config.web_root.is_dir():
         log.warning("no frontend at %s; serving the API only", config.web_root)
+    elif not getattr(args, "dont_print_server", False):
+        log.info("frontend: %s", config.web_root)
     web.run_app(app, host=hosts, port=port, ssl_context=ssl_context, print=None,
                 access_log=None, reuse_address=True if os.name == "posix" else None)
     return 0
