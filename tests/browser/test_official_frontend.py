@@ -181,6 +181,17 @@ def test_the_example_packs_extension_registers_with_the_official_frontend(ui):
     assert "example_pack.canvas" in names
 
 
+def test_a_packs_subgraph_blueprint_is_offered_in_the_node_library(ui):
+    page = ui["page"]
+    page.get_by_role("button", name="Node Library (n)").click()
+    page.get_by_placeholder("Search").first.fill("Decode picked")
+    page.get_by_text("Decode picked latents as").first.wait_for()
+    fetched = [url for status, _m, url in ui["responses"]
+               if status == 200 and urlparse(url).path.startswith("/api/global_subgraphs/")]
+    assert len(fetched) == 1, fetched
+    shot(ui, "node_library_blueprint")
+
+
 def test_no_request_of_the_session_failed_except_first_run_user_files(ui):
     origin = urlparse(ui["url"]).netloc
     failed = [(status, method, url) for status, method, url in ui["responses"]
