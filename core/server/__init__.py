@@ -1,8 +1,11 @@
 """The HTTP/websocket server (ComfyUI-compatible API, docs/comfy-api.md §1-2): ``create_app`` and ``run``.
 
-Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /history, jobs),
-``routes_info`` (/object_info, /system_stats, ...), ``routes_files`` (/view, uploads, user data),
-``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state).
+Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /history, jobs, with
+``job_summary`` for the jobs' thumbnails), ``routes_info`` (/object_info, /system_stats, ...),
+``routes_files`` (/view, uploads, user data), ``routes_frontend`` (Model Library, /i18n, blueprints,
+node replacements), ``routes_templates`` (workflow templates, node help), ``routes_logs`` (/internal
+routes, with ``logbuffer`` for the Logs panel), ``frontends`` (which frontend is served), ``static``
+(typed static files), ``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state).
 Nothing here imports torch: the server answers within a second or two of start.
 """
 from __future__ import annotations
