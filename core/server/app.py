@@ -118,7 +118,6 @@ def _static(root: Path, rel: str):
     return typed_file(path)
 
 
-
 async def index(request):
     root = Path(request.app[STATE].config.web_root)
     page = root / "index.html"
