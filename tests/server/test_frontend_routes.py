@@ -397,3 +397,25 @@ async def test_node_help_pages_come_from_the_embedded_docs_package(folders, tmp_
         assert (await c.get("/docs/KSampler/fr.md")).status == 404
         monkeypatch.setattr(routes_templates, "embedded_docs_root", lambda: None)
         assert (await c.get("/docs/KSampler/en.md")).status == 404
+
+
+def test_the_example_packs_sd15_template_is_a_valid_graph_of_built_in_nodes(folders):
+    """What the official frontend queues when a user runs the template: it passes validation as is."""
+    import nodes
+    from core.execution.registry import NodeRegistry
+    from core.execution.validate import validate_prompt
+    from core.workflow.formats import ui_to_api
+    from serverkit import REPO
+
+    template = json.loads((REPO / "custom_nodes" / "example_pack" / "example_workflows" /
+                           "sd15_text_to_image.json").read_text())
+    (folders.models_dir / "checkpoints").mkdir(parents=True)
+    (folders.models_dir / "checkpoints" / "v1-5-pruned-emaonly-fp16.safetensors").write_bytes(b"x")
+    registry = NodeRegistry()
+    nodes.register_builtin_nodes(registry)
+    prompt = ui_to_api(template, registry.object_info())
+    result = validate_prompt(registry, prompt)
+    assert result.ok, (result.error, result.node_errors)
+    assert {n["class_type"] for n in prompt.values()} == {"CheckpointLoaderSimple", "CLIPTextEncode",
+                                                           "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage"}
+    assert prompt["5"]["inputs"] == {"width": 512, "height": 512, "batch_size": 1}
