@@ -7,7 +7,8 @@
 //  - nodeCreated: gives ImageBatchGrid's `background` input that widget and tints the pack's nodes;
 //  - drawNode:    draws a small "example" badge in the corner of every node of this pack.
 // The official ComfyUI frontend (--front-end official) gets the same looks through its LiteGraph
-// hooks: the pack's nodes are tinted and badged, and ImageBatchGrid shows its background as a swatch.
+// hooks: the pack's nodes are tinted and badged in the title bar, where ImageBatchGrid also shows its
+// background grey as a swatch.
 
 const PACK = "custom_nodes.example_pack";
 const BADGE = { w: 50, h: 16 };
@@ -81,12 +82,15 @@ function registerForOfficial(app) {
         return result;
       };
       const drawForeground = nodeType.prototype.onDrawForeground;
-      nodeType.prototype.onDrawForeground = function (ctx) {   // node-local coordinates
+      // Node-local coordinates, the body's top-left at 0,0. The widgets are drawn after this hook,
+      // over the body, so the badge and the swatch go in the title bar (the 30 units above the body).
+      nodeType.prototype.onDrawForeground = function (ctx) {
         drawForeground?.apply(this, arguments);
         if (this.flags?.collapsed) return;
-        drawBadge(ctx, this.size[0] - BADGE.w - 8, this.size[1] - BADGE.h - 6);
+        const right = this.size[0] - BADGE.w - 8;
+        drawBadge(ctx, right, -23);
         const w = nodeData.name === "ImageBatchGrid" ? this.widgets?.find(w => w.name === "background") : null;
-        if (w?.last_y != null) drawSwatch(ctx, this.size[0] - 34, w.last_y + 4, 12, w.value);
+        if (w) drawSwatch(ctx, right - 20, -22, 14, w.value);
       };
     },
   });
