@@ -82,8 +82,8 @@ class Executor:
         extra_data = extra_data or {}
         result = ExecutionResult(success=False)
 
-        def send(event, data):
-            if event in STATUS_EVENTS:
+        def send(event, data, record=True):
+            if record and event in STATUS_EVENTS:
                 result.messages.append((event, data))
             if emit is not None:
                 try:

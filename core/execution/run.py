@@ -239,7 +239,8 @@ class PromptRun:
                     "node_type": class_type, "executed": list(self.result.executed),
                     "exception_message": f"Execution Blocked: {blocker.message}",
                     "exception_type": "ExecutionBlocked", "traceback": [], "current_inputs": [],
-                    "current_outputs": [], "timestamp": int(time.time() * 1000)})
+                    "current_outputs": [], "timestamp": int(time.time() * 1000)},
+                    record=False)  # not a failure of the prompt: its history status stays as the run ends
             return ExecutionBlocker(None)
 
         try:

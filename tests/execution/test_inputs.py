@@ -42,6 +42,7 @@ def test_a_blocker_with_a_message_is_reported_on_the_receiving_node_and_the_rest
     assert errors[0]["exception_message"] == "Execution Blocked: no"
     assert errors[0]["exception_type"] == "ExecutionBlocked"
     assert res.success and "3" not in res.outputs and res.outputs["4"]["value"] == [1]
+    assert "execution_error" not in [e for e, _ in res.messages]  # the history records a success
 
 
 def test_link_to_a_missing_node_fails_validation_for_that_output_only(executor):
