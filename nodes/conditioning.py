@@ -131,7 +131,7 @@ class ConditioningSetMask(Node):
               Combo("set_cond_area", choices=("default", "mask bounds")))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, conditioning, mask, strength, set_cond_area):
+    def execute(self, conditioning, mask, set_cond_area, strength):
         if mask.ndim < 3:
             mask = mask.unsqueeze(0)
         return (_with(conditioning, mask=mask, set_area_to_bounds=set_cond_area != "default",

@@ -27,7 +27,7 @@ class VAEEncodeForInpaint(Node):
               Int("grow_mask_by", default=6, min=0, max=64, step=1))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae, mask, grow_mask_by=6):
+    def execute(self, vae, pixels, mask, grow_mask_by=6):
         import math
 
         import torch

@@ -39,7 +39,7 @@ class CLIPTextEncode(Node):
     INPUTS = (_prompt("text"), In("CLIP", "clip"))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, text, clip):
+    def execute(self, clip, text):
         clip = _require_clip("CLIPTextEncode", clip)
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text)),)
 
@@ -86,7 +86,7 @@ class CLIPTextEncodeSDXLRefiner(Node):
     )
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, ascore, width, height, text, clip):
+    def execute(self, clip, ascore, width, height, text):
         clip = _require_clip("CLIPTextEncodeSDXLRefiner", clip)
         extra = {"aesthetic_score": ascore, "width": width, "height": height}
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text), add_dict=extra),)

@@ -38,7 +38,7 @@ class VAEDecode(Node):
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae"))
     OUTPUTS = (Output("IMAGE"),)
 
-    def execute(self, samples, vae):
+    def execute(self, vae, samples):
         return (_require("VAEDecode", vae).decode(_samples("VAEDecode", samples)),)
 
 
@@ -49,7 +49,7 @@ class VAEEncode(Node):
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae):
+    def execute(self, vae, pixels):
         return ({"samples": _require("VAEEncode", vae).encode(pixels)},)
 
 
@@ -60,7 +60,7 @@ class VAEDecodeTiled(Node):
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae")) + _tile_inputs(32)
     OUTPUTS = (Output("IMAGE"),)
 
-    def execute(self, samples, vae, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
+    def execute(self, vae, samples, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
         if overlap > tile_size // 4:
             overlap = tile_size // 4  # wider overlaps only cost time; keep tiles mostly new pixels
         latent = _samples("VAEDecodeTiled", samples)
@@ -74,7 +74,7 @@ class VAEEncodeTiled(Node):
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae")) + _tile_inputs(64)
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
+    def execute(self, vae, pixels, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
         return ({"samples": _require("VAEEncodeTiled", vae).encode_tiled(pixels, tile_size=tile_size, overlap=overlap)},)
 
 
