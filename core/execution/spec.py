@@ -280,11 +280,13 @@ class Node:
 def _comfy_names(cls) -> None:
     """Give a node's own ``execute`` ComfyUI's method name (and class-call form) and point FUNCTION at it.
 
-    Only a class that defines ``execute`` itself is touched, so a plugin subclass that overrides the
-    ComfyUI-named method (``class X(nodes.LoraLoader): def load_lora(...)``) keeps its override as FUNCTION.
+    Only a built-in declaration is touched (a class that itself sets COMFY_FUNCTION or COMFY_V3 and
+    defines ``execute``), so a plugin subclass keeps its own FUNCTION and overrides
+    (``class X(nodes.LoraLoader): def load_lora(...)`` still runs its ``load_lora``).
     """
     own = cls.__dict__.get("execute")
-    if own is None:
+    declared = "COMFY_FUNCTION" in cls.__dict__ or "COMFY_V3" in cls.__dict__
+    if own is None or not declared:
         return
     fn = own.fn if isinstance(own, _HybridExecute) else own
     if cls.COMFY_V3 and not isinstance(own, _HybridExecute):
