@@ -89,7 +89,7 @@ class NodeRegistry:
             "has_intermediate_output": bool(getattr(cls, "HAS_INTERMEDIATE_OUTPUT", False)),
             "search_aliases": list(getattr(cls, "SEARCH_ALIASES", []) or []),
         }
-        if hasattr(cls, "OUTPUT_TOOLTIPS"):
+        if getattr(cls, "OUTPUT_TOOLTIPS", None) is not None:
             info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)
         for attr, key in (("DEPRECATED", "deprecated"), ("EXPERIMENTAL", "experimental"),
                           ("DEV_ONLY", "dev_only")):

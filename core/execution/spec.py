@@ -250,11 +250,13 @@ class Node:
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__}: duplicate input names in {names}")
         cls.RETURN_TYPES = tuple(o.type for o in cls.OUTPUTS)
-        cls.RETURN_NAMES = tuple(o.name or o.type for o in cls.OUTPUTS)
-        cls.OUTPUT_IS_LIST = tuple(o.is_list for o in cls.OUTPUTS)
+        # Set only when they say something (as in ComfyUI's classes): a plugin subclass that changes
+        # RETURN_TYPES must not inherit names or list flags sized for our outputs.
+        _set_or_clear(cls, "RETURN_NAMES", tuple(o.name or o.type for o in cls.OUTPUTS),
+                      any(o.name for o in cls.OUTPUTS))
+        _set_or_clear(cls, "OUTPUT_IS_LIST", tuple(o.is_list for o in cls.OUTPUTS), any(o.is_list for o in cls.OUTPUTS))
         tooltips = [o.tooltip for o in cls.OUTPUTS]
-        if any(tooltips):
-            cls.OUTPUT_TOOLTIPS = tuple(t or "" for t in tooltips)
+        _set_or_clear(cls, "OUTPUT_TOOLTIPS", tuple(t or "" for t in tooltips), any(tooltips))
 
         specs, hidden = tuple(cls.INPUTS), dict(cls.HIDDEN)
 
@@ -275,6 +277,13 @@ class Node:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def _set_or_clear(cls, attr: str, value, meaningful: bool) -> None:
+    if meaningful:
+        setattr(cls, attr, value)
+    elif hasattr(cls, attr):  # inherited from a built-in parent with other outputs
+        setattr(cls, attr, None)
 
 
 def _comfy_names(cls) -> None:
