@@ -92,7 +92,7 @@ def test_lora_subclass_runs_parent_load_lora_and_saves_through_savimage_subclass
 def test_plain_node_calling_imagescale_upscale_by_its_comfyui_name(env):
     prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1,
                                                            "color": 0xFF0000}},
-              "2": {"class_type": "SI_ScaleWithChoices", "inputs": {"image": ["1", 0], "method": "bilinear",
+              "2": {"class_type": "SI_ScaleWithChoices", "inputs": {"image": ["1", 0], "method": "nearest-exact",
                                                                      "size": 40}},
               "3": {"class_type": "SI_SaveToTemp", "inputs": {"images": ["2", 0], "filename_prefix": "scaled"}}}
     result = env.run(prompt)
