@@ -72,12 +72,14 @@ class DescribeImage(io.ComfyNode):
 class MeanColor(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(node_id="V3_MeanColor", category="stand-in/v3",
-                         inputs=[io.Image.Input("image")], outputs=[io.Float.Output(), io.String.Output()])
+        return io.Schema(node_id="V3_MeanColor", category="stand-in/v3", is_output_node=True,
+                         inputs=[io.MultiType.Input("image", types=[io.Image, io.Latent])],
+                         outputs=[io.Float.Output(), io.String.Output()])
 
     @classmethod
     def execute(cls, image):
-        mean = float(torch.as_tensor(image).mean())
+        values = image["samples"] if isinstance(image, dict) else image  # a LATENT or an IMAGE
+        mean = float(torch.as_tensor(values).mean())
         return io.NodeOutput(mean, f"{mean:.3f}", ui=ui.PreviewText(f"{mean:.3f}"))
 
 
