@@ -7,7 +7,8 @@ from ._dynamic import Autogrow, DynamicCombo, DynamicInput, DynamicOutput, Dynam
 from ._node import ComfyNode, Hidden, HiddenHolder, NodeOutput, Schema, classproperty  # noqa: F401
 from ._types import (  # noqa: F401
     BBOX, SEGS, SVG, Accumulation, Array, BackgroundRemoval, BoundingBox, BoundingBoxes, Dict, Histogram,
-    LatentUpscaleModel, ModelPatch, Splat, Tracks, AnyType, Audio, AudioEncoder, AudioEncoderOutput, Boolean, Clip, ClipVision,
+    LatentUpscaleModel, ModelPatch, Splat, Tracks, AnyType, Audio, AudioEncoder, AudioEncoderOutput, Boolean, Clip,
+    ClipVision,
     ClipVisionOutput, Combo, ComfyTypeI, ComfyTypeIO, Conditioning, ControlNet, Custom, FaceAnalysis, Float,
     FlowControl, FolderType, Gligen, HookKeyframes, Hooks, Image, Input, Int, Latent, LatentOperation, Load3D,
     Load3DAnimation, Load3DCamera, LoraModel, LossMap, MODEL_PATCH, Mask, Mesh, Model, MultiCombo, MultiType,

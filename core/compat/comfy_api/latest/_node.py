@@ -104,7 +104,8 @@ class Schema:
 
     def finalize(self) -> "Schema":
         """Hidden inputs implied by flags (output nodes get prompt + extra_pnginfo); default output ids."""
-        self.inputs, self.outputs, self.hidden = list(self.inputs or []), list(self.outputs or []), list(self.hidden or [])
+        self.inputs, self.outputs = list(self.inputs or []), list(self.outputs or [])
+        self.hidden = list(self.hidden or [])
         wanted = []
         if self.is_output_node:
             wanted += [Hidden.prompt, Hidden.extra_pnginfo]
