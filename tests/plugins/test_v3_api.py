@@ -213,3 +213,14 @@ async def comfy_entrypoint():
     assert "GoodV3" in registry and "NewerV3" not in registry
     (failure,) = registry.failures
     assert "node Newer" in failure.error and "comfy_api.latest.io.SomeFutureType is not provided" in failure.error
+
+
+def test_video_helpers_import_and_fail_at_use_naming_themselves():
+    from core.compat import ensure_on_path
+
+    ensure_on_path()
+    from comfy_api.latest import InputImpl, Types  # KJNodes imports these at module level
+
+    with pytest.raises(NotImplementedError, match="comfy_api.latest.InputImpl.VideoFromFile is not provided"):
+        InputImpl.VideoFromFile("clip.mp4")
+    assert not hasattr(Types.VideoCodec, "H264")

@@ -54,5 +54,5 @@ class _MissingMeta(type):
         raise AttributeError(f"{cls.message} (asked for .{attr})")
 
 
-def _missing(name: str):
-    return _MissingMeta(name, (), {"message": f"comfy_api.latest.io.{name} is not provided by Latentflow"})
+def _missing(name: str, module: str = "comfy_api.latest.io"):
+    return _MissingMeta(name.rsplit(".", 1)[-1], (), {"message": f"{module}.{name} is not provided by Latentflow"})
