@@ -27,10 +27,11 @@ def stand_in(name: str, namespace: dict):
     surface = _surface()
     module = comfy_module_name(name)
     names = surface.comfy_names().get(module, frozenset())
-    ours = {n: cls for n, cls in surface.builtin_classes().items() if n in names}
+    found = surface.comfy_module_nodes(module)
+    ours = {class_name: cls for class_name, (_node_id, cls) in found.items()}
     namespace.update(ours)
-    namespace["NODE_CLASS_MAPPINGS"] = dict(ours)
-    namespace["NODE_DISPLAY_NAME_MAPPINGS"] = {n: cls.DISPLAY_NAME for n, cls in ours.items()
+    namespace["NODE_CLASS_MAPPINGS"] = {node_id: cls for node_id, cls in found.values()}
+    namespace["NODE_DISPLAY_NAME_MAPPINGS"] = {node_id: cls.DISPLAY_NAME for node_id, cls in found.values()
                                                if getattr(cls, "DISPLAY_NAME", None)}
 
     def __getattr__(attr):
