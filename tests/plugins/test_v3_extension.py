@@ -149,11 +149,15 @@ def image(color):
     return {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 4, "batch_size": 1, "color": color}}
 
 
-def test_dynamic_combo_and_matchtype_show_as_a_combo_and_dotted_inputs(env):
+def test_dynamic_combo_and_matchtype_keep_comfyuis_object_info_shape(env):
     info = env.registry.object_info()["V3_AdjustImageOrMask"]
     assert info["input"]["required"]["image"][0] == "IMAGE,MASK"
-    assert info["input"]["required"]["method"][1]["options"] == ["scale", "offset", "invert"]
-    assert set(info["input"]["optional"]) == {"method.factor", "method.amount", "method.clamp"}
+    kind, opts = info["input"]["required"]["method"]
+    assert kind == "COMFY_DYNAMICCOMBO_V3"  # ComfyUI's shape: each option lists its own inputs
+    assert [o["key"] for o in opts["options"]] == ["scale", "offset", "invert"]
+    assert opts["options"][1]["inputs"]["required"]["amount"] == ("FLOAT", {"default": 0.25, "min": -1.0,
+                                                                            "max": 1.0})
+    assert "optional" not in info["input"]
     assert info["output"] == ["*"]
 
 
@@ -190,3 +194,13 @@ def test_autogrow_minimum_is_a_required_input(env):
     result = env.run(prompt)
     assert not result.success and result.error["type"] == "validation"
     assert "images.image0" in str(result.error["node_errors"]["3"])
+
+
+def test_a_dynamic_combo_options_input_is_validated_under_its_dotted_key(env):
+    prompt = {"1": image(0xFFFFFF),
+              "2": {"class_type": "V3_AdjustImageOrMask",
+                    "inputs": {"image": ["1", 0], "method": "scale", "method.factor": 5.0}},
+              "3": {"class_type": "V3_MeanColor", "inputs": {"image": ["2", 0]}}}
+    result = env.run(prompt)
+    assert not result.success and result.error["type"] == "validation"
+    assert "value_bigger_than_max" in str(result.error["node_errors"]["2"])

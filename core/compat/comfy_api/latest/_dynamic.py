@@ -3,11 +3,13 @@ row of like inputs), ``io.DynamicSlot`` (a socket that brings inputs when linked
 (sockets that take one of several types).
 
 ComfyUI resolves dynamic inputs against the live prompt. We declare them statically instead: every
-input an option or template can bring is an optional entry named by its dotted path (``method.strength``,
-``values.image0``), which is the key ComfyUI's frontend writes into API prompts. Before ``execute`` the
-dotted values are folded back into the nested dicts ComfyUI passes (``method={"method": "rcas",
-"strength": 0.8}``). A DynamicCombo's selector is a plain COMBO of its option keys, so any canvas can
-set it; MatchType inputs accept the union of their allowed types and MatchType outputs are ``*``.
+input an option or template can bring is an input named by its dotted path (``method.strength``,
+``values.image0``), which is the key ComfyUI's frontend writes into API prompts. A DynamicCombo keeps
+ComfyUI's /object_info shape (``COMFY_DYNAMICCOMBO_V3`` with ``options: [{key, inputs}]``) and
+core.execution.graph declares its options' inputs as ``key.child``; Autogrow and DynamicSlot inputs are
+listed flat. Before ``execute`` the dotted values are folded back into the nested dicts ComfyUI passes
+(``method={"method": "rcas", "strength": 0.8}``). MatchType inputs accept the union of their allowed
+types and MatchType outputs are ``*``.
 """
 from __future__ import annotations
 
@@ -158,39 +160,53 @@ class Layout:
 
 def flatten(inputs: list) -> tuple[dict, Layout]:
     """-> (classic {"required", "optional"} entries, the Layout that nests values for execute)."""
-    sections: dict = {"required": {}, "optional": {}}
     layout = Layout()
-    _flatten(inputs, (), sections, layout, nested=False)
+    sections = _entries(inputs, (), layout, nested=False)
     return {k: v for k, v in sections.items() if v or k == "required"}, layout
 
 
-def _flatten(inputs, prefix: tuple, sections: dict, layout: Layout, nested: bool) -> None:
+def _entries(inputs, prefix: tuple, layout: Layout, nested: bool) -> dict:
+    """Classic entries of ``inputs``, keyed relative to ``prefix`` (core.execution.graph prefixes a
+    DynamicCombo's option inputs with the combo's key), while the Layout records full paths."""
+    sections: dict = {"required": {}, "optional": {}}
     for inp in inputs:
-        key = ".".join(prefix + (inp.id,))
+        path = prefix + (inp.id,)
         section = "optional" if (inp.optional or nested) else "required"
         if isinstance(inp, DynamicCombo.Input):
+            # ComfyUI's /object_info shape; core.execution.graph declares every option's inputs as
+            # optional ``key.child`` entries, the flat keys prompts send them under
+            options = [{"key": o.key, "inputs": _compact(_entries(o.inputs, path, layout, nested=False))}
+                       for o in inp.options]
             opts = prune({"tooltip": inp.tooltip, "display_name": inp.display_name, "lazy": inp.lazy})
-            sections[section][key] = ("COMBO", {**opts, "options": [o.key for o in inp.options], "dynamic_combo": True})
-            layout.paths[key] = prefix + (inp.id, inp.id)
-            layout.combos[prefix + (inp.id,)] = {o.key: {i.id for i in o.inputs} for o in inp.options}
+            sections[section][inp.id] = ("COMFY_DYNAMICCOMBO_V3", {**opts, "options": options})
+            layout.paths[".".join(path)] = path + (inp.id,)
+            layout.combos[path] = {o.key: {i.id for i in o.inputs} for o in inp.options}
             for option in inp.options:
-                _flatten(option.inputs, prefix + (inp.id,), sections, layout, nested=True)
+                for child in option.inputs:
+                    if not isinstance(child, DynamicInput):
+                        layout.paths[".".join(path + (child.id,))] = path + (child.id,)
         elif isinstance(inp, Autogrow.Input):
             template = inp.template
             for i, name in enumerate(template.names):
-                child = ".".join(prefix + (inp.id, name))
-                required = i < template.min and not template.input.optional and not (inp.optional or nested)
-                _merge(sections["required" if required else "optional"], child, _entry(template.input, True))
-                layout.paths[child] = prefix + (inp.id, name)
-            layout.groups.append(prefix + (inp.id,))
+                required = i < template.min and not template.input.optional and section == "required"
+                _merge(sections["required" if required else "optional"], f"{inp.id}.{name}",
+                       _entry(template.input, True))
+                layout.paths[".".join(path + (name,))] = path + (name,)
+            layout.groups.append(path)
         elif isinstance(inp, DynamicSlot.Input):
-            _merge(sections["optional"], key, _entry(inp.slot))
-            layout.paths[key] = prefix + (inp.id, inp.id)
-            _flatten(inp.inputs, prefix + (inp.id,), sections, layout, nested=True)
+            _merge(sections["optional"], inp.id, _entry(inp.slot))
+            layout.paths[".".join(path)] = path + (inp.id,)
+            for key, entry in _entries(inp.inputs, path, layout, nested=True)["optional"].items():
+                _merge(sections["optional"], f"{inp.id}.{key}", entry)
         else:
-            _merge(sections[section], key, _entry(inp))
+            _merge(sections[section], inp.id, _entry(inp))
             if prefix:
-                layout.paths[key] = prefix + (inp.id,)
+                layout.paths[".".join(path)] = path
+    return sections
+
+
+def _compact(sections: dict) -> dict:
+    return {k: v for k, v in sections.items() if v or k == "required"}
 
 
 def _at(root: dict, path: tuple, create: bool):
