@@ -129,3 +129,51 @@ def test_interrupt_stops_a_waiting_async_node(executor):
     res = executor.execute(prompt, "p")
     assert res.interrupted and not res.success
     assert time.perf_counter() - start < 2
+
+
+def test_sync_set_progress_is_reported_while_the_node_runs(executor):
+    events = []
+    prompt = {"1": node("FlowInt", value=4), "3": node("FlowSyncProgress", value=["1", 0]),
+              "4": node("FlowCollect", value=["3", 0])}
+    executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
+    kinds = [(e, d.get("node")) for e, d in events]
+    progress = [d for e, d in events if e == "progress" and d["node"] == "3"]
+    assert [(p["value"], p["max"]) for p in progress] == [(1, 4)]
+    assert kinds.index(("progress", "3")) < kinds.index(("executing", "4"))
+
+
+def test_async_set_progress_goes_through_comfy_api_latest(executor):
+    """comfy_api.v0_0_2.ComfyAPI is the latest API under version 0.0.2, as in ComfyUI."""
+    import sys
+
+    from comfy_api.latest import ComfyAPI_latest
+
+    pack = sys.modules["custom_nodes.flowpack"]
+    assert isinstance(pack.api, ComfyAPI_latest) and pack.api.VERSION == "0.0.2"
+
+
+def test_latest_sync_api_reports_progress_while_a_sync_node_runs(registry):
+    """Sync nodes run inside the executor's event loop: the V3 sync API must not defer the update."""
+    from comfy_api.latest import ComfyAPISync
+
+    from core.execution.executor import Executor
+
+    api = ComfyAPISync()
+
+    class LatestSyncProgress:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+
+        def run(self):
+            api.execution.set_progress(1, 4)
+            return (1,)
+
+    registry.register(LatestSyncProgress, "LatestSyncProgress")
+    events = []
+    Executor(registry).execute({"1": node("LatestSyncProgress"), "2": node("FlowCollect", value=["1", 0])}, "p",
+                               emit=lambda e, d: events.append((e, d.get("node"))))
+    assert events.index(("progress", "1")) < events.index(("executing", "2"))
