@@ -177,3 +177,32 @@ def test_latest_sync_api_reports_progress_while_a_sync_node_runs(registry):
     Executor(registry).execute({"1": node("LatestSyncProgress"), "2": node("FlowCollect", value=["1", 0])}, "p",
                                emit=lambda e, d: events.append((e, d.get("node"))))
     assert events.index(("progress", "1")) < events.index(("executing", "2"))
+
+
+def test_a_function_returning_a_coroutine_runs_concurrently_like_an_async_one(registry):
+    """V3 nodes reach the executor through a plain wrapper that returns the coroutine of ``execute``."""
+    from core.execution.executor import Executor
+
+    class WrappedSleep:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": ("INT",)}}
+
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+
+        def run(self, value):
+            async def sleep():
+                await asyncio.sleep(0.3)
+                return (value,)
+            return sleep()
+
+    registry.register(WrappedSleep, "WrappedSleep")
+    prompt = {"1": node("FlowInt", value=1)}
+    for i in range(2, 5):
+        prompt[str(i)] = node("WrappedSleep", value=["1", 0])
+        prompt[f"o{i}"] = node("FlowCollect", value=[str(i), 0])
+    start = time.perf_counter()
+    res = Executor(registry).execute(prompt, "p")
+    assert res.success, res.error
+    assert time.perf_counter() - start < 0.8, "three 0.3 s waits ran one after another"
