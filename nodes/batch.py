@@ -16,6 +16,7 @@ class RebatchImages(Node):
     INPUTS = (In("IMAGE", "images"), Int("batch_size", default=1, min=1, max=4096))
     OUTPUTS = (Output("IMAGE", is_list=True),)
     INPUT_IS_LIST = True
+    COMFY_V3 = True  # comfy_extras.nodes_rebatch.ImageRebatch
 
     def execute(self, images, batch_size):
         import torch
@@ -39,6 +40,7 @@ class RebatchLatents(Node):
     INPUTS = (In("LATENT", "latents"), Int("batch_size", default=1, min=1, max=4096))
     OUTPUTS = (Output("LATENT", is_list=True),)
     INPUT_IS_LIST = True
+    COMFY_V3 = True  # comfy_extras.nodes_rebatch.LatentRebatch
 
     def execute(self, latents, batch_size):
         import torch
