@@ -321,7 +321,7 @@ def clip_from_checkpoint(state_dict: dict, family: str, *, dtype=None, device=No
 def _encoder_from_checkpoint(part: dict, role: EncoderRole, dtype, device, where: str) -> ClipTextEncoder:
     """What ``clip.load_encoder`` does, the checkpoint loader's fast way: built on meta without running
     transformers' initialisers, tensors set straight into their modules (half the time)."""
-    from core.models.checkpoint import fill_module, on_meta
+    from core.models.building import fill_module, on_meta
 
     config = config_from_state_dict(part, activation=role.activation)
     model = fill_module(on_meta(lambda: ClipTextEncoder(config)), to_module_keys(part, config.layout), "",
