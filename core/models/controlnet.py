@@ -7,20 +7,24 @@ after the first input block. Attribute names equal the released checkpoints (``c
 ControlNet 1.0/1.1, reference/checkpoints/controlnet_v11_sd15.json); diffusers-format files
 (``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as) are renamed on load.
 
-:class:`ControlNetHandle` is the CONTROL_NET value and also the per-conditioning "control" object that
-core.sampling.guidance calls: ``get_control(x, sigma, cond_context, batched) -> {"input", "middle"}``.
+:class:`ControlNetHandle` is the CONTROL_NET value and, bound to a hint, the per-conditioning "control"
+object that core.sampling.guidance calls; core/models/control.py has the contract it shares with the
+T2I-Adapter's handle. Its residuals are ``{"input": one per input block, "middle": [one]}``.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import re
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.models.attention import SpatialTransformer
+from core.models.control import ControlHandle, tile_to_batch
+from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
 from core.models.unet import Downsample, ResBlock, TimestepBlock, UNetConfig, timestep_embedding
+from core.models.weights import load_file
 
 log = logging.getLogger(__name__)
 
@@ -201,48 +205,17 @@ def load_controlnet_module(sd: dict, dtype: torch.dtype | None = None, where: st
     return module.eval().requires_grad_(False)
 
 
-# --- the CONTROL_NET value and the per-conditioning control --------------------------------------
+# --- the CONTROL_NET value ------------------------------------------------------------------------
 
-class ControlNetHandle:
-    """A loaded ControlNet; :meth:`apply` gives a copy bound to a hint, strength and step range."""
+class ControlNetHandle(ControlHandle):
+    """A loaded ControlNet; :meth:`apply` binds it to a hint (core.models.control has the contract)."""
 
     def __init__(self, model: ControlNet, name: str = "controlnet"):
-        self.model = model
-        self.name = name
-        self.hint: torch.Tensor | None = None  # IMAGE [B, H, W, C]
-        self.strength = 1.0
-        self.start_percent, self.end_percent = 0.0, 1.0
-        self.previous = None
-        self.vae = None
+        super().__init__(model, name)
         self._hint_cache = None
-        self._schedule = None
 
-    def apply(self, hint: torch.Tensor, strength: float, start_percent: float = 0.0, end_percent: float = 1.0,
-              previous=None, vae=None) -> "ControlNetHandle":
-        c = copy.copy(self)
-        c.hint, c.strength = hint, float(strength)
-        c.start_percent, c.end_percent = float(start_percent), float(end_percent)
-        c.previous, c.vae, c._hint_cache = previous, vae, None
-        return c
-
-    def _sigma_range(self) -> tuple[float, float]:
-        if self._schedule is None:
-            from core.sampling.schedule import DiscreteSchedule
-
-            self._schedule = DiscreteSchedule()
-        return self._schedule.percent_to_sigma(self.start_percent), self._schedule.percent_to_sigma(self.end_percent)
-
-    def _hint_for(self, x: torch.Tensor, batched: int, dtype) -> torch.Tensor:
-        """The hint resized to the output pixel size (nearest-exact, centre crop) and tiled to the batch."""
-        from core.images import resize_nchw
-
-        h, w = x.shape[2] * 8, x.shape[3] * 8
-        hint = resize_nchw(self.hint.movedim(-1, 1)[:, :3].float(), w, h, "nearest-exact", "center")
-        per_cond = x.shape[0] // max(batched, 1)
-        if hint.shape[0] != per_cond:  # one hint for the whole batch, or fewer hints than images: tile
-            reps = -(-per_cond // hint.shape[0])
-            hint = hint.repeat(reps, 1, 1, 1)[:per_cond]
-        return hint.repeat(max(batched, 1), 1, 1, 1).to(x.device, dtype)
+    def _unbind(self) -> None:
+        self._hint_cache = None
 
     def _guided_for(self, x: torch.Tensor, batched: int, dtype) -> torch.Tensor:
         """``input_hint_block`` of the hint for this batch, kept until the latent size, batch or device changes.
@@ -253,61 +226,29 @@ class ControlNetHandle:
         if self._hint_cache is not None and self._hint_cache[0] == key:
             return self._hint_cache[1]
         per_cond = x.shape[0] // max(batched, 1)
+        hint = tile_to_batch(self.hint_pixels(x), per_cond, 1).to(x.device, dtype)  # [per_cond, 3, 8h, 8w]
         with torch.no_grad():
-            guided = self.model.encode_hint(self._hint_for(x, batched, dtype)[:per_cond])  # [per_cond, mc, h, w]
-        guided = guided.repeat(max(batched, 1), 1, 1, 1)
+            guided = tile_to_batch(self.model.encode_hint(hint), x.shape[0], batched)  # [B, mc, h, w]
         self._hint_cache = (key, guided)
         return guided
 
-    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int):
-        prev = self.previous.get_control(x, sigma, cond_context, batched) if self.previous is not None else None
-        if self.strength == 0 or self.hint is None:
-            return prev
-        s_start, s_end = self._sigma_range()
-        level = float(sigma.max())
-        if not (s_end <= level <= s_start):
-            return prev
-        model = self.model
-        if next(model.parameters()).device != x.device:
-            model.to(x.device)
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int) -> dict:
+        model = self.model_to(x.device)
         dtype = model.dtype
         s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
         x_in = x / (s * s + 1).sqrt()  # the VP input the network was trained on (as the U-Net sees it)
-        t = self._schedule.timestep(sigma.float()).to(x.device)
+        t = self.schedule.timestep(sigma.float()).to(x.device)
         with torch.no_grad():
             outs = model(x_in.to(dtype), None, t, cond_context["c_crossattn"], cond_context.get("y"),
                          guided=self._guided_for(x, batched, dtype))
-        if self.strength != 1.0:
-            outs = [o * self.strength for o in outs]
-        control = {"input": outs[:-1], "middle": [outs[-1]]}
-        return _add_controls(prev, control)
+        return {"input": outs[:-1], "middle": [outs[-1]]}
 
 
-def _add_controls(a: dict | None, b: dict) -> dict:
-    if a is None:
-        return b
-    out = {}
-    for part in ("input", "middle", "adapter"):
-        xs, ys = a.get(part) or [], b.get(part) or []
-        merged = []
-        for i in range(max(len(xs), len(ys))):
-            u = xs[i] if i < len(xs) else None
-            v = ys[i] if i < len(ys) else None
-            merged.append(v if u is None else u if v is None else u + v)
-        if merged:
-            out[part] = merged
-    return out
-
-
-def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlNetHandle:
-    from pathlib import Path
-
-    from core.models.weights import load_file
-
+def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlHandle:
+    """The CONTROL_NET value of a file: a ControlNet, or a T2I-Adapter (ControlNetLoader loads both, as
+    ComfyUI's does)."""
     path = Path(path)
     sd, _ = load_file(path)
-    from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
-
-    if is_t2i_adapter(sd):  # ControlNetLoader loads T2I-Adapters too (as ComfyUI's does)
+    if is_t2i_adapter(sd):
         return T2IAdapterHandle(load_t2i_adapter_module(sd, dtype, where=f"T2I-Adapter {path.name}"), name=path.stem)
     return ControlNetHandle(load_controlnet_module(sd, dtype, where=f"ControlNet {path.name}"), name=path.stem)
