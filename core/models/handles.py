@@ -13,8 +13,7 @@ import logging
 import torch
 
 from core.models.latent_formats import LatentFormat
-from core.models.patcher import (  # noqa: F401 (ScaledPatch, WeightScale, as_patch re-exported)
-    DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch)
+from core.models.patcher import MergedPatches, add_patches
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +54,6 @@ class ModelHandle:
     def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
         """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored)."""
         return add_patches(self.patches, self.weight_keys(), patches, strength_patch, strength_model)
-
-    def add_weight_diff(self, key: str, diff: torch.Tensor, strength: float = 1.0) -> None:
-        self.patches.setdefault(key, []).append(DiffPatch(strength, diff))
 
     # --- device manager hooks ------------------------------------------------------------------------
     def modules(self) -> list:

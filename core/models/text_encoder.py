@@ -116,12 +116,6 @@ class Encoder:
             pieces.append(t.t() if shape_probe.shape == (5, 6) and t.ndim == 2 else t)
         return pieces
 
-    @torch.no_grad()
-    def set_weight(self, key: str, value: torch.Tensor) -> None:
-        params = self.model.state_dict(keep_vars=True)
-        for name, part in to_module_keys({key: value}, self.model.config.layout).items():
-            params[name].copy_(part.to(params[name].dtype))
-
 
 class ClipHandle:
     """A CLIP value: one or two text encoders, the clip-skip choice, embedding folders and weight patches."""

@@ -78,16 +78,6 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
-def sdxl_size_vector(pooled: torch.Tensor, height: int, width: int, crop_h: int = 0, crop_w: int = 0,
-                     target_height: int | None = None, target_width: int | None = None) -> torch.Tensor:
-    """SDXL's ``y`` [B, 2816]: pooled text (1280) + embeddings of original size, crop, target size
-    (Podell et al. 2023 §2.2), each number through a 256-dim ``timestep_embedding``."""
-    sizes = [height, width, crop_h, crop_w, target_height or height, target_width or width]
-    emb = timestep_embedding(torch.tensor(sizes, dtype=torch.float32), 256).reshape(1, -1)  # [1, 1536]
-    emb = emb.to(pooled.device, pooled.dtype).expand(pooled.shape[0], -1)
-    return torch.cat([pooled, emb], dim=1)
-
-
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the time embedding added in between (Ho et al. 2020)."""
 

@@ -1,4 +1,5 @@
-"""The import graph of core/ and nodes/ has no cycle, and no core/ module imports nodes/.
+"""The import graph of core/ and nodes/ has no cycle, no core/ module imports nodes/, and nothing there
+imports the test-support module core/models/tiny.py.
 
 Every import statement counts: at module level, inside functions, under ``if``/``try``. An import moved
 into a function to dodge a circle is the same tangle, only deferred to the first call. The graph is read
@@ -159,6 +160,13 @@ def test_core_and_nodes_import_no_module_in_a_circle():
 def test_no_core_module_imports_nodes():
     found = core_importing_nodes(import_graph())
     assert not found, "core/ must not import nodes/:\n" + "\n".join(found)
+
+
+def test_no_core_or_nodes_module_imports_the_test_support_models():
+    """core/models/tiny.py builds seeded random networks for tests and benchmarks only."""
+    graph = import_graph()
+    users = sorted(a for a, targets in graph.items() if "core.models.tiny" in targets)
+    assert users == [], f"product modules importing core.models.tiny: {users}"
 
 
 # --- the walker itself, on small trees --------------------------------------------------------------
