@@ -190,7 +190,7 @@ class CFGDenoiser:
     """``model(x, sigma) -> denoised`` with classifier-free guidance over prepared conditionings."""
 
     def __init__(self, denoiser, positive: list, negative: list, cfg: float, model_options=None,
-                 concat=None, model=None, force_uncond: bool = False):
+                 concat=None, model=None):
         self.denoiser = denoiser
         self.positive = positive
         self.negative = negative
@@ -198,8 +198,6 @@ class CFGDenoiser:
         self.model_options = model_options or {}
         self.concat = concat  # [B, 5, H, W] for inpainting U-Nets
         self.model = model
-        self.force_uncond = force_uncond
-        self.last_uncond = None  # the unconditional estimate of the latest call (CFG++ samplers read it)
         self._ranged = any(c.sigma_start < 1e8 or c.sigma_end > 0 for c in positive + negative)
 
     def _calc(self, x, sigma, use_uncond: bool):
@@ -259,13 +257,21 @@ class CFGDenoiser:
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self._guided(x, sigma, need_uncond=False)[0]
+
+    def denoise_pair(self, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(guided D, unconditional D_u) of one call: what CFG++ samplers take (core.sampling.samplers).
+
+        D_u is the negative prompt's own estimate even at cfg 1, where ``__call__`` skips it."""
+        return self._guided(x, sigma, need_uncond=True)
+
+    def _guided(self, x, sigma, need_uncond: bool):
         opts = self.model_options
-        use_uncond = self.force_uncond or not (math.isclose(self.cfg, 1.0)
-                                               and not opts.get("disable_cfg1_optimization", False))
+        use_uncond = need_uncond or not (math.isclose(self.cfg, 1.0)
+                                         and not opts.get("disable_cfg1_optimization", False))
         results = self._calc(x, sigma, use_uncond)
         cond = results[0]
         uncond = results[1] if use_uncond else cond
-        self.last_uncond = uncond
         if "sampler_cfg_function" in opts:
             args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
                     "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,
@@ -277,4 +283,4 @@ class CFGDenoiser:
             denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
                            "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
                            "model_options": opts, "input": x})
-        return denoised
+        return denoised, uncond

@@ -67,16 +67,19 @@ class _InpaintBlend:
     def __init__(self, inner, latent, noise, mask):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
 
-    @property
-    def last_uncond(self):
-        inner = getattr(self.inner, "last_uncond", None)
-        return None if inner is None else inner * self.mask + self.latent * (1 - self.mask)
+    def _on_path(self, x, sigma):
+        s = sigma.reshape(-1, 1, 1, 1)
+        return x * self.mask + (self.latent + self.noise * s) * (1 - self.mask)
+
+    def _kept(self, denoised):
+        return denoised * self.mask + self.latent * (1 - self.mask)
 
     def __call__(self, x, sigma):
-        keep = 1 - self.mask
-        s = sigma.reshape(-1, 1, 1, 1)
-        x = x * self.mask + (self.latent + self.noise * s) * keep
-        return self.inner(x, sigma) * self.mask + self.latent * keep
+        return self._kept(self.inner(self._on_path(x, sigma), sigma))
+
+    def denoise_pair(self, x, sigma):
+        denoised, uncond = self.inner.denoise_pair(self._on_path(x, sigma), sigma)
+        return self._kept(denoised), self._kept(uncond)
 
 
 def _inpaint_concat(model, latent_in, mask):
@@ -124,8 +127,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         concat = _inpaint_concat(model, latent_in, mask) if getattr(model.config, "in_channels", 4) == 9 else None
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model,
-                         force_uncond=sampler.needs_uncond)
+        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:

@@ -2,7 +2,8 @@
 
 Every sampler is ``fn(model, x, sigmas, callback=None, noise_sampler=None) -> x``: ``model(x, sigma[B])``
 returns the denoised estimate, ``sigmas`` is descending and ends in 0, ``noise_sampler(sigma, sigma_next)``
-returns unit Gaussian noise shaped like x (ancestral/SDE samplers only).
+returns unit Gaussian noise shaped like x (ancestral/SDE samplers only). The CFG++ samplers
+(samplers_cfgpp.py) take a model that returns the unconditional estimate too (core/sampling/samplers.py).
 """
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 CFG++ takes the data estimate from the guided denoiser but re-noises along the *unconditional*
 noise direction: with D = D_cfg and D_u the unconditional estimate, a DDIM/Euler step becomes
-x_next = D + sigma_next * (x - D_u) / sigma (their Algorithm 1 written in the VE latent). The guider
-exposes D_u as ``model.last_uncond``; a bare denoiser without guidance has D_u = D.
+x_next = D + sigma_next * (x - D_u) / sigma (their Algorithm 1 written in the VE latent). So the CFG++
+samplers take ``model(x, sigma) -> (D, D_u)``, both from one call (the ``needs_uncond`` contract of
+core/sampling/samplers.py); iPNDM, which lives here too, takes the plain ``model(x, sigma) -> D``.
 """
 from __future__ import annotations
 
@@ -14,19 +15,14 @@ import torch
 from core.sampling.samplers_basic import _report, ancestral_step, to_d
 
 
-def _uncond(model, denoised):
-    u = getattr(model, "last_uncond", None)
-    return denoised if u is None else u
-
-
 @torch.no_grad()
 def euler_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None):
     s_in = x.new_ones([x.shape[0]])
     sig = sigmas.tolist()
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
-        x = denoised + to_d(x, sig[i], _uncond(model, denoised)) * sig[i + 1]
+        x = denoised + to_d(x, sig[i], uncond) * sig[i + 1]
     return x
 
 
@@ -35,10 +31,10 @@ def euler_ancestral_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None, 
     s_in = x.new_ones([x.shape[0]])
     sig = sigmas.tolist()
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
         down, up = ancestral_step(sig[i], sig[i + 1], eta)
-        x = denoised + to_d(x, sig[i], _uncond(model, denoised)) * down
+        x = denoised + to_d(x, sig[i], uncond) * down
         if sig[i + 1] > 0 and up > 0:
             x = x + noise_sampler(sig[i], sig[i + 1]) * up
     return x
@@ -52,9 +48,8 @@ def dpmpp_2m_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None):
     sig = sigmas.tolist()
     old_uncond, h_last = None, None
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
-        uncond = _uncond(model, denoised)
         if sig[i + 1] == 0:
             x = denoised
             continue

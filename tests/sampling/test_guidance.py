@@ -55,6 +55,33 @@ def test_cfg_one_skips_the_negative_forward():
     assert [c["batch"] for c in unet.calls] == [1]
 
 
+def test_denoise_pair_gives_the_guided_and_the_unconditional_estimate_of_one_call():
+    x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([3.0])
+    fn, unet = build([cond(1.0)], [cond(-1.0)], 7.5)
+    denoised, uncond = fn.denoise_pair(x, sigma)
+    assert [c["batch"] for c in unet.calls] == [2]
+    torch.testing.assert_close(denoised, fn(x, sigma))
+    torch.testing.assert_close(uncond, single(-1.0, x, sigma))
+
+
+def test_denoise_pair_runs_the_negative_prompt_even_at_cfg_one():
+    x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([3.0])
+    fn, unet = build([cond(1.0)], [cond(-1.0)], 1.0)
+    denoised, uncond = fn.denoise_pair(x, sigma)
+    assert [c["batch"] for c in unet.calls] == [2]
+    torch.testing.assert_close(denoised, single(1.0, x, sigma))
+    torch.testing.assert_close(uncond, single(-1.0, x, sigma))
+
+
+def test_guidance_keeps_no_estimate_between_calls():
+    """No side channel: what a sampler needs comes back from the call that computed it."""
+    fn, _ = build([cond(1.0)], [cond(-1.0)], 7.5)
+    before = dict(vars(fn))
+    fn.denoise_pair(torch.randn(1, 4, 16, 16), torch.tensor([3.0]))
+    fn(torch.randn(1, 4, 16, 16), torch.tensor([2.0]))
+    assert vars(fn).keys() == before.keys() and all(vars(fn)[k] is v for k, v in before.items())
+
+
 def test_prompts_of_different_lengths_batch_together_exactly():
     x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([2.0])
     fn, unet = build([cond(1.0, tokens=154)], [cond(-1.0, tokens=77)], 5.0)
