@@ -1,11 +1,12 @@
 """ControlNet (Zhang et al. 2023, "Adding Conditional Control to Text-to-Image Diffusion Models").
 
-A trainable copy of the U-Net encoder and middle block whose outputs pass through zero-initialised
-1×1 convolutions and are added to the U-Net's skip connections and middle output. The hint image is
-encoded by ``input_hint_block`` (eight 3×3 convs, three stride-2) to the latent resolution and added
-after the first input block. Attribute names equal the released checkpoints (``control_model.*`` of
-ControlNet 1.0/1.1, reference/checkpoints/controlnet_v11_sd15.json); diffusers-format files
-(``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as) are renamed on load.
+A trainable copy of the U-Net encoder and middle block (``unet.UNetEncoder``, the same class) whose
+outputs pass through zero-initialised 1×1 convolutions and are added to the U-Net's skip connections and
+middle output. The hint image is encoded by ``input_hint_block`` (eight 3×3 convs, three stride-2) to the
+latent resolution and added after the first input block. Attribute names equal the released checkpoints
+(``control_model.*`` of ControlNet 1.0/1.1, tests/data/reference/checkpoints/controlnet_v11_sd15.json);
+diffusers-format files (``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as)
+are renamed on load.
 
 :class:`ControlNetHandle` is the CONTROL_NET value and, bound to a hint, the per-conditioning "control"
 object that core.sampling.guidance calls; core/models/control.py has the contract it shares with the
@@ -13,65 +14,37 @@ T2I-Adapter's handle. Its residuals are ``{"input": one per input block, "middle
 """
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.models.attention import SpatialTransformer
+from core.models.building import fill_module, on_meta
 from core.models.control import ControlHandle, tile_to_batch
 from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
-from core.models.unet import Downsample, ResBlock, TimestepBlock, UNetConfig, timestep_embedding
+from core.models.unet import UNetConfig, UNetEncoder
 from core.models.weights import load_file
 
-log = logging.getLogger(__name__)
 
 HINT_CHANNELS = (16, 16, 32, 32, 96, 96, 256)  # input_hint_block widths; stride 2 before 32, 96, 256
 
 
-class ControlNet(nn.Module):
+class ControlNet(UNetEncoder):
+    WHAT = "ControlNet"
+
     def __init__(self, cfg: UNetConfig, hint_channels: int = 3):
-        super().__init__()
-        self.config = cfg
+        super().__init__(cfg)
         mc = cfg.model_channels
-        emb_dim = mc * 4
-        self.time_embed = nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if cfg.adm_in_channels:
-            self.label_emb = nn.Sequential(nn.Sequential(nn.Linear(cfg.adm_in_channels, emb_dim), nn.SiLU(),
-                                                         nn.Linear(emb_dim, emb_dim)))
         layers, ch = [], hint_channels
         for i, out in enumerate(HINT_CHANNELS):
             layers += [nn.Conv2d(ch, out, 3, padding=1, stride=2 if i in (2, 4, 6) else 1), nn.SiLU()]
             ch = out
         layers.append(nn.Conv2d(ch, mc, 3, padding=1))  # zero-initialised in training
         self.input_hint_block = nn.Sequential(*layers)  # keys 0, 2, ..., 14 (odd indices are SiLU)
-
-        def transformer(ch: int, depth: int) -> SpatialTransformer:
-            heads, dim_head = cfg.heads_for(ch)
-            return SpatialTransformer(ch, heads, dim_head, depth, cfg.context_dim, cfg.use_linear_in_transformer)
-
-        self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(cfg.in_channels, mc, 3, padding=1))])
-        self.zero_convs = nn.ModuleList([nn.Sequential(nn.Conv2d(mc, mc, 1))])
-        ch, depth_in = mc, iter(cfg.transformer_depth)
-        for level, mult in enumerate(cfg.channel_mult):
-            for _ in range(cfg.num_res_blocks[level]):
-                blocks = [ResBlock(ch, emb_dim, mult * mc)]
-                ch = mult * mc
-                depth = next(depth_in)
-                if depth > 0:
-                    blocks.append(transformer(ch, depth))
-                self.input_blocks.append(TimestepBlock(*blocks))
-                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
-            if level != len(cfg.channel_mult) - 1:
-                self.input_blocks.append(TimestepBlock(Downsample(ch)))
-                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
-        middle = [ResBlock(ch, emb_dim, ch)]
-        if cfg.transformer_depth_middle > 0:
-            middle.append(transformer(ch, cfg.transformer_depth_middle))
-        middle.append(ResBlock(ch, emb_dim, ch))
-        self.middle_block = TimestepBlock(*middle)
+        # one zero-initialised 1x1 conv per input block, on that block's output
+        self.zero_convs = nn.ModuleList(nn.Sequential(nn.Conv2d(c, c, 1)) for c in self.input_channels)
+        ch = self.input_channels[-1]
         self.middle_block_out = nn.Sequential(nn.Conv2d(ch, ch, 1))
 
     @property
@@ -88,11 +61,7 @@ class ControlNet(nn.Module):
         ``guided`` is :meth:`encode_hint` of the hint, when the caller keeps it between steps.
         """
         dtype = self.dtype
-        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(dtype))
-        if self.config.adm_in_channels:
-            if y is None:
-                raise ValueError(f"this ControlNet needs the vector input y [B, {self.config.adm_in_channels}] (SDXL)")
-            emb = emb + self.label_emb(y.to(dtype))
+        emb = self.embed(timesteps, y, dtype)
         if guided is None:
             guided = self.encode_hint(hint)  # [B, mc, H, W]: the hint at latent resolution
         h, context = x.to(dtype), context.to(dtype)
@@ -184,25 +153,12 @@ def load_controlnet_module(sd: dict, dtype: torch.dtype | None = None, where: st
         raise ValueError(f"{where}: not a ControlNet (no input_hint_block/zero_convs keys; found e.g. "
                          f"{', '.join(sorted(sd)[:3])})")
     cfg, hint_ch = config_from_state_dict(sd)
-    with torch.device("meta"):
-        module = ControlNet(cfg, hint_ch)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    if missing:
-        raise ValueError(f"{where}: {len(missing)} weights missing, e.g. {', '.join(missing[:5])}")
-    if unexpected:
-        log.warning("%s: %d unexpected keys ignored, e.g. %s", where, len(unexpected), ", ".join(unexpected[:5]))
     dtype = dtype or next(iter(sd.values())).dtype
     if not dtype.is_floating_point:
         dtype = torch.float32
-    tensors = {}
-    for k, ref in expected.items():
-        if tuple(sd[k].shape) != tuple(ref.shape):
-            raise ValueError(f"{where}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(ref.shape)}")
-        tensors[k] = sd[k].to(dtype)
-    module.load_state_dict(tensors, assign=True)
-    return module.eval().requires_grad_(False)
+    # built on meta and filled as every loader does (building.py): keys and shapes checked, extras logged
+    module = fill_module(on_meta(lambda: ControlNet(cfg, hint_ch)), sd, "", dtype, "cpu", where, whole=True)
+    return module.requires_grad_(False)
 
 
 # --- the CONTROL_NET value ------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Tests and benchmarks (bench/, which has no tests/ on its path) build their model
 core/ or nodes/ imports it (tests/foundation/test_import_cycles.py checks).
 
 ``write_tiny_checkpoint(path, family)`` writes a .safetensors that every loader treats as the real
-thing: the same key names as the released checkpoints (tests/data/reference/checkpoints), U-Net model_channels 32 with two levels,
-a 4-level VAE with 32 channels (so latents are still 1/8 of the image and have 4 channels), and
-text encoders of width 32 with 2 layers (CLIP in the transformers layout, OpenCLIP in its own).
+thing: the same key names as the released checkpoints (tests/data/reference/checkpoints), U-Net
+model_channels 32 with two levels, a 4-level VAE with 32 channels (so latents are still 1/8 of the image
+and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the transformers layout,
+OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
 ``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
 gives a text encoder of any size in its checkpoint layout.

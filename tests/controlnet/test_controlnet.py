@@ -227,3 +227,18 @@ def test_every_sampler_runs_with_a_controlnet_on_a_batch(tiny, sampler):
     assert not torch.allclose(plain, controlled)
     per_item = (plain - controlled).flatten(1).abs().amax(1)
     assert (per_item > 0).all()  # both batch items got the control
+
+
+def test_loader_names_a_missing_weight_and_the_file():
+    sd = tiny_controlnet_state_dict()
+    del sd["control_model.zero_convs.3.0.weight"]
+    with pytest.raises(ValueError, match=r"ControlNet cn\.safetensors: .*1 missing \(first: zero_convs\.3\.0\.weight\)"):
+        load_controlnet_module(sd, where="ControlNet cn.safetensors")
+
+
+def test_loader_keeps_the_files_dtype_and_shares_its_memory():
+    sd = {k: v.half() for k, v in tiny_controlnet_state_dict().items()}
+    module = load_controlnet_module(sd)
+    weight = module.zero_convs[0][0].weight
+    assert module.dtype == torch.float16 and not weight.requires_grad
+    assert weight.data_ptr() == sd["control_model.zero_convs.0.0.weight"].data_ptr()  # no copy
