@@ -22,6 +22,7 @@ import torch
 from core.models.clip import TextEncoderConfig, build_encoder, to_checkpoint
 from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
+from core.models.weights import save_safetensors
 
 FAMILIES = ("sd15", "sd21v", "sdxl", "sd15_inpaint")
 TEXT_WIDTH = 32
@@ -155,13 +156,10 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
 
 
 def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
-    from safetensors.torch import save_file
-
     sd, metadata = tiny_state_dict(family, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
-    return path
+    return save_safetensors(sd, path, metadata)
 
 
 def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, scale: float = 0.1) -> dict:
