@@ -83,6 +83,47 @@ class ControlHandle:
         """This network's ``{"input" | "middle" | "adapter": [tensor, ...]}`` at strength 1."""
         raise NotImplementedError(f"{type(self).__name__} does not compute residuals")
 
+    # --- ComfyUI's ControlBase names, for packs that bind and chain CONTROL_NET values themselves -------
+    # (``control_net.copy().set_cond_hint(image.movedim(-1, 1), strength, (start, end), vae=vae)`` then
+    # ``.set_previous_controlnet(prev)``, as ComfyUI's own apply node does; docs/lora_controlnet.md)
+
+    def copy(self):
+        """A copy with this hint, strength, step range and VAE but no previous control (as ComfyUI's)."""
+        c = copy.copy(self)
+        c.previous = None
+        c._unbind()
+        return c
+
+    def set_cond_hint(self, cond_hint: torch.Tensor, strength: float = 1.0, timestep_percent_range=(0.0, 1.0),
+                      vae=None, extra_concat=()):
+        """Bind this handle in place to ``cond_hint`` ``[B, C, H, W]`` (an IMAGE moved channels-first).
+
+        ``extra_concat`` (extra hint channels of Union/inpaint ControlNets) is not supported: refused."""
+        if extra_concat:
+            raise ValueError(f"{self.name}: extra_concat hint channels are not supported by this ControlNet")
+        self.hint = cond_hint.movedim(1, -1)
+        self.strength = float(strength)
+        self.start_percent, self.end_percent = (float(p) for p in timestep_percent_range)
+        self.vae = vae
+        self._unbind()
+        return self
+
+    def set_previous_controlnet(self, controlnet):
+        self.previous = controlnet
+        return self
+
+    @property
+    def previous_controlnet(self):
+        return self.previous
+
+    @property
+    def cond_hint_original(self) -> torch.Tensor | None:
+        return None if self.hint is None else self.hint.movedim(-1, 1)
+
+    @property
+    def timestep_percent_range(self) -> tuple[float, float]:
+        return self.start_percent, self.end_percent
+
     # --- helpers the kinds share ------------------------------------------------------------------
 
     def model_to(self, device: torch.device) -> torch.nn.Module:

@@ -156,3 +156,32 @@ def test_rebinding_a_bound_handle_uses_the_new_hint(kind):
     fresh = kind.apply(1.0 - hint, 1.0).get_control(x, sigma, ctx, 1)
     for part in fresh:
         assert all(torch.equal(a, b) for a, b in zip(again[part], fresh[part]))
+
+
+# --- ComfyUI's ControlBase names (what packs that stack ControlNets call) --------------------------------
+
+def test_comfy_style_binding_equals_apply(kind):
+    """``copy().set_cond_hint(image.movedim(-1, 1), ...).set_previous_controlnet(prev)``, as ComfyUI's node does."""
+    x, sigma, context, hint = control_inputs()
+    ctx = {"c_crossattn": context, "y": None}
+    previous = kind.apply(1.0 - hint, 0.7)
+    comfy = kind.copy().set_cond_hint(hint.movedim(-1, 1), 1.3, (0.0, 0.9)).set_previous_controlnet(previous)
+    ours = kind.apply(hint, 1.3, 0.0, 0.9, previous=previous)
+    assert comfy.previous_controlnet is previous and comfy.timestep_percent_range == (0.0, 0.9)
+    assert torch.equal(comfy.cond_hint_original, hint.movedim(-1, 1))
+    a, b = comfy.get_control(x, sigma, ctx, 1), ours.get_control(x, sigma, ctx, 1)
+    for part in a:
+        assert all(torch.equal(u, v) for u, v in zip(a[part], b[part]))
+
+
+def test_comfy_copy_keeps_the_binding_but_not_the_chain():
+    loaded = ConstantHandle()
+    bound = loaded.apply(torch.full((1, 8, 8, 3), 0.5), 2.0, 0.1, 0.9, previous=loaded.apply(torch.ones(1, 8, 8, 3), 1.0))
+    c = bound.copy()
+    assert c is not bound and c.previous_controlnet is None
+    assert (c.strength, c.timestep_percent_range) == (2.0, (0.1, 0.9)) and torch.equal(c.hint, bound.hint)
+
+
+def test_set_cond_hint_refuses_extra_concat_channels_by_name():
+    with pytest.raises(ValueError, match="constant: extra_concat"):
+        ConstantHandle().copy().set_cond_hint(torch.ones(1, 3, 8, 8), extra_concat=[torch.ones(1, 1, 8, 8)])
