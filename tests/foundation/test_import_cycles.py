@@ -3,7 +3,8 @@ imports the test-support module core/models/tiny.py.
 
 Every import statement counts: at module level, inside functions, under ``if``/``try``. An import moved
 into a function to dodge a circle is the same tangle, only deferred to the first call. The graph is read
-from the source with ``ast`` (nothing is imported), so the test is fast and sees every branch.
+from the source with ``ast`` (nothing is imported), so the test is fast and sees every branch; imports by
+a computed name (``importlib.import_module``) are not seen.
 
 Names a pack would import through core/compat (``comfy``, ``folder_paths``, ``server``, ...) resolve to
 the modules there, as they do at run time once the custom-node loader has put that folder on sys.path.
