@@ -55,7 +55,7 @@ _CATALOGUE = {
     "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise),
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
-    "ipndm": _Entry(cfgpp.ipndm),
+    "ipndm": _Entry(basic.ipndm),
     "ddim": _Entry(basic.euler, inpaint_random_noise=True),
     "uni_pc": _Entry(uni_pc.uni_pc),
     "uni_pc_bh2": _Entry(uni_pc.uni_pc_bh2),
