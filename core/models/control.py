@@ -76,7 +76,7 @@ class ControlHandle:
             return prev
         control = self.residuals(x, sigma, cond_context, batched)
         if self.strength != 1.0:
-            control = {part: [t * self.strength for t in ts] for part, ts in control.items()}
+            control = {part: [None if t is None else t * self.strength for t in ts] for part, ts in control.items()}
         return add_controls(prev, control)
 
     def residuals(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int) -> dict:
