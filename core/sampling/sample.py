@@ -66,13 +66,14 @@ class _InpaintBlend:
 
     def __init__(self, inner, latent, noise, mask):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
+        self.keep = 1 - mask
 
     def _on_path(self, x, sigma):
         s = sigma.reshape(-1, 1, 1, 1)
-        return x * self.mask + (self.latent + self.noise * s) * (1 - self.mask)
+        return x * self.mask + (self.latent + self.noise * s) * self.keep
 
     def _kept(self, denoised):
-        return denoised * self.mask + self.latent * (1 - self.mask)
+        return denoised * self.mask + self.latent * self.keep
 
     def __call__(self, x, sigma):
         return self._kept(self.inner(self._on_path(x, sigma), sigma))
