@@ -37,6 +37,8 @@ async def _await(awaitable):
 
 def map_over_lists(obj, cls, kwargs):
     """Call FUNCTION once per list index (or once with whole lists) and merge results (§5.4)."""
+    if not hasattr(cls, "FUNCTION"):
+        raise TypeError(f"{cls.__name__} is a display-only node (it has no FUNCTION) and cannot be run")
     fn = getattr(obj, cls.FUNCTION)
     n_out = len(cls.RETURN_TYPES)
     output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * n_out)

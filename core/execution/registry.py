@@ -33,6 +33,7 @@ class NodeRegistry:
     web_directories: dict = field(default_factory=dict)  # module name -> absolute dir
     failures: list = field(default_factory=list)  # PluginFailure
     loaded_packs: list = field(default_factory=list)  # (name, path, seconds)
+    _unserialisable: set = field(default_factory=set, repr=False)  # logged once each
 
     def register(self, cls, name: str | None = None, *, display_name: str | None = None,
                  module: str = "nodes", override: bool = False) -> type:
@@ -99,21 +100,36 @@ class NodeRegistry:
         return info
 
     def object_info(self) -> dict:
+        """Every node's entry; a node whose INPUT_TYPES raises or is not JSON is skipped with a logged reason."""
+        import json
+
         out = {}
         for name in self.classes:
             try:
-                out[name] = self.node_info(name)
+                info = self.node_info(name)
             except Exception:  # a plugin whose INPUT_TYPES raises must not break the catalogue
-                log.exception("object_info: node %s raised; skipped", name)
+                log.exception("object_info: node %s (%s) raised; skipped", name, self.modules.get(name))
+                continue
+            try:
+                json.dumps(info)
+            except (TypeError, ValueError) as e:
+                if name not in self._unserialisable:
+                    self._unserialisable.add(name)
+                    log.warning("object_info: node %s (%s) skipped: its INPUT_TYPES/RETURN_TYPES are not JSON (%s)",
+                                name, self.modules.get(name), e)
+                continue
+            out[name] = info
         return out
 
 
 def check_node_class(cls, name: str) -> None:
     """Refuse classes that cannot work as nodes, with a message that names the node."""
-    for attr in ("INPUT_TYPES", "RETURN_TYPES", "FUNCTION"):
+    for attr in ("INPUT_TYPES", "RETURN_TYPES"):
         if not hasattr(cls, attr):
             raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}")
-    if not hasattr(cls, cls.FUNCTION):
+    # Without FUNCTION a node is display-only (notes, reroutes of some packs): ComfyUI lists it, and
+    # running it fails in the executor, naming the node.
+    if hasattr(cls, "FUNCTION") and not hasattr(cls, cls.FUNCTION):
         raise RegistryError(f"node {name!r}: FUNCTION {cls.FUNCTION!r} is not a method of the class")
     if not isinstance(cls.RETURN_TYPES, (tuple, list)):
         raise RegistryError(f"node {name!r}: RETURN_TYPES must be a tuple")

@@ -12,6 +12,7 @@ import logging
 
 import torch
 
+from core.models.comfy_methods import ModelPatcherMethods, VaeMethods
 from core.models.latent_formats import LatentFormat
 from core.models.patcher import (  # noqa: F401 (ScaledPatch, WeightScale, as_patch re-exported)
     DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 UNET_PREFIX = "model.diffusion_model."
 
 
-class ModelHandle:
+class ModelHandle(ModelPatcherMethods):
     def __init__(self, unet: torch.nn.Module, config, latent_format: LatentFormat, name: str = ""):
         self.unet = unet
         self.config = config
@@ -84,7 +85,7 @@ def _deepcopyable(options: dict) -> bool:
         return False
 
 
-class VaeHandle:
+class VaeHandle(VaeMethods):
     """Raw VAE space in and out (no latent scale factor); IMAGE is [B,H,W,C] 0..1 float32 on the CPU."""
 
     def __init__(self, vae, name: str = ""):
@@ -151,12 +152,17 @@ class VaeHandle:
             return self.decode_tiled(latent)
         return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
-    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
-        """Like decode, tile by tile; ``tile_size``/``overlap`` in pixels (as the VAEDecodeTiled node)."""
+    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64, *,
+                     tile_x: int | None = None, tile_y: int | None = None, **_comfy) -> torch.Tensor:
+        """Like decode, tile by tile; ``tile_size``/``overlap`` in pixels (as the VAEDecodeTiled node).
+
+        ComfyUI's keywords ``tile_x``/``tile_y``/``overlap`` (latent units) are accepted for plugins."""
         from core import devices
         from core.models.vae_tiling import tiled_map
 
         r = self.downscale_ratio
+        if tile_x is not None or tile_y is not None:
+            tile_size, overlap = max(tile_x or 0, tile_y or 0) * r, overlap * r
         tile, ov = max(tile_size // r, 1), max(overlap // r, 0)
         device = self._device()
         with devices.manager.activate(self, device), torch.inference_mode():
@@ -164,11 +170,14 @@ class VaeHandle:
             x = tiled_map(latent.float(), fn, tile, min(ov, tile // 2), r, 3)
         return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
-    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64, *,
+                     tile_x: int | None = None, tile_y: int | None = None, **_comfy) -> torch.Tensor:
         from core import devices
         from core.models.vae_tiling import tiled_map
 
         r = self.downscale_ratio
+        if tile_x is not None or tile_y is not None:  # ComfyUI's keywords, in pixels for encode
+            tile_size = max(tile_x or 0, tile_y or 0)
         tile = max(tile_size // r * r, r)
         ov = min(overlap // r * r, tile // 2)
         x = self._crop(image)

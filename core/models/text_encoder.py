@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from core.models import prompt as prompt_syntax
+from core.models.comfy_methods import ClipMethods
 from core.models.clip import ClipTextEncoder, config_from_state_dict, load_encoder, to_checkpoint, to_module_keys
 from core.models.tokenizer import END_OF_TEXT, START_OF_TEXT, get_tokenizer
 
@@ -123,7 +124,7 @@ class Encoder:
             params[name].copy_(part.to(params[name].dtype))
 
 
-class ClipHandle:
+class ClipHandle(ClipMethods):
     """A CLIP value: one or two text encoders, the clip-skip choice, embedding folders and weight patches."""
 
     def __init__(self, encoders: list[Encoder], family: str, embedding_dirs=None):
