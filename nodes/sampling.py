@@ -35,6 +35,7 @@ def _common(cfg_default=8.0):
 
 class KSampler(Node):
     CATEGORY = "sampling"
+    COMFY_FUNCTION = "sample"
     DESCRIPTION = "Uses the provided model, positive and negative conditioning to denoise the latent image."
     INPUTS = (In("MODEL", "model"),
               Int("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True,
@@ -55,6 +56,7 @@ class KSampler(Node):
 
 class KSamplerAdvanced(Node):
     CATEGORY = "sampling"
+    COMFY_FUNCTION = "sample"
     DISPLAY_NAME = "KSampler (Advanced)"
     INPUTS = (In("MODEL", "model"),
               Combo("add_noise", choices=("enable", "disable")),

@@ -32,6 +32,7 @@ def _tile_inputs(tile_step: int):
 
 class VAEDecode(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "decode"
     DISPLAY_NAME = "VAE Decode"
     DESCRIPTION = "Decodes latent images back into pixel space images."
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae"))
@@ -43,6 +44,7 @@ class VAEDecode(Node):
 
 class VAEEncode(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "VAE Encode"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"))
     OUTPUTS = (Output("LATENT"),)
@@ -53,6 +55,7 @@ class VAEEncode(Node):
 
 class VAEDecodeTiled(Node):
     CATEGORY = "_for_testing"
+    COMFY_FUNCTION = "decode"
     DISPLAY_NAME = "VAE Decode (Tiled)"
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae")) + _tile_inputs(32)
     OUTPUTS = (Output("IMAGE"),)
@@ -66,6 +69,7 @@ class VAEDecodeTiled(Node):
 
 class VAEEncodeTiled(Node):
     CATEGORY = "_for_testing"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "VAE Encode (Tiled)"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae")) + _tile_inputs(64)
     OUTPUTS = (Output("LATENT"),)
