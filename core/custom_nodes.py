@@ -9,7 +9,7 @@ that fails is recorded in ``registry.failures`` with its traceback and the rest 
 
 Before any pack: torch is imported (a pack that snapshots and restores ``sys.modules`` around its own
 import must not be the one that first imports torch: a second import of torch crashes the process),
-the output/input/temp folders exist (packs list them in INPUT_TYPES at import), ComfyUI's module
+the output/input/temp and models folders exist (packs list or check them at import), ComfyUI's module
 names resolve (core/compat). A pack that runs ``pip``/subprocesses while importing is named in the log
 with the command (through a Python audit hook, the documented observation point); a pack that calls
 ``sys.exit`` is recorded as failed and the server keeps running.
@@ -194,7 +194,7 @@ def prepare_environment() -> None:
     from core import paths
 
     folders = paths.get()
-    for directory in (folders.output_dir, folders.input_dir, folders.temp_dir):
+    for directory in (folders.output_dir, folders.input_dir, folders.temp_dir, folders.models_dir):
         try:
             Path(directory).mkdir(parents=True, exist_ok=True)
         except OSError as e:

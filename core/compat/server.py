@@ -52,6 +52,13 @@ class PromptServer:
         self.app, self._hub = app, hub
         self.sockets = hub.clients
 
+    def disconnect(self, app) -> None:
+        """The server stopped: packs imported from now on get a fresh pending application again."""
+        if self.app is app:
+            self.app = self.pending_app = web.Application()
+            self._hub = None
+            self.sockets = {}
+
     def send_progress_text_sync(self, text, node_id, sid=None) -> None:
         self.send_progress_text(text, node_id, sid)
 

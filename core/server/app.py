@@ -77,6 +77,9 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     async def on_cleanup(app):
         if worker.thread.is_alive():
             await asyncio.to_thread(worker.stop)
+        pack_server = prompt_server()
+        if hasattr(pack_server, "disconnect"):
+            pack_server.disconnect(app)
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
