@@ -6,6 +6,7 @@ latent2rgb preview (core.sampling.preview) when the job asked for previews.
 """
 from __future__ import annotations
 
+from comfy.cli_args import LatentPreviewMethod, args  # noqa: F401  (ComfyUI's module re-exports both)
 from core.compat.missing import module_getattr
 
 MAX_PREVIEW_RESOLUTION = 512

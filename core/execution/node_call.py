@@ -41,7 +41,8 @@ def map_over_lists(obj, cls, kwargs):
         raise TypeError(f"{cls.__name__} is a display-only node (it has no FUNCTION) and cannot be run")
     fn = getattr(obj, cls.FUNCTION)
     n_out = len(cls.RETURN_TYPES)
-    output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * n_out)
+    # a pack's subclass may add outputs to a built-in whose OUTPUT_IS_LIST covers fewer: pad with False
+    output_is_list = (tuple(getattr(cls, "OUTPUT_IS_LIST", None) or ()) + (False,) * n_out)[:n_out]
     if getattr(cls, "INPUT_IS_LIST", False):
         calls = [kwargs]
     else:

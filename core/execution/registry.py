@@ -76,7 +76,8 @@ class NodeRegistry:
             "input_order": {section: list(values) for section, values in inputs.items()},
             "is_input_list": bool(getattr(cls, "INPUT_IS_LIST", False)),
             "output": list(cls.RETURN_TYPES),
-            "output_is_list": list(getattr(cls, "OUTPUT_IS_LIST", None) or [False] * len(cls.RETURN_TYPES)),
+            "output_is_list": (list(getattr(cls, "OUTPUT_IS_LIST", None) or []) + [False] * len(cls.RETURN_TYPES))[
+                :len(cls.RETURN_TYPES)],
             "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES),
             "name": name,
             "display_name": self.display_name(name),

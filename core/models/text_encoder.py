@@ -149,15 +149,22 @@ class ClipHandle(ClipMethods):
         self.layer_idx = int(layer_idx)
 
     def tokenize(self, text: str, return_word_ids: bool = False) -> dict:
-        """``{"l"|"h"|"g": [chunk, ...]}`` with chunks of 77 ``(token, weight)`` pairs."""
+        """``{"l"|"h"|"g": [chunk, ...]}`` with chunks of 77 ``(token, weight)`` pairs.
+
+        ``return_word_ids`` (ComfyUI's flag, used by prompt-weighting plugins): ``(token, weight, word id)``
+        triples, word ids counting words from 1 and 0 for start, end and padding tokens."""
         dirs = self._embedding_dirs()
         encode_word = self.tokenizer.encode
         tokens = {}
         for enc in self.encoders:
             find = enc.embedding_lookup(dirs) if dirs else None
             words = prompt_syntax.tokenize_prompt(text, encode_word, find)
-            tokens[enc.role.name] = prompt_syntax.pack_chunks(
-                words, start=START_OF_TEXT, end=END_OF_TEXT, pad=enc.role.pad_token)
+            if return_word_ids:
+                words = [[(*item, i + 1) for item in word] for i, word in enumerate(words)]
+            chunks = prompt_syntax.pack_chunks(words, start=START_OF_TEXT, end=END_OF_TEXT, pad=enc.role.pad_token)
+            if return_word_ids:
+                chunks = [[item if len(item) == 3 else (*item, 0) for item in chunk] for chunk in chunks]
+            tokens[enc.role.name] = chunks
         return tokens
 
     def encode_from_tokens(self, tokens: dict, return_pooled=False, return_dict: bool = False):
