@@ -125,6 +125,7 @@ class ConditioningSetAreaStrength(Node):
 class ConditioningSetMask(Node):
     CATEGORY = "conditioning"
     COMFY_FUNCTION = "append"
+    COMFY_ARGS = ("conditioning", "mask", "set_cond_area", "strength")  # ComfyUI's positional order
     DISPLAY_NAME = "Conditioning (Set Mask)"
     INPUTS = (In("CONDITIONING", "conditioning"), In("MASK", "mask"),
               Float("strength", default=1.0, min=0.0, max=10.0, step=0.01),

@@ -34,6 +34,7 @@ def _prompt(name: str) -> String:
 class CLIPTextEncode(Node):
     CATEGORY = "conditioning"
     COMFY_FUNCTION = "encode"
+    COMFY_ARGS = ("clip", "text")  # ComfyUI's positional order
     DISPLAY_NAME = "CLIP Text Encode (Prompt)"
     DESCRIPTION = "Encodes a prompt (with (word:1.2) weights and embedding:name) into conditioning."
     INPUTS = (_prompt("text"), In("CLIP", "clip"))

@@ -33,6 +33,7 @@ def _tile_inputs(tile_step: int):
 class VAEDecode(Node):
     CATEGORY = "latent"
     COMFY_FUNCTION = "decode"
+    COMFY_ARGS = ("vae", "samples")
     DISPLAY_NAME = "VAE Decode"
     DESCRIPTION = "Decodes latent images back into pixel space images."
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae"))
@@ -45,6 +46,7 @@ class VAEDecode(Node):
 class VAEEncode(Node):
     CATEGORY = "latent"
     COMFY_FUNCTION = "encode"
+    COMFY_ARGS = ("vae", "pixels")
     DISPLAY_NAME = "VAE Encode"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"))
     OUTPUTS = (Output("LATENT"),)
@@ -56,6 +58,7 @@ class VAEEncode(Node):
 class VAEDecodeTiled(Node):
     CATEGORY = "_for_testing"
     COMFY_FUNCTION = "decode"
+    COMFY_ARGS = ("vae", "samples", "tile_size", "overlap", "temporal_size", "temporal_overlap")
     DISPLAY_NAME = "VAE Decode (Tiled)"
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae")) + _tile_inputs(32)
     OUTPUTS = (Output("IMAGE"),)
@@ -70,6 +73,7 @@ class VAEDecodeTiled(Node):
 class VAEEncodeTiled(Node):
     CATEGORY = "_for_testing"
     COMFY_FUNCTION = "encode"
+    COMFY_ARGS = ("vae", "pixels", "tile_size", "overlap", "temporal_size", "temporal_overlap")
     DISPLAY_NAME = "VAE Encode (Tiled)"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae")) + _tile_inputs(64)
     OUTPUTS = (Output("LATENT"),)

@@ -21,6 +21,7 @@ nodes ComfyUI rewrote in its V3 API, as classmethods (``ImageUpscaleWithModel.ex
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -225,7 +226,8 @@ class Node:
     """Base for built-in nodes; subclasses declare INPUTS/OUTPUTS and implement ``execute``.
 
     ``COMFY_FUNCTION``: ComfyUI's name for the method (FUNCTION becomes it; ``execute`` stays a second
-    name of the same function). ``COMFY_V3``: ComfyUI declares this node with its V3 API, so plugins
+    name of the same function). ``COMFY_ARGS``: the positional order of ComfyUI's method where it differs
+    from ``execute``'s (plugins call ``VAEDecode().decode(vae, samples)``). ``COMFY_V3``: ComfyUI declares this node with its V3 API, so plugins
     may call ``Cls.execute(...)`` on the class.
     """
 
@@ -239,6 +241,7 @@ class Node:
     OUTPUT_NODE = False
 
     COMFY_FUNCTION: str | None = None
+    COMFY_ARGS: tuple | None = None
     COMFY_V3 = False
 
     def __init_subclass__(cls, **kw):
@@ -295,5 +298,20 @@ def _comfy_names(cls) -> None:
     if name and name != "execute":
         if name in cls.__dict__ and cls.__dict__[name] is not fn:
             raise TypeError(f"{cls.__name__}: COMFY_FUNCTION {name!r} is already another method")
-        setattr(cls, name, fn)
+        setattr(cls, name, _in_comfy_order(fn, cls.COMFY_ARGS, f"{cls.__name__}.{name}") if cls.COMFY_ARGS else fn)
         cls.FUNCTION = name
+
+
+def _in_comfy_order(fn, order: tuple, where: str):
+    """``fn`` taking its positional arguments in ComfyUI's ``order`` (keywords pass through unchanged)."""
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        if len(args) > len(order):
+            raise TypeError(f"{where}() takes at most {len(order)} positional arguments ({len(args)} given)")
+        for name, value in zip(order, args):
+            if name in kwargs:
+                raise TypeError(f"{where}() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        return fn(self, **kwargs)
+
+    return method

@@ -22,7 +22,7 @@ def test_all_in_one_pack_node_matches_the_builtin_txt2img(comfy_registry):
     assert 0.0 <= float(seen["pack_image"].min()) and float(seen["pack_image"].max()) <= 1.0
 
 
-def test_subclassed_builtin_encoder_runs_by_comfyui_method_name(comfy_registry):
+def test_subclassed_builtin_encoder_runs_by_comfyui_method_name_and_argument_order(comfy_registry):
     import torch
 
     prompt = {
@@ -49,15 +49,15 @@ def test_node_helpers_set_values_on_every_conditioning_entry(comfy_registry):
     assert "strength" not in seen["original"][0][1]  # a copy: the upstream value is untouched
 
 
-def test_vae_methods_by_comfyui_names_round_trip_an_image(comfy_registry):
+def test_vae_methods_and_builtin_vae_nodes_called_positionally_round_trip_an_image(comfy_registry):
     prompt = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
-        "2": {"class_type": "EmptyImage", "inputs": {"width": 72, "height": 64, "batch_size": 1, "color": 0x808080}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 76, "height": 64, "batch_size": 1, "color": 0x808080}},
         "3": {"class_type": "VaeRoundTrip", "inputs": {"vae": ["1", 2], "image": ["2", 0]}},
         "4": probe("3", 0, "image")}
     result, seen = run(comfy_registry, prompt)
     assert result.success, result.error
-    assert seen["image"].shape == (1, 64, 72, 3)
+    assert seen["image"].shape == (1, 64, 72, 3)  # 76 cropped to a multiple of 8 by vae_encode_crop_pixels
 
 
 def test_comfy_sd_objects_answer_isinstance_for_our_loader_values(comfy_registry):
