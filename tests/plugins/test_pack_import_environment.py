@@ -20,12 +20,15 @@ def test_display_only_node_without_function_is_registered(comfy_registry):
 
 
 def test_running_a_display_only_node_fails_naming_it(comfy_registry):
-    from core.execution.node_call import map_over_lists
+    import asyncio
 
     import pytest
 
+    from core.execution.node_call import start_calls
+
+    cls = comfy_registry.get("Note")
     with pytest.raises(TypeError, match="Note is a display-only node"):
-        map_over_lists(comfy_registry.get("Note")(), comfy_registry.get("Note"), {"text": ["x"]})
+        asyncio.run(start_calls(cls(), cls, getattr(cls, "FUNCTION", None), {"text": ["x"]}, "1"))
 
 
 def test_node_with_non_json_inputs_is_left_out_of_object_info_only(comfy_registry, caplog):
