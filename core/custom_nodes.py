@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.compat import ensure_on_path
 from core.compat.missing import missing_comfy_module
-from core.execution.registry import PluginFailure, RegistryError
+from core.execution.registry import PluginFailure, RegistryError, v3_extension_nodes
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,16 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
         _importing.reset(token)
 
     mappings = getattr(module, "NODE_CLASS_MAPPINGS", None)
-    if not isinstance(mappings, dict):
-        hint = " (V3 comfy_entrypoint packs are not supported)" if hasattr(module, "comfy_entrypoint") else ""
-        _failure(registry, name, path, f"no NODE_CLASS_MAPPINGS dict{hint}")
-        return False
     display = getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}
+    if not isinstance(mappings, dict) and hasattr(module, "comfy_entrypoint"):  # a V3 pack (comfy_api.latest)
+        try:
+            mappings, display = v3_extension_nodes(module, name)
+        except Exception as e:
+            _failure(registry, name, path, f"comfy_entrypoint failed: {type(e).__name__}: {e}", traceback.format_exc())
+            return False
+    if not isinstance(mappings, dict):
+        _failure(registry, name, path, "no NODE_CLASS_MAPPINGS dict and no comfy_entrypoint")
+        return False
     _register_web_directory(registry, name, path, module)
 
     for node_name, cls in list(mappings.items()):

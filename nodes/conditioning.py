@@ -125,14 +125,13 @@ class ConditioningSetAreaStrength(Node):
 class ConditioningSetMask(Node):
     CATEGORY = "conditioning"
     COMFY_FUNCTION = "append"
-    COMFY_ARGS = ("conditioning", "mask", "set_cond_area", "strength")  # ComfyUI's positional order
     DISPLAY_NAME = "Conditioning (Set Mask)"
     INPUTS = (In("CONDITIONING", "conditioning"), In("MASK", "mask"),
               Float("strength", default=1.0, min=0.0, max=10.0, step=0.01),
               Combo("set_cond_area", choices=("default", "mask bounds")))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, conditioning, mask, strength, set_cond_area):
+    def execute(self, conditioning, mask, set_cond_area, strength):
         if mask.ndim < 3:
             mask = mask.unsqueeze(0)
         return (_with(conditioning, mask=mask, set_area_to_bounds=set_cond_area != "default",

@@ -100,7 +100,10 @@ class ControlNetApplyAdvanced(Node):
     )
     OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"))
 
-    def execute(self, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None):
+    def execute(self, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None,
+                extra_concat=()):
+        if extra_concat:  # ComfyUI's hook for inpainting ControlNets that take extra channels
+            raise ValueError("ControlNetApplyAdvanced, input 'extra_concat': extra concat channels are not supported")
         if strength == 0:
             return (positive, negative)
         # one cache for both lists: positive and negative share a control object, so guidance runs

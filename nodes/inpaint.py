@@ -22,13 +22,12 @@ class SetLatentNoiseMask(Node):
 class VAEEncodeForInpaint(Node):
     CATEGORY = "latent/inpaint"
     COMFY_FUNCTION = "encode"
-    COMFY_ARGS = ("vae", "pixels", "mask", "grow_mask_by")  # ComfyUI's positional order
     DISPLAY_NAME = "VAE Encode (for Inpainting)"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"), In("MASK", "mask"),
               Int("grow_mask_by", default=6, min=0, max=64, step=1))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae, mask, grow_mask_by=6):
+    def execute(self, vae, pixels, mask, grow_mask_by=6):
         import math
 
         import torch

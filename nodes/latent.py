@@ -92,8 +92,11 @@ class LatentComposite(Node):
               Int("feather", default=0, min=0, max=MAX_RESOLUTION, step=8))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, samples_to, samples_from, x, y, feather):
+    def execute(self, samples_to, samples_from, x, y, composite_method="normal", feather=0):
         from core.sampling.latent_ops import composite
+
+        if composite_method != "normal":
+            raise ValueError(f"LatentComposite: composite_method {composite_method!r} is not supported (only 'normal')")
 
         out = dict(samples_to)
         out["samples"] = composite(_samples("LatentComposite", samples_to, "samples_to"),

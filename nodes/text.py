@@ -34,13 +34,12 @@ def _prompt(name: str) -> String:
 class CLIPTextEncode(Node):
     CATEGORY = "conditioning"
     COMFY_FUNCTION = "encode"
-    COMFY_ARGS = ("clip", "text")  # ComfyUI's positional order
     DISPLAY_NAME = "CLIP Text Encode (Prompt)"
     DESCRIPTION = "Encodes a prompt (with (word:1.2) weights and embedding:name) into conditioning."
     INPUTS = (_prompt("text"), In("CLIP", "clip"))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, text, clip):
+    def execute(self, clip, text):
         clip = _require_clip("CLIPTextEncode", clip)
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text)),)
 
@@ -87,7 +86,7 @@ class CLIPTextEncodeSDXLRefiner(Node):
     )
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, ascore, width, height, text, clip):
+    def execute(self, clip, ascore, width, height, text):
         clip = _require_clip("CLIPTextEncodeSDXLRefiner", clip)
         extra = {"aesthetic_score": ascore, "width": width, "height": height}
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text), add_dict=extra),)

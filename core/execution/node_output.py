@@ -49,11 +49,12 @@ class NodeOutput:
         ui = self.ui
         if ui is None:
             return None
-        if isinstance(ui, dict):
-            return ui
         if hasattr(ui, "as_dict"):
-            return ui.as_dict()
-        raise TypeError(f"NodeOutput ui must be a dict or a ui output object, got {type(ui).__name__}")
+            ui = ui.as_dict()
+        if not isinstance(ui, dict):
+            raise TypeError(f"NodeOutput ui must be a dict or a ui output object, got {type(ui).__name__}")
+        # ui.* objects use tuples ({"text": (value,)}); the executor merges list values across list-mapped calls
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in ui.items()}
 
     def to_classic(self, n_outputs: int):
         """The classic return value: a tuple, or {'result', 'ui', 'expand'} when there is more than outputs."""

@@ -21,7 +21,6 @@ nodes ComfyUI rewrote in its V3 API, as classmethods (``ImageUpscaleWithModel.ex
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -226,8 +225,7 @@ class Node:
     """Base for built-in nodes; subclasses declare INPUTS/OUTPUTS and implement ``execute``.
 
     ``COMFY_FUNCTION``: ComfyUI's name for the method (FUNCTION becomes it; ``execute`` stays a second
-    name of the same function). ``COMFY_ARGS``: the positional order of ComfyUI's method where it differs
-    from ``execute``'s (plugins call ``VAEDecode().decode(vae, samples)``). ``COMFY_V3``: ComfyUI declares this node with its V3 API, so plugins
+    name of the same function). ``COMFY_V3``: ComfyUI declares this node with its V3 API, so plugins
     may call ``Cls.execute(...)`` on the class.
     """
 
@@ -241,7 +239,6 @@ class Node:
     OUTPUT_NODE = False
 
     COMFY_FUNCTION: str | None = None
-    COMFY_ARGS: tuple | None = None
     COMFY_V3 = False
 
     def __init_subclass__(cls, **kw):
@@ -253,11 +250,13 @@ class Node:
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__}: duplicate input names in {names}")
         cls.RETURN_TYPES = tuple(o.type for o in cls.OUTPUTS)
-        cls.RETURN_NAMES = tuple(o.name or o.type for o in cls.OUTPUTS)
-        cls.OUTPUT_IS_LIST = tuple(o.is_list for o in cls.OUTPUTS)
+        # Set only when they say something (as in ComfyUI's classes): a plugin subclass that changes
+        # RETURN_TYPES must not inherit names or list flags sized for our outputs.
+        _set_or_clear(cls, "RETURN_NAMES", tuple(o.name or o.type for o in cls.OUTPUTS),
+                      any(o.name for o in cls.OUTPUTS))
+        _set_or_clear(cls, "OUTPUT_IS_LIST", tuple(o.is_list for o in cls.OUTPUTS), any(o.is_list for o in cls.OUTPUTS))
         tooltips = [o.tooltip for o in cls.OUTPUTS]
-        if any(tooltips):
-            cls.OUTPUT_TOOLTIPS = tuple(t or "" for t in tooltips)
+        _set_or_clear(cls, "OUTPUT_TOOLTIPS", tuple(t or "" for t in tooltips), any(tooltips))
 
         specs, hidden = tuple(cls.INPUTS), dict(cls.HIDDEN)
 
@@ -280,14 +279,23 @@ class Node:
         raise KeyError(name)
 
 
+def _set_or_clear(cls, attr: str, value, meaningful: bool) -> None:
+    if meaningful:
+        setattr(cls, attr, value)
+    elif hasattr(cls, attr):  # inherited from a built-in parent with other outputs
+        setattr(cls, attr, None)
+
+
 def _comfy_names(cls) -> None:
     """Give a node's own ``execute`` ComfyUI's method name (and class-call form) and point FUNCTION at it.
 
-    Only a class that defines ``execute`` itself is touched, so a plugin subclass that overrides the
-    ComfyUI-named method (``class X(nodes.LoraLoader): def load_lora(...)``) keeps its override as FUNCTION.
+    Only a built-in declaration is touched (a class that itself sets COMFY_FUNCTION or COMFY_V3 and
+    defines ``execute``), so a plugin subclass keeps its own FUNCTION and overrides
+    (``class X(nodes.LoraLoader): def load_lora(...)`` still runs its ``load_lora``).
     """
     own = cls.__dict__.get("execute")
-    if own is None:
+    declared = "COMFY_FUNCTION" in cls.__dict__ or "COMFY_V3" in cls.__dict__
+    if own is None or not declared:
         return
     fn = own.fn if isinstance(own, _HybridExecute) else own
     if cls.COMFY_V3 and not isinstance(own, _HybridExecute):
@@ -298,20 +306,5 @@ def _comfy_names(cls) -> None:
     if name and name != "execute":
         if name in cls.__dict__ and cls.__dict__[name] is not fn:
             raise TypeError(f"{cls.__name__}: COMFY_FUNCTION {name!r} is already another method")
-        setattr(cls, name, _in_comfy_order(fn, cls.COMFY_ARGS, f"{cls.__name__}.{name}") if cls.COMFY_ARGS else fn)
+        setattr(cls, name, fn)
         cls.FUNCTION = name
-
-
-def _in_comfy_order(fn, order: tuple, where: str):
-    """``fn`` taking its positional arguments in ComfyUI's ``order`` (keywords pass through unchanged)."""
-    @functools.wraps(fn)
-    def method(self, *args, **kwargs):
-        if len(args) > len(order):
-            raise TypeError(f"{where}() takes at most {len(order)} positional arguments ({len(args)} given)")
-        for name, value in zip(order, args):
-            if name in kwargs:
-                raise TypeError(f"{where}() got multiple values for argument {name!r}")
-            kwargs[name] = value
-        return fn(self, **kwargs)
-
-    return method
