@@ -138,8 +138,8 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
         try:
             cls.RELATIVE_PYTHON_MODULE = sys_name
             registry.register(cls, node_name, display_name=display.get(node_name), module=sys_name, override=True)
-        except (RegistryError, AttributeError, TypeError) as e:
-            _failure(registry, name, path, f"node {node_name!r}: {e}")
+        except Exception as e:  # one broken node (e.g. a schema using a missing ComfyUI API) skips only itself
+            _failure(registry, name, path, f"node {node_name!r}: {type(e).__name__}: {e}")
     registry.loaded_packs.append((name, str(path), time.perf_counter() - started))
     return True
 

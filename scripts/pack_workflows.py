@@ -137,8 +137,9 @@ def fill_defaults(registry, prompt: dict) -> dict:
             if name in node["inputs"] or not isinstance(spec, (list, tuple)) or not spec:
                 continue
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            if isinstance(spec[0], (list, tuple)) and spec[0]:
-                node["inputs"][name] = options.get("default", spec[0][0])
+            if isinstance(spec[0], (list, tuple)) and spec[0]:  # a default outside the choices: the first, as the UI
+                default = options.get("default")
+                node["inputs"][name] = default if default in spec[0] else spec[0][0]
             elif "default" in options:
                 node["inputs"][name] = options["default"]
     return prompt

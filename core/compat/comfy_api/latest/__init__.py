@@ -96,3 +96,8 @@ class Input:
 
 
 __all__ = ["ComfyAPI", "ComfyAPISync", "ComfyAPI_latest", "ComfyExtension", "Input", "io", "ui", "comfy_io"]
+
+
+from core.compat.missing import module_getattr as _module_getattr  # noqa: E402
+
+__getattr__ = _module_getattr(__name__)  # ComfyUI names not provided here fail where used (core/compat/missing.py)
