@@ -56,3 +56,9 @@ def test_a_process_started_while_importing_is_logged_with_its_command(tmp_path, 
         load_custom_nodes(registry, [tmp_path / "packs"])
     messages = [r.getMessage() for r in caplog.records]
     assert any("quirks_pack started a process while importing" in m and "-c pass" in m for m in messages)
+
+
+def test_a_node_whose_class_attributes_raise_skips_only_itself(comfy_registry):
+    assert "BrokenSchema" not in comfy_registry and "Fine" in comfy_registry
+    failure = next(f for f in comfy_registry.failures if f.pack == "quirks_pack")
+    assert "BrokenSchema" in failure.error and "schema built from an API this host lacks" in failure.error
