@@ -44,8 +44,11 @@ REASONS = (
 )
 
 
-class UnsupportedComfyAPI(NotImplementedError):
-    """A ComfyUI API that Latentflow does not provide was used."""
+class UnsupportedComfyAPI(NotImplementedError, AttributeError):
+    """A ComfyUI API that Latentflow does not provide was used.
+
+    Also an AttributeError, so ``hasattr(placeholder, "x")`` and ``getattr(placeholder, "x", default)``
+    answer as for any missing attribute."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,8 +68,8 @@ def reason_for(qualname: str) -> str:
 
 
 def message(qualname: str, reason: str | None = None) -> str:
-    return (f"ComfyUI API {qualname} is not available in Latentflow: {reason or reason_for(qualname)} "
-            f"(supported names: {DOCS})")
+    return (f"{qualname} is a ComfyUI name that Latentflow does not provide: {reason or reason_for(qualname)}; "
+            f"the custom node that uses it cannot run ({DOCS} lists what is supported)")
 
 
 class _PlaceholderMeta(type):

@@ -7,7 +7,9 @@ from core.compat.missing import module_getattr
 
 
 def conditioning_set_values(conditioning, values=None, append: bool = False):
-    """Copies of the ``[[tensor, dict]]`` entries with ``values`` set in each dict (lists appended to with ``append``)."""
+    """Copies of the ``[[tensor, dict]]`` entries with ``values`` set in each dict.
+
+    With ``append`` a list value is appended to the entry's existing list instead of replacing it."""
     values = values or {}
     out = []
     for tensor, opts in conditioning:

@@ -3,7 +3,8 @@
 ``instance`` is one object for the whole process. Packs decorate ``instance.routes`` at import
 time, before any HTTP server exists, or add routes, static folders and middlewares to
 ``instance.app`` (an aiohttp Application from the start); when the server starts it adds those
-routes to its application (``routes`` bare and under ``/api``, as ComfyUI does) and connects itself with :meth:`connect`,
+routes to its application (``routes`` bare and under ``/api``, as ComfyUI does) and connects itself
+with :meth:`connect`,
 after which ``send_sync`` reaches websocket clients and ``client_id`` / ``last_node_id`` describe
 the running job. Without a server (``main.py run``) messages go to :meth:`subscribe` listeners, so
 packs import and run the same way headless.

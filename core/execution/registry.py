@@ -129,8 +129,11 @@ class NodeRegistry:
 def check_node_class(cls, name: str) -> None:
     """Refuse classes that cannot work as nodes, with a message that names the node."""
     for attr in ("INPUT_TYPES", "RETURN_TYPES"):
-        if not hasattr(cls, attr):
-            raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}")
+        try:
+            getattr(cls, attr)
+        except AttributeError as e:  # absent, or computed (V3 schemas) and failing inside: say which
+            inner = "" if f"attribute '{attr}'" in str(e) else f" ({type(e).__name__}: {e})"
+            raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}{inner}") from e
     # Without FUNCTION a node is display-only (notes, reroutes of some packs): ComfyUI lists it, and
     # running it fails in the executor, naming the node.
     if hasattr(cls, "FUNCTION") and not hasattr(cls, cls.FUNCTION):

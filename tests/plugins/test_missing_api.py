@@ -37,11 +37,12 @@ def test_names_comfyui_never_had_stay_ordinary_errors(comfy_registry):
         import comfy.no_such_comfy_module  # noqa: F401
 
 
-def test_placeholder_attribute_reads_name_the_attribute():
+def test_placeholder_attribute_reads_name_the_attribute_and_answer_hasattr():
     from core.compat.missing import UnsupportedComfyAPI, placeholder
 
     thing = placeholder("comfy.example.Thing")
-    with pytest.raises(UnsupportedComfyAPI, match=r"comfy\.example\.Thing\.method is not available"):
+    assert not hasattr(thing, "method") and getattr(thing, "method", None) is None
+    with pytest.raises(UnsupportedComfyAPI, match=r"comfy\.example\.Thing\.method is a ComfyUI name"):
         thing.method
 
 

@@ -78,7 +78,8 @@ def test_model_patcher_isinstance_holds_for_our_models(comfy_registry):
     import core.paths
     from core.models.checkpoint import load_checkpoint
 
-    model, _clip, _vae = load_checkpoint(core.paths.get().get_full_path_or_raise("checkpoints", "tiny_sd15.safetensors"))
+    path = core.paths.get().get_full_path_or_raise("checkpoints", "tiny_sd15.safetensors")
+    model, _clip, _vae = load_checkpoint(path)
     assert isinstance(model, comfy.model_patcher.ModelPatcher)
     assert isinstance(model.model, comfy.model_base.BaseModel)
     assert not isinstance(model.model, comfy.model_base.SDXL)

@@ -45,11 +45,13 @@ class disable_weight_init:
     Conv1d = _layer(torch.nn.Conv1d, lambda m, x, w, b: m._conv_forward(x, w, b))
     Conv2d = _layer(torch.nn.Conv2d, lambda m, x, w, b: m._conv_forward(x, w, b))
     Conv3d = _layer(torch.nn.Conv3d, lambda m, x, w, b: m._conv_forward(x, w, b))
-    GroupNorm = _layer(torch.nn.GroupNorm, lambda m, x, w, b: torch.nn.functional.group_norm(x, m.num_groups, w, b, m.eps))
+    GroupNorm = _layer(torch.nn.GroupNorm,
+                       lambda m, x, w, b: torch.nn.functional.group_norm(x, m.num_groups, w, b, m.eps))
     LayerNorm = _layer(torch.nn.LayerNorm, lambda m, x, w, b: torch.nn.functional.layer_norm(
         x, m.normalized_shape, w, b, m.eps))
-    ConvTranspose2d = _layer(torch.nn.ConvTranspose2d, lambda m, x, w, b, output_size=None: torch.nn.functional.conv_transpose2d(
-        x, w, b, m.stride, m.padding, m.output_padding, m.groups, m.dilation))
+    ConvTranspose2d = _layer(torch.nn.ConvTranspose2d,
+                             lambda m, x, w, b, output_size=None: torch.nn.functional.conv_transpose2d(
+                                 x, w, b, m.stride, m.padding, m.output_padding, m.groups, m.dilation))
     Embedding = _layer(torch.nn.Embedding, lambda m, x, w, b, out_dtype=None: torch.nn.functional.embedding(
         x, w, m.padding_idx, m.max_norm, m.norm_type, m.scale_grad_by_freq, m.sparse))
 

@@ -103,7 +103,8 @@ def load_checkpoint_guess_config(ckpt_path, output_vae=True, output_clip=True, o
     model, clip, vae = load_checkpoint(ckpt_path, output_clip=output_clip, output_vae=output_vae,
                                        unet_dtype=(model_options or {}).get("dtype"))
     if clip is not None and embedding_directory is not None and hasattr(clip, "embedding_dirs"):
-        clip.embedding_dirs = [embedding_directory] if isinstance(embedding_directory, str) else list(embedding_directory)
+        dirs = embedding_directory
+        clip.embedding_dirs = [dirs] if isinstance(dirs, str) else list(dirs)
     if output_clipvision:
         log.warning("comfy.sd.load_checkpoint_guess_config: CLIP vision from checkpoints is not supported; None")
     return (model if output_model else None), clip, vae, None
@@ -156,7 +157,8 @@ def load_unet(unet_path, dtype=None):
 def load_diffusion_model_state_dict(sd, model_options=None):
     from core.models.checkpoint import load_unet_from_state_dict
 
-    return load_unet_from_state_dict(sd, "diffusion model (plugin state dict)", dtype=(model_options or {}).get("dtype"))
+    dtype = (model_options or {}).get("dtype")
+    return load_unet_from_state_dict(sd, "diffusion model (plugin state dict)", dtype=dtype)
 
 
 load_unet_state_dict = load_diffusion_model_state_dict
