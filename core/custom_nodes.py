@@ -188,14 +188,15 @@ def _install_audit_hook() -> None:
         _audit_installed = True
 
 
-def prepare_environment() -> None:
+def prepare_environment(import_torch: bool = True) -> None:
     """What ComfyUI has in place before packs import (see module doc)."""
     ensure_on_path()
     _install_audit_hook()
-    try:
-        import torch  # noqa: F401
-    except ImportError:  # torch-free installs still list and validate nodes
-        log.debug("torch is not installed; packs that need it will fail to import")
+    if import_torch:  # only when there are packs: without them the server starts without torch
+        try:
+            import torch  # noqa: F401
+        except ImportError:  # torch-free installs still list and validate nodes
+            log.debug("torch is not installed; packs that need it will fail to import")
     from core import paths
 
     folders = paths.get()
@@ -239,9 +240,9 @@ def load_custom_nodes(registry, dirs=None, *, disable_all: bool = False, whiteli
         from core import paths
 
         dirs = paths.get().folder_paths("custom_nodes")
-    prepare_environment()
-    builtin = frozenset(registry.names())
     entries = pack_entries(dirs, disable_all=disable_all, whitelist=whitelist)
+    prepare_environment(import_torch=bool(entries))
+    builtin = frozenset(registry.names())
     run_prestartup_scripts(registry, entries)
     loaded = [name for name, path in entries if load_pack(registry, name, path, builtin)]
     for name, path, seconds in registry.loaded_packs:
