@@ -121,7 +121,10 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
     display = getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}
     if not isinstance(mappings, dict) and hasattr(module, "comfy_entrypoint"):  # a V3 pack (comfy_api.latest)
         try:
-            mappings, display = v3_extension_nodes(module, name)
+            def node_failed(node, e):
+                _failure(registry, name, path, f"node {node}: {type(e).__name__}: {e}")
+
+            mappings, display = v3_extension_nodes(module, name, on_error=node_failed)
         except Exception as e:
             _failure(registry, name, path, f"comfy_entrypoint failed: {type(e).__name__}: {e}", traceback.format_exc())
             return False

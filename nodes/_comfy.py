@@ -24,10 +24,30 @@ LOADED_MODULE_DIRS: dict = {}
 
 
 @functools.cache
+def _names_file() -> dict:
+    return json.loads(NAMES_FILE.read_text(encoding="utf-8"))
+
+
+@functools.cache
 def comfy_names() -> dict:
-    """ComfyUI module name ('nodes', 'comfy_extras.nodes_mask', ...) -> its public top-level names."""
-    return {module: frozenset(names) for module, names in
-            json.loads(NAMES_FILE.read_text(encoding="utf-8"))["modules"].items()}
+    """ComfyUI module name ('nodes', 'comfy_extras.nodes_mask', ...) -> its top-level names."""
+    return {module: frozenset(names) for module, names in _names_file()["modules"].items()}
+
+
+def comfy_module_nodes(module: str) -> dict:
+    """Our built-in node classes ComfyUI keeps in ``module``: {ComfyUI's class name there: (node id, class)}.
+
+    ComfyUI's class name is usually the node id; where it differs (``nodes_rebatch.ImageRebatch`` is
+    node ``RebatchImages``) the names file says so.
+    """
+    renamed = _names_file().get("node_classes", {}).get(module, {})
+    ours = builtin_classes()
+    found = {}
+    for name in comfy_names().get(module, ()):
+        node_id = renamed.get(name, name)
+        if node_id in ours:
+            found[name] = (node_id, ours[node_id])
+    return found
 
 
 # One mechanism for ComfyUI names we lack, shared with every compat module (core/compat/missing.py).
@@ -55,7 +75,7 @@ def module_attribute(module: str, name: str, ours: dict):
 
 
 def builtin_classes() -> dict:
-    """Class name -> built-in node class, over every node module of the package."""
+    """Node id (our class name) -> built-in node class, over every node module of the package."""
     found = {}
     for name in _package.builtin_modules():
         module = importlib.import_module(f"{_package.__name__}.{name}")

@@ -142,13 +142,14 @@ def check_node_class(cls, name: str) -> None:
         raise RegistryError(f"node {name!r}: RETURN_TYPES must be a tuple")
 
 
-def v3_extension_nodes(module, pack: str) -> tuple[dict, dict]:
+def v3_extension_nodes(module, pack: str, on_error=None) -> tuple[dict, dict]:
     """A V3 pack's nodes: ``module.comfy_entrypoint()`` (sync or async) gives a ComfyExtension; its
     ``on_load`` runs, then ``get_node_list`` gives node classes, keyed by their schemas' node ids.
 
     Returns (NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS) shaped like a classic pack's, so the
     loader registers V3 nodes through the same path. Raises RegistryError naming the pack when the
-    entry point breaks the contract.
+    entry point breaks the contract; a node whose schema fails goes to ``on_error(class name, error)``
+    (when given) and is left out.
     """
     entrypoint = getattr(module, "comfy_entrypoint", None)
     if not callable(entrypoint):
@@ -171,9 +172,15 @@ def v3_extension_nodes(module, pack: str) -> tuple[dict, dict]:
     mappings, display = {}, {}
     for cls in node_list:
         get_schema = getattr(cls, "GET_SCHEMA", None)
-        if get_schema is None:
-            raise RegistryError(f"pack {pack}: {cls!r} in get_node_list() is not an io.ComfyNode class")
-        schema = get_schema()
+        try:
+            if get_schema is None:
+                raise RegistryError(f"{cls!r} in get_node_list() is not an io.ComfyNode class")
+            schema = get_schema()
+        except Exception as e:  # one node's broken schema must not cost the pack its other nodes
+            if on_error is None:
+                raise
+            on_error(getattr(cls, "__name__", repr(cls)), e)
+            continue
         mappings[schema.node_id] = cls
         if schema.display_name is not None:
             display[schema.node_id] = schema.display_name

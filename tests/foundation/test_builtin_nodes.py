@@ -167,7 +167,8 @@ def test_builtins_comfyui_keeps_in_comfy_extras_are_served_there(builtins):
         module = table[name]["module"]
         if module.startswith("comfy_extras."):
             extras = importlib.import_module(module)
-            assert getattr(extras, name) is builtins.get(name), (module, name)
+            class_name = table[name].get("class", name)  # ComfyUI's class name there (RebatchImages: ImageRebatch)
+            assert getattr(extras, class_name) is builtins.get(name), (module, class_name)
             assert extras.NODE_CLASS_MAPPINGS[name] is builtins.get(name)
 
 
@@ -180,10 +181,15 @@ def test_the_runtime_name_list_covers_every_comfyui_node_of_the_table():
     assert missing == []
 
 
-def test_comfyui_keeps_our_shared_builtins_under_their_node_names(builtins):
-    """The stand-in modules look our classes up by class name, which ComfyUI's equal for these nodes."""
-    table = comfy_interfaces()
-    assert [n for n in shared_names(builtins) if table[n].get("class", n) != n] == []
+def test_the_runtime_list_knows_every_comfyui_class_name_that_differs_from_its_node_id():
+    import nodes._comfy as surface
+
+    renamed = surface._names_file()["node_classes"]
+    expected = {}
+    for node_id, entry in comfy_interfaces().items():
+        if "class" in entry:
+            expected.setdefault(entry["module"], {}).setdefault(entry["class"], node_id)
+    assert {m: {c: n for c, n in v.items() if c in expected.get(m, {})} for m, v in renamed.items()} == expected
 
 
 def test_class_attributes_plugins_read_match_the_declared_choices():
@@ -196,3 +202,14 @@ def test_class_attributes_plugins_read_match_the_declared_choices():
                                   (nodes.LatentUpscale, "crop_methods", "crop"),
                                   (nodes.LatentUpscaleBy, "upscale_methods", "upscale_method")):
         assert getattr(cls, attr) == cls.INPUT_TYPES()["required"][input_name][0], (cls.__name__, attr)
+
+
+def test_a_builtin_comfyui_names_differently_in_comfy_extras_is_found_by_its_node_id(monkeypatch):
+    import nodes._comfy as surface
+
+    class RebatchImages:  # stands for a built-in whose ComfyUI class is nodes_rebatch.ImageRebatch
+        pass
+
+    monkeypatch.setattr(surface, "builtin_classes", lambda: {"RebatchImages": RebatchImages})
+    assert surface.comfy_module_nodes("comfy_extras.nodes_rebatch") == {"ImageRebatch": ("RebatchImages",
+                                                                                          RebatchImages)}

@@ -51,3 +51,22 @@ def test_using_a_comfy_extras_name_latentflow_lacks_fails_naming_it(env):
     assert result.error["node_type"] == "EX_GrowMaskUser"
     assert "comfy_extras.nodes_mask.GrowMask is a ComfyUI name that Latentflow does not provide" \
         in result.error["exception_message"]
+
+
+def test_names_newer_than_our_comfyui_list_import_and_fail_at_use():
+    """Packs track ComfyUI's main branch: a helper it added later must not stop the pack importing."""
+    from core.compat import ensure_on_path
+
+    ensure_on_path()
+    from comfy_extras.nodes_lt import _helper_from_a_later_release as helper
+
+    with pytest.raises(NotImplementedError, match="comfy_extras.nodes_lt._helper_from_a_later_release is a "
+                                                  "ComfyUI name that Latentflow does not provide"):
+        helper([], [])
+
+
+def test_nodes_module_still_refuses_names_comfyui_never_had():
+    import nodes
+
+    with pytest.raises(AttributeError, match="module 'nodes' has no attribute 'NoSuchNode'"):
+        nodes.NoSuchNode  # noqa: B018

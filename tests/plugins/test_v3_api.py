@@ -178,3 +178,49 @@ def comfy_entrypoint():  # a plain function is accepted too
     (failure,) = registry.failures
     assert failure.pack == "a_broken" and "get_node_list() returned str, not a list" in failure.error
     assert registry.object_info()["HelloV3"]["output"] == ["STRING"]
+
+
+def test_a_node_whose_schema_fails_is_left_out_and_its_pack_mates_load(tmp_path, registry, folders):
+    from core.custom_nodes import load_custom_nodes
+
+    entry_pack(tmp_path, "mixed", '''
+class Good(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(node_id="GoodV3", outputs=[io.Int.Output()])
+
+    @classmethod
+    def execute(cls):
+        return io.NodeOutput(1)
+
+class Newer(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(node_id="NewerV3", inputs=[io.SomeFutureType.Input("x")])
+
+    @classmethod
+    def execute(cls, x):
+        return io.NodeOutput()
+
+class Ext(ComfyExtension):
+    async def get_node_list(self):
+        return [Newer, Good]
+
+async def comfy_entrypoint():
+    return Ext()
+''')
+    assert load_custom_nodes(registry, [tmp_path / "custom_nodes"]) == ["mixed"]
+    assert "GoodV3" in registry and "NewerV3" not in registry
+    (failure,) = registry.failures
+    assert "node Newer" in failure.error and "comfy_api.latest.io.SomeFutureType is not provided" in failure.error
+
+
+def test_video_helpers_import_and_fail_at_use_naming_themselves():
+    from core.compat import ensure_on_path
+
+    ensure_on_path()
+    from comfy_api.latest import InputImpl, Types  # KJNodes imports these at module level
+
+    with pytest.raises(NotImplementedError, match="comfy_api.latest.InputImpl.VideoFromFile is not provided"):
+        InputImpl.VideoFromFile("clip.mp4")
+    assert not hasattr(Types.VideoCodec, "H264")

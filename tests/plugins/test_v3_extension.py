@@ -143,3 +143,64 @@ def test_async_execute_sees_hidden_unique_id_and_returns_ui_images(env):
     assert ui["text"] == ["node 9: (1, 4, 8, 3)"]
     (image,) = ui["images"]
     assert image["type"] == "temp" and (env.folders.temp_dir / image["subfolder"] / image["filename"]).is_file()
+
+
+def image(color):
+    return {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 4, "batch_size": 1, "color": color}}
+
+
+def test_dynamic_combo_and_matchtype_keep_comfyuis_object_info_shape(env):
+    info = env.registry.object_info()["V3_AdjustImageOrMask"]
+    assert info["input"]["required"]["image"][0] == "IMAGE,MASK"
+    kind, opts = info["input"]["required"]["method"]
+    assert kind == "COMFY_DYNAMICCOMBO_V3"  # ComfyUI's shape: each option lists its own inputs
+    assert [o["key"] for o in opts["options"]] == ["scale", "offset", "invert"]
+    assert opts["options"][1]["inputs"]["required"]["amount"] == ("FLOAT", {"default": 0.25, "min": -1.0,
+                                                                            "max": 1.0})
+    assert "optional" not in info["input"]
+    assert info["output"] == ["*"]
+
+
+@pytest.mark.parametrize("inputs,expected_call,mean", [
+    ({"method": "scale", "method.factor": 0.5, "method.amount": 0.9, "method.clamp": False},
+     {"method": "scale", "factor": 0.5}, "0.500"),
+    ({"method": "offset", "method.amount": -0.25, "method.clamp": True},
+     {"method": "offset", "amount": -0.25, "clamp": True}, "0.750"),
+    ({"method": "invert"}, {"method": "invert"}, "0.000"),
+])
+def test_dynamic_combo_values_arrive_nested_with_only_the_chosen_options_inputs(env, inputs, expected_call, mean):
+    prompt = {"1": image(0xFFFFFF),
+              "2": {"class_type": "V3_AdjustImageOrMask", "inputs": {"image": ["1", 0], **inputs}},
+              "3": {"class_type": "V3_MeanColor", "inputs": {"image": ["2", 0]}}}
+    result = env.run(prompt)
+    assert result.success, (result.error or {}).get("exception_message") or result.error
+    assert pack().CALLS["method"] == expected_call
+    assert result.outputs["3"]["text"] == [mean]
+
+
+def test_autogrow_inputs_arrive_as_one_dict_of_the_linked_ones(env):
+    prompt = {"1": image(0x404040), "2": image(0x202020),
+              "3": {"class_type": "V3_SumAll", "inputs": {"images.image0": ["1", 0], "images.image2": ["2", 0]}},
+              "4": {"class_type": "V3_MeanColor", "inputs": {"image": ["3", 0]}}}
+    result = env.run(prompt)
+    assert result.success, (result.error or {}).get("exception_message") or result.error
+    assert pack().CALLS["images"] == ["image0", "image2"]
+    assert result.outputs["4"]["text"] == [f"{(0x40 + 0x20) / 255:.3f}"]
+
+
+def test_autogrow_minimum_is_a_required_input(env):
+    prompt = {"3": {"class_type": "V3_SumAll", "inputs": {}},
+              "4": {"class_type": "V3_MeanColor", "inputs": {"image": ["3", 0]}}}
+    result = env.run(prompt)
+    assert not result.success and result.error["type"] == "validation"
+    assert "images.image0" in str(result.error["node_errors"]["3"])
+
+
+def test_a_dynamic_combo_options_input_is_validated_under_its_dotted_key(env):
+    prompt = {"1": image(0xFFFFFF),
+              "2": {"class_type": "V3_AdjustImageOrMask",
+                    "inputs": {"image": ["1", 0], "method": "scale", "method.factor": 5.0}},
+              "3": {"class_type": "V3_MeanColor", "inputs": {"image": ["2", 0]}}}
+    result = env.run(prompt)
+    assert not result.success and result.error["type"] == "validation"
+    assert "value_bigger_than_max" in str(result.error["node_errors"]["2"])

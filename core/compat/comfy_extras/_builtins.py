@@ -1,5 +1,5 @@
 """What each ``comfy_extras.nodes_*`` stand-in serves: our built-in node class for every ComfyUI node
-kept in that module, and placeholders (raising when used) for its other names.
+kept in that module, and placeholders (raising when used, naming themselves) for every other name.
 
 The stand-ins expose the real classes of our ``nodes`` package, so this plugin-facing module imports
 ``nodes`` — the one place under core/ that does, because serving ComfyUI's module layout for our
@@ -8,6 +8,9 @@ built-ins is its whole job. Nothing in the engine imports it.
 from __future__ import annotations
 
 import importlib
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def _surface():
@@ -24,15 +27,23 @@ def stand_in(name: str, namespace: dict):
     surface = _surface()
     module = comfy_module_name(name)
     names = surface.comfy_names().get(module, frozenset())
-    ours = {n: cls for n, cls in surface.builtin_classes().items() if n in names}
+    found = surface.comfy_module_nodes(module)
+    ours = {class_name: cls for class_name, (_node_id, cls) in found.items()}
     namespace.update(ours)
-    namespace["NODE_CLASS_MAPPINGS"] = dict(ours)
-    namespace["NODE_DISPLAY_NAME_MAPPINGS"] = {n: cls.DISPLAY_NAME for n, cls in ours.items()
+    namespace["NODE_CLASS_MAPPINGS"] = {node_id: cls for node_id, cls in found.values()}
+    namespace["NODE_DISPLAY_NAME_MAPPINGS"] = {node_id: cls.DISPLAY_NAME for node_id, cls in found.values()
                                                if getattr(cls, "DISPLAY_NAME", None)}
 
     def __getattr__(attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return surface.module_attribute(module, attr, ours)
+        if attr in ours:
+            return ours[attr]
+        # Any other name is a placeholder, also names newer than the ComfyUI release our name list
+        # comes from (packs track ComfyUI's main branch): ``from comfy_extras.nodes_lt import X`` must
+        # not stop a whole pack from loading; using X raises, naming it.
+        if attr not in names:
+            log.debug("%s.%s is not in the ComfyUI names we know; a placeholder stands in", module, attr)
+        return surface.missing(module, attr)
 
     return __getattr__

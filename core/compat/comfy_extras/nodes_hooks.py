@@ -1,5 +1,5 @@
-"""ComfyUI's ``comfy_extras.nodes_hooks``: our built-in classes under the names ComfyUI keeps there; its other names
-are placeholders that raise, naming themselves, when a plugin uses them (nodes/_comfy.py)."""
+"""ComfyUI's ``comfy_extras.nodes_hooks``: our built-in classes under the names ComfyUI keeps there;
+any other name is a placeholder that raises, naming itself, when a plugin uses it (_builtins.py)."""
 from ._builtins import stand_in
 
 __getattr__ = stand_in(__name__, globals())

@@ -95,9 +95,25 @@ class Input:
     Video = object
 
 
-__all__ = ["ComfyAPI", "ComfyAPISync", "ComfyAPI_latest", "ComfyExtension", "Input", "io", "ui", "comfy_io"]
+class InputImpl:
+    """Video containers: Latentflow decodes no video, so these raise, naming themselves, when used."""
+
+    VideoFromFile = io._missing("InputImpl.VideoFromFile", "comfy_api.latest")
+    VideoFromComponents = io._missing("InputImpl.VideoFromComponents", "comfy_api.latest")
 
 
-from core.compat.missing import module_getattr as _module_getattr  # noqa: E402
+class Types:
+    VideoCodec = io._missing("Types.VideoCodec", "comfy_api.latest")
+    VideoContainer = io._missing("Types.VideoContainer", "comfy_api.latest")
+    VideoComponents = io._missing("Types.VideoComponents", "comfy_api.latest")
 
-__getattr__ = _module_getattr(__name__)  # ComfyUI names not provided here fail where used (core/compat/missing.py)
+
+def __getattr__(name):
+    """Other names of later ComfyUI releases import as stand-ins that raise when used."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return io._missing(name, "comfy_api.latest")
+
+
+__all__ = ["ComfyAPI", "ComfyAPISync", "ComfyAPI_latest", "ComfyExtension", "Input", "InputImpl", "Types", "io",
+           "ui", "comfy_io"]

@@ -17,7 +17,8 @@ from typing import Any
 from core.execution.node_call import ExecutionBlocker
 from core.execution.node_output import NodeOutput
 
-from ._types import Output, WidgetInput
+from ._dynamic import flatten, nest
+from ._types import Output
 
 
 class classproperty:  # noqa: N801 (ComfyUI's name)
@@ -77,6 +78,14 @@ class Schema:
     is_api_node: bool = False
     not_idempotent: bool = False
     enable_expand: bool = False
+    # fields of later ComfyUI releases; kept so their schemas construct (and shown where /object_info has them)
+    search_aliases: list = field(default_factory=list)
+    is_dev_only: bool = False
+    price_badge: Any = None
+    accept_all_inputs: bool = False
+    essentials_category: str | None = None
+    has_intermediate_output: bool = False
+    loop_boundary: str | None = None
 
     def validate(self) -> None:
         """Input and output ids must be unique, within and across the two lists."""
@@ -95,7 +104,8 @@ class Schema:
 
     def finalize(self) -> "Schema":
         """Hidden inputs implied by flags (output nodes get prompt + extra_pnginfo); default output ids."""
-        self.inputs, self.outputs, self.hidden = list(self.inputs or []), list(self.outputs or []), list(self.hidden or [])
+        self.inputs, self.outputs = list(self.inputs or []), list(self.outputs or [])
+        self.hidden = list(self.hidden or [])
         wanted = []
         if self.is_output_node:
             wanted += [Hidden.prompt, Hidden.extra_pnginfo]
@@ -111,17 +121,14 @@ class Schema:
 
     def input_types(self) -> dict:
         """The classic INPUT_TYPES dict. Hidden entries map name -> kind string, which our executor reads."""
-        result: dict = {"required": {}}
-        for inp in self.inputs:
-            opts = inp.as_dict()
-            opts.pop("optional", None)
-            if isinstance(inp, WidgetInput) and inp.socketless is None:
-                opts.pop("socketless", None)
-            section = "optional" if inp.optional else "required"
-            result.setdefault(section, {})[inp.id] = (inp.get_io_type(), opts)
+        result, _layout = flatten(self.inputs)
         if self.hidden:
             result["hidden"] = {Hidden(h).name: Hidden(h).value for h in self.hidden}
         return result
+
+    def layout(self):
+        """How dotted dynamic-input values nest back for execute (see _dynamic.py)."""
+        return flatten(self.inputs)[1]
 
 
 def _overrides(cls, name: str) -> bool:
@@ -289,6 +296,22 @@ class ComfyNode:
         return cls.GET_SCHEMA().is_api_node
 
     @classproperty
+    def DEV_ONLY(cls):  # noqa: N802
+        return cls.GET_SCHEMA().is_dev_only
+
+    @classproperty
+    def SEARCH_ALIASES(cls):  # noqa: N802
+        return list(cls.GET_SCHEMA().search_aliases or [])
+
+    @classproperty
+    def ESSENTIALS_CATEGORY(cls):  # noqa: N802
+        return cls.GET_SCHEMA().essentials_category
+
+    @classproperty
+    def HAS_INTERMEDIATE_OUTPUT(cls):  # noqa: N802
+        return cls.GET_SCHEMA().has_intermediate_output
+
+    @classproperty
     def FUNCTION(cls):  # noqa: N802
         return "EXECUTE_NORMALIZED_ASYNC" if inspect.iscoroutinefunction(cls.execute) else "EXECUTE_NORMALIZED"
 
@@ -301,9 +324,11 @@ class ComfyNode:
 
     @classmethod
     def _split_hidden(cls, kwargs: dict):
-        names = {Hidden(h).name: Hidden(h).value for h in cls.GET_SCHEMA().hidden}
+        """(per-call class holding the hidden values, the inputs with dynamic values nested)."""
+        schema = cls.GET_SCHEMA()
+        names = {Hidden(h).name: Hidden(h).value for h in schema.hidden}
         hidden = {names[k]: kwargs.pop(k) for k in list(kwargs) if k in names}
-        return cls.PREPARE_CLASS_CLONE(hidden), kwargs
+        return cls.PREPARE_CLASS_CLONE(hidden), nest(kwargs, schema.layout())
 
     @classmethod
     def EXECUTE_NORMALIZED(cls, **kwargs):  # noqa: N802

@@ -66,12 +66,13 @@ class Input(_IO):
     """A socket input (linked only unless a subclass adds a widget)."""
 
     def __init__(self, id: str, display_name: str | None = None, optional: bool = False,
-                 tooltip: str | None = None, lazy: bool | None = None, extra_dict: dict | None = None):
+                 tooltip: str | None = None, lazy: bool | None = None, extra_dict: dict | None = None, **more):
         if not isinstance(id, str) or not id:
             raise ValueError(f"V3 input id must be a non-empty string, got {id!r}")
         self.id, self.display_name, self.optional = id, display_name, optional
         self.tooltip, self.lazy = tooltip, lazy
-        self.extra_dict = dict(extra_dict or {})
+        # options newer ComfyUI releases added (advanced=, raw_link=, ...) travel as plain options
+        self.extra_dict = dict(extra_dict or {}) | prune(more)
 
     def as_dict(self) -> dict:
         return prune({"display_name": self.display_name, "optional": self.optional or None,
@@ -87,8 +88,8 @@ class WidgetInput(Input):
     def __init__(self, id: str, display_name: str | None = None, optional: bool = False,
                  tooltip: str | None = None, lazy: bool | None = None, default: Any = None,
                  socketless: bool | None = None, widget_type: str | None = None, force_input: bool | None = None,
-                 extra_dict: dict | None = None):
-        super().__init__(id, display_name, optional, tooltip, lazy, extra_dict)
+                 extra_dict: dict | None = None, **more):
+        super().__init__(id, display_name, optional, tooltip, lazy, extra_dict, **more)
         self.default, self.socketless = default, socketless
         self.widget_type, self.force_input = widget_type, force_input
 
@@ -102,7 +103,7 @@ class WidgetInput(Input):
 
 class Output(_IO):
     def __init__(self, id: str | None = None, display_name: str | None = None, tooltip: str | None = None,
-                 is_output_list: bool = False):
+                 is_output_list: bool = False, **_more):
         self.id, self.display_name, self.tooltip, self.is_output_list = id, display_name, tooltip, is_output_list
 
     def as_dict(self) -> dict:
@@ -166,9 +167,9 @@ class Boolean(ComfyTypeIO):
 
     class Input(WidgetInput):
         def __init__(self, id, display_name=None, optional=False, tooltip=None, lazy=None, default=None,
-                     label_on=None, label_off=None, socketless=None, force_input=None, extra_dict=None):
+                     label_on=None, label_off=None, socketless=None, force_input=None, extra_dict=None, **more):
             super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, force_input,
-                             extra_dict)
+                             extra_dict, **more)
             self.label_on, self.label_off = label_on, label_off
 
         def as_dict(self):
@@ -186,9 +187,9 @@ class Int(ComfyTypeIO):
     class Input(WidgetInput):
         def __init__(self, id, display_name=None, optional=False, tooltip=None, lazy=None, default=None, min=None,
                      max=None, step=None, control_after_generate=None, display_mode=None, socketless=None,
-                     force_input=None, extra_dict=None):
+                     force_input=None, extra_dict=None, **more):
             super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, force_input,
-                             extra_dict)
+                             extra_dict, **more)
             self.min, self.max, self.step = min, max, step
             self.control_after_generate, self.display_mode = control_after_generate, display_mode
 
@@ -205,9 +206,9 @@ class Float(ComfyTypeIO):
     class Input(WidgetInput):
         def __init__(self, id, display_name=None, optional=False, tooltip=None, lazy=None, default=None, min=None,
                      max=None, step=None, round=None, display_mode=None, socketless=None, force_input=None,
-                     extra_dict=None):
+                     extra_dict=None, **more):
             super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, force_input,
-                             extra_dict)
+                             extra_dict, **more)
             self.min, self.max, self.step, self.round, self.display_mode = min, max, step, round, display_mode
 
         def as_dict(self):
@@ -222,9 +223,9 @@ class String(ComfyTypeIO):
     class Input(WidgetInput):
         def __init__(self, id, display_name=None, optional=False, tooltip=None, lazy=None, multiline=False,
                      placeholder=None, default=None, dynamic_prompts=None, socketless=None, force_input=None,
-                     extra_dict=None):
+                     extra_dict=None, **more):
             super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, force_input,
-                             extra_dict)
+                             extra_dict, **more)
             self.multiline, self.placeholder, self.dynamic_prompts = multiline, placeholder, dynamic_prompts
 
         def as_dict(self):
@@ -241,12 +242,13 @@ class Combo(ComfyTypeIO):
 
         def __init__(self, id, options=None, display_name=None, optional=False, tooltip=None, lazy=None,
                      default=None, control_after_generate=None, upload=None, image_folder=None, remote=None,
-                     socketless=None, extra_dict=None):
+                     socketless=None, extra_dict=None, **more):
             if isinstance(options, type) and issubclass(options, Enum):
                 options = [member.value for member in options]
             if isinstance(default, Enum):
                 default = default.value
-            super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, None, extra_dict)
+            super().__init__(id, display_name, optional, tooltip, lazy, default, socketless, None, None, extra_dict,
+                             **more)
             self.options = list(options) if options is not None else []
             self.multiselect = False
             self.control_after_generate, self.upload = control_after_generate, upload
@@ -276,9 +278,10 @@ class MultiCombo(ComfyTypeI):
 
     class Input(Combo.Input):
         def __init__(self, id, options, display_name=None, optional=False, tooltip=None, lazy=None, default=None,
-                     placeholder=None, chip=None, control_after_generate=None, socketless=None, extra_dict=None):
+                     placeholder=None, chip=None, control_after_generate=None, socketless=None, extra_dict=None,
+                     **more):
             super().__init__(id, options, display_name, optional, tooltip, lazy, default, control_after_generate,
-                             socketless=socketless, extra_dict=extra_dict)
+                             socketless=socketless, extra_dict=extra_dict, **more)
             self.multiselect, self.placeholder, self.chip = True, placeholder, chip
 
         def as_dict(self):
@@ -335,6 +338,34 @@ MODEL_PATCH = _socket("MODEL_PATCH", "MODEL_PATCH")
 AudioEncoder = _socket("AudioEncoder", "AUDIO_ENCODER")
 AudioEncoderOutput = _socket("AudioEncoderOutput", "AUDIO_ENCODER_OUTPUT")
 WanCameraEmbedding = _socket("WanCameraEmbedding", "WAN_CAMERA_EMBEDDING", torch.Tensor)
+# names of later ComfyUI releases that packs on ComfyUI's main branch use
+ModelPatch = MODEL_PATCH
+LatentUpscaleModel = _socket("LatentUpscaleModel", "LATENT_UPSCALE_MODEL")
+Tracks = _socket("Tracks", "TRACKS", dict)
+Dict = _socket("Dict", "DICT", dict)
+Array = _socket("Array", "ARRAY", list)
+Histogram = _socket("Histogram", "HISTOGRAM", list)
+BoundingBoxes = _socket("BoundingBoxes", "BOUNDING_BOXES", list)
+Splat = _socket("Splat", "SPLAT")
+BackgroundRemoval = _socket("BackgroundRemoval", "BACKGROUND_REMOVAL")
+
+
+@comfytype(io_type="BOUNDING_BOX")
+class BoundingBox(ComfyTypeIO):
+    Type = dict
+
+    class Input(WidgetInput):
+        """A box {x, y, width, height}: a socketless widget unless force_input."""
+
+        def __init__(self, id, display_name=None, optional=False, tooltip=None, socketless=True, default=None,
+                     component=None, force_input=None, **more):
+            default = default if default is not None else {"x": 0, "y": 0, "width": 512, "height": 512}
+            super().__init__(id, display_name, optional, tooltip, None, default, socketless, None, force_input,
+                             None, **more)
+            self.component = component
+
+        def as_dict(self):
+            return super().as_dict() | prune({"component": self.component})
 
 
 @comfytype(io_type="WEBCAM")
@@ -352,7 +383,8 @@ class MultiType:
     Type = Any
 
     class Input(Input):
-        def __init__(self, id, types, display_name=None, optional=False, tooltip=None, lazy=None, extra_dict=None):
+        def __init__(self, id, types, display_name=None, optional=False, tooltip=None, lazy=None, extra_dict=None,
+                     **more):
             self.input_override = None
             if isinstance(id, Input):
                 self.input_override = id
@@ -361,7 +393,7 @@ class MultiType:
                 display_name = id.display_name if id.display_name is not None else display_name
                 lazy = id.lazy if id.lazy is not None else lazy
                 id = id.id
-            super().__init__(id, display_name, optional, tooltip, lazy, extra_dict)
+            super().__init__(id, display_name, optional, tooltip, lazy, extra_dict, **more)
             self._types = list(types)
 
         @property

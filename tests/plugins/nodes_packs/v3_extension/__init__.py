@@ -83,12 +83,60 @@ class MeanColor(io.ComfyNode):
         return io.NodeOutput(mean, f"{mean:.3f}", ui=ui.PreviewText(f"{mean:.3f}"))
 
 
+class AdjustImageOrMask(io.ComfyNode):
+    """MatchType in and out; a DynamicCombo whose options bring their own inputs."""
+
+    @classmethod
+    def define_schema(cls):
+        template = io.MatchType.Template("image_or_mask", [io.Image, io.Mask])
+        return io.Schema(
+            node_id="V3_AdjustImageOrMask", category="stand-in/v3",
+            inputs=[io.MatchType.Input("image", template=template),
+                    io.DynamicCombo.Input("method", options=[
+                        io.DynamicCombo.Option(key="scale", inputs=[
+                            io.Float.Input("factor", default=0.5, min=0.0, max=1.0, advanced=True)]),
+                        io.DynamicCombo.Option(key="offset", inputs=[
+                            io.Float.Input("amount", default=0.25, min=-1.0, max=1.0),
+                            io.Boolean.Input("clamp", default=True)]),
+                        io.DynamicCombo.Option(key="invert", inputs=[])])],
+            outputs=[io.MatchType.Output(template, display_name="output")])
+
+    @classmethod
+    def execute(cls, image, method):
+        CALLS["method"] = dict(method)
+        if method["method"] == "scale":
+            out = image * method["factor"]
+        elif method["method"] == "offset":
+            out = image + method["amount"]
+            out = out.clamp(0, 1) if method["clamp"] else out
+        else:
+            out = 1.0 - image
+        return io.NodeOutput(out)
+
+
+class SumAll(io.ComfyNode):
+    """Autogrow: image0, image1, ... arrive as one dict."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="V3_SumAll", category="stand-in/v3",
+            inputs=[io.Autogrow.Input("images", template=io.Autogrow.TemplatePrefix(
+                io.Image.Input("image"), prefix="image", min=1, max=4))],
+            outputs=[io.Image.Output()])
+
+    @classmethod
+    def execute(cls, images):
+        CALLS["images"] = sorted(images)
+        return io.NodeOutput(sum(images.values()))
+
+
 class StandInExtension(ComfyExtension):
     async def on_load(self):
         CALLS["on_load"] += 1
 
     async def get_node_list(self):
-        return [ScaleLatent, LazySwitch, DescribeImage, MeanColor]
+        return [ScaleLatent, LazySwitch, DescribeImage, MeanColor, AdjustImageOrMask, SumAll]
 
 
 async def comfy_entrypoint():
