@@ -84,7 +84,9 @@ class _PlaceholderMeta(type):
         raise UnsupportedComfyAPI(message(cls.__comfy_name__, cls.__comfy_reason__))
 
     def __repr__(cls):
-        return f"<unsupported ComfyUI API {cls.__comfy_name__}>"
+        if "__comfy_name__" in cls.__dict__:
+            return f"<unsupported ComfyUI API {cls.__comfy_name__}>"
+        return f"<class '{cls.__module__}.{cls.__qualname__}' (subclass of unsupported {cls.__comfy_name__})>"
 
 
 def placeholder(qualname: str, reason: str | None = None) -> type:
