@@ -224,9 +224,10 @@ class ModelPatcherMethods:
         return {k: (v,) for k, v in sd.items()}
 
     def model_state_dict(self, filter_prefix: str | None = None) -> dict:
-        from core.models.handles import UNET_PREFIX
+        """ComfyUI's names (``diffusion_model.*``); ``add_patches`` takes them back."""
+        from core.models.handles import COMFY_PREFIX
 
-        sd = {UNET_PREFIX + k: v for k, v in self.unet.state_dict().items()}
+        sd = {COMFY_PREFIX + k: v for k, v in self.unet.state_dict().items()}
         return {k: v for k, v in sd.items() if filter_prefix is None or k.startswith(filter_prefix)}
 
     # --- model_options hooks the sampler honours (core.sampling.guidance / denoiser) ---------------

@@ -20,6 +20,7 @@ from core.models.patcher import (  # noqa: F401 (ScaledPatch, WeightScale, as_pa
 log = logging.getLogger(__name__)
 
 UNET_PREFIX = "model.diffusion_model."
+COMFY_PREFIX = "diffusion_model."  # ComfyUI's BaseModel state-dict names of the same weights
 
 
 class ModelHandle(ModelPatcherMethods):
@@ -54,7 +55,14 @@ class ModelHandle(ModelPatcherMethods):
         return {UNET_PREFIX + k for k, _ in self.unet.named_parameters()}
 
     def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
-        """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored)."""
+        """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored).
+
+        ComfyUI's model keys (``diffusion_model.*``, what plugins take from ``get_key_patches``) are the
+        same weights one prefix shorter; they are accepted and returned as given."""
+        if any(k.startswith(COMFY_PREFIX) for k in patches):
+            renamed = {("model." + k if k.startswith(COMFY_PREFIX) else k): v for k, v in patches.items()}
+            applied = add_patches(self.patches, self.weight_keys(), renamed, strength_patch, strength_model)
+            return [k[len("model."):] if k[len("model."):] in patches else k for k in applied]
         return add_patches(self.patches, self.weight_keys(), patches, strength_patch, strength_model)
 
     def add_weight_diff(self, key: str, diff: torch.Tensor, strength: float = 1.0) -> None:

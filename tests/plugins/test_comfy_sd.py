@@ -96,3 +96,23 @@ def test_load_lora_for_models_patches_clones_not_the_originals(comfy_registry, t
     new_model, new_clip = comfy.sd.load_lora_for_models(model, clip, lora, 0.5, 1.0)
     assert new_model is not model and new_clip is not clip
     assert "model.diffusion_model.out.2.weight" in new_model.patches and not model.patches
+
+
+def test_comfy_lora_key_map_and_load_lora_give_the_patches_load_lora_for_models_adds(comfy_registry):
+    import comfy.lora
+    import comfy.sd
+    import core.paths
+    import torch
+
+    model, clip, _vae, _ = comfy.sd.load_checkpoint_guess_config(
+        core.paths.get().get_full_path_or_raise("checkpoints", CKPT))
+    w = model.get_model_object("diffusion_model.out.2.weight")
+    lora = {"lora_unet_out_2.lora_up.weight": torch.ones(w.shape[0], 1, 1, 1),
+            "lora_unet_out_2.lora_down.weight": torch.full((1, w.shape[1], 3, 3), 0.01)}
+    key_map = comfy.lora.model_lora_keys_unet(model.model, {})
+    assert key_map["lora_unet_out_2"] == "diffusion_model.out.2.weight"
+    by_hand = model.clone()
+    assert by_hand.add_patches(comfy.lora.load_lora(lora, key_map), 0.5) == ["diffusion_model.out.2.weight"]
+    by_loader, _ = comfy.sd.load_lora_for_models(model, clip, lora, 0.5, 0.0)
+    key = "model.diffusion_model.out.2.weight"
+    assert torch.allclose(by_hand.patches[key][0].delta(w), by_loader.patches[key][0].delta(w))
