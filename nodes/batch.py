@@ -11,6 +11,7 @@ def _chunks(items, size):
 
 
 class RebatchImages(Node):
+    COMFY_V3 = True  # ComfyUI declares it with the V3 API: plugins may call Cls.execute(...)
     CATEGORY = "image/batch"
     DISPLAY_NAME = "Rebatch Images"
     INPUTS = (In("IMAGE", "images"), Int("batch_size", default=1, min=1, max=4096))
@@ -34,6 +35,7 @@ class RebatchImages(Node):
 
 
 class RebatchLatents(Node):
+    COMFY_V3 = True  # ComfyUI declares it with the V3 API: plugins may call Cls.execute(...)
     CATEGORY = "latent/batch"
     DISPLAY_NAME = "Rebatch Latents"
     INPUTS = (In("LATENT", "latents"), Int("batch_size", default=1, min=1, max=4096))
