@@ -14,7 +14,6 @@ types and MatchType outputs are ``*``.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from ._types import AnyType, ComfyTypeI, ComfyTypeIO, Input, Output, WidgetInput, comfytype, prune
 

@@ -18,7 +18,6 @@ from core.execution.node_call import ExecutionBlocker
 from core.execution.node_output import NodeOutput
 
 from ._dynamic import flatten, nest
-from ._types import Output
 
 
 class classproperty:  # noqa: N801 (ComfyUI's name)
@@ -357,4 +356,4 @@ def _strip_hidden(func):
     return check_lazy_status
 
 
-__all__ = ["classproperty", "Hidden", "HiddenHolder", "Schema", "ComfyNode", "NodeOutput", "Output"]
+__all__ = ["classproperty", "Hidden", "HiddenHolder", "Schema", "ComfyNode", "NodeOutput"]
