@@ -11,12 +11,12 @@ def _chunks(items, size):
 
 
 class RebatchImages(Node):
+    COMFY_V3 = True  # ComfyUI declares it with the V3 API: plugins may call Cls.execute(...)
     CATEGORY = "image/batch"
     DISPLAY_NAME = "Rebatch Images"
     INPUTS = (In("IMAGE", "images"), Int("batch_size", default=1, min=1, max=4096))
     OUTPUTS = (Output("IMAGE", is_list=True),)
     INPUT_IS_LIST = True
-    COMFY_V3 = True  # comfy_extras.nodes_rebatch.ImageRebatch
 
     def execute(self, images, batch_size):
         import torch
@@ -35,12 +35,12 @@ class RebatchImages(Node):
 
 
 class RebatchLatents(Node):
+    COMFY_V3 = True  # ComfyUI declares it with the V3 API: plugins may call Cls.execute(...)
     CATEGORY = "latent/batch"
     DISPLAY_NAME = "Rebatch Latents"
     INPUTS = (In("LATENT", "latents"), Int("batch_size", default=1, min=1, max=4096))
     OUTPUTS = (Output("LATENT", is_list=True),)
     INPUT_IS_LIST = True
-    COMFY_V3 = True  # comfy_extras.nodes_rebatch.LatentRebatch
 
     def execute(self, latents, batch_size):
         import torch

@@ -84,6 +84,8 @@ def split_calls(cls, kwargs) -> list:
 async def start_calls(obj, cls, func_name: str, kwargs: dict, node_id: str, on_block=None) -> list:
     """Make every call of ``func_name``; returns one entry per call: a return value, a blocker or a Task."""
     whole = bool(getattr(cls, "INPUT_IS_LIST", False))
+    if func_name is None:
+        raise TypeError(f"{cls.__name__} is a display-only node (it has no FUNCTION) and cannot be run")
     fn = getattr(obj, func_name)
     results = []
     for index, call in enumerate(split_calls(cls, kwargs)):
@@ -153,7 +155,8 @@ def collect_returns(cls, results) -> Returns:
 def merge_outputs(cls, per_call) -> tuple:
     """Per-output lists from each call's tuple; OUTPUT_IS_LIST outputs are concatenated."""
     n_out = len(cls.RETURN_TYPES)
-    output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * n_out)
+    # a pack's subclass may add outputs to a built-in whose OUTPUT_IS_LIST covers fewer: pad with False
+    output_is_list = (tuple(getattr(cls, "OUTPUT_IS_LIST", None) or ()) + (False,) * n_out)[:n_out]
     per_output = [[] for _ in range(n_out)]
     for ret in per_call:
         for k in range(n_out):

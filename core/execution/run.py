@@ -245,7 +245,7 @@ class PromptRun:
 
         try:
             with progress.job_context(self._job(node_id)):
-                results = await start_calls(obj, cls, cls.FUNCTION, inputs, node_id, on_block)
+                results = await start_calls(obj, cls, getattr(cls, "FUNCTION", None), inputs, node_id, on_block)
         except (progress.Interrupted, NodeError):
             raise
         except Exception as e:
