@@ -11,6 +11,7 @@ from aiohttp import web
 from core.compat import prompt_server
 from core.server.security import Refused, make_middleware, resolve_under
 from core.server import routes_files, routes_info, routes_queue
+from core.server.imaging import DecodeBudget
 from core.server.state import STATE, ServerConfig, ServerState
 from core.server.worker import Worker
 from core.server.ws import Hub
@@ -55,9 +56,13 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
 
     app = web.Application(middlewares=[make_middleware(config.security)], client_max_size=config.max_upload_size)
     app[STATE] = st
+    st.decodes = DecodeBudget(config.decode_budget, config.max_decode_pixels)
     for method, path, handler in [*routes_queue.ROUTES, *routes_info.ROUTES, *routes_files.ROUTES]:
-        app.router.add_route(method, path, handler)
-        app.router.add_route(method, "/api" + path, handler)
+        for prefix in ("", "/api"):
+            if method == "GET":  # GET routes answer HEAD too, as aiohttp's route tables (ComfyUI's) do
+                app.router.add_get(prefix + path, handler)
+            else:
+                app.router.add_route(method, prefix + path, handler)
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     _add_pack_routes(app, hub)

@@ -1,7 +1,9 @@
 """Device/precision set-up that may run in the background while the server starts listening.
 
 Importing torch takes a second or two; ``main.py serve`` starts that work on a thread so the server
-answers at once, and the job worker calls :func:`wait_ready` before its first job.
+answers at once. The job worker calls :func:`wait_ready` before its first job; routes that describe
+the devices answer 503 with Retry-After while :func:`is_ready` is false, rather than read a
+half-imported torch.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ log = logging.getLogger(__name__)
 _ready = threading.Event()
 _ready.set()  # nothing pending unless main.py starts a background set-up
 _error: list = []
+RETRY_AFTER_S = 1  # what routes that need the devices tell clients while the set-up runs
 
 
 def configure_in_background(fn, *args) -> threading.Thread:
@@ -30,6 +33,11 @@ def configure_in_background(fn, *args) -> threading.Thread:
     thread = threading.Thread(target=work, name="latentflow-runtime-setup", daemon=True)
     thread.start()
     return thread
+
+
+def is_ready() -> bool:
+    """True once no device set-up is pending (finished, failed, or never started)."""
+    return _ready.is_set()
 
 
 def wait_ready(timeout: float | None = None, raise_error: bool = True) -> None:
