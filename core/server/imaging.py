@@ -15,7 +15,6 @@ import ctypes
 import ctypes.util
 import io
 import logging
-import time
 from pathlib import Path
 
 from core.server.security import Refused
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of decoded pixels in flight, all requests together
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb error threshold (2 x MAX_IMAGE_PIXELS)
 DEFAULT_MAX_CONCURRENT = 2
-DEFAULT_MAX_WAIT = 60.0  # seconds a request may queue for its turn before 503
+DEFAULT_MAX_WAIT = 120.0  # seconds a request may queue for its turn before 503
 
 
 class DecodeBudget:
@@ -87,7 +86,8 @@ class DecodeBudget:
                     self._turns.remove(entry)
                     self._admit()
                 if isinstance(e, asyncio.TimeoutError):
-                    raise Refused(503, "the server is busy decoding other images; retry shortly") from None
+                    raise Refused(503, "the server is busy decoding other images; retry shortly",
+                                  headers={"Retry-After": "5"}) from None
                 raise
         else:
             self._take(cost)
@@ -113,8 +113,8 @@ def probe(source) -> tuple[int, int, str]:
     try:
         with Image.open(source if isinstance(source, (str, Path)) else io.BytesIO(source)) as img:
             return img.size[0], img.size[1], img.mode
-    except Image.DecompressionBombError as e:
-        raise Refused(413, f"image too large to decode ({e})") from None
+    except Image.DecompressionBombError as e:  # past Pillow's own limit, which equals our default one
+        raise Refused(413, f"image too large to decode: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise Refused(400, f"not a readable image ({type(e).__name__})") from None
 
@@ -138,67 +138,70 @@ def mask_cost(original: tuple[int, int, str], mask: tuple[int, int, str]) -> int
 
 def reencode(path: Path, preview: str | None, channel: str):
     """Preview re-encoding and channel extraction of /view -> (bytes, content type)."""
+    try:
+        return _reencode(path, preview, channel)
+    finally:
+        release_freed_memory()  # after _reencode returned: its images are gone by now
+
+
+def _reencode(path: Path, preview: str | None, channel: str):
     from PIL import Image
 
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if channel == "a":
-                alpha = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
-                out = Image.new("RGBA", img.size, (0, 0, 0, 0))
-                out.putalpha(alpha)
-                img = out
-            elif channel == "rgb":
-                img = img.convert("RGB")
-            buf = io.BytesIO()
-            if preview:
-                fmt, _, quality = preview.partition(";")
-                fmt = fmt.lower()
-                if fmt not in ("webp", "jpeg") or "a" in channel:
-                    fmt = "webp"
-                q = int(quality) if quality.isdigit() else 90
-                (img if fmt == "webp" else img.convert("RGB")).save(buf, format=fmt.upper(),
-                                                                    quality=max(1, min(q, 100)))
-                return buf.getvalue(), f"image/{fmt}"
-            img.save(buf, format="PNG")
-            return buf.getvalue(), "image/png"
-    finally:
-        release_freed_memory()
+    with Image.open(path) as img:
+        img.load()
+        if channel == "a":
+            alpha = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
+            out = Image.new("RGBA", img.size, (0, 0, 0, 0))
+            out.putalpha(alpha)
+            img = out
+        elif channel == "rgb":
+            img = img.convert("RGB")
+        buf = io.BytesIO()
+        if preview:
+            fmt, _, quality = preview.partition(";")
+            fmt = fmt.lower()
+            if fmt not in ("webp", "jpeg") or "a" in channel:
+                fmt = "webp"
+            q = int(quality) if quality.isdigit() else 90
+            (img if fmt == "webp" else img.convert("RGB")).save(buf, format=fmt.upper(), quality=max(1, min(q, 100)))
+            return buf.getvalue(), f"image/{fmt}"
+        # zlib's fastest level: these answers are transient (no-cache), and level 6 takes 2-3x longer
+        img.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue(), "image/png"
 
 
 def merge_mask(original: Path, mask_bytes: bytes) -> bytes:
     """The original image with its alpha replaced by the uploaded mask's alpha, PNG text chunks kept."""
-    from PIL import Image, PngImagePlugin
-
     try:
-        with Image.open(original) as src, Image.open(io.BytesIO(mask_bytes)) as mask:
-            info = PngImagePlugin.PngInfo()
-            for key, value in (getattr(src, "text", None) or {}).items():
-                info.add_text(key, value)
-            out = src.convert("RGBA")
-            alpha = mask.convert("RGBA").getchannel("A")
-            if alpha.size != out.size:
-                alpha = alpha.resize(out.size)
-            out.putalpha(alpha)
-            buf = io.BytesIO()
-            out.save(buf, format="PNG", pnginfo=info, compress_level=4)
-            return buf.getvalue()
+        return _merge_mask(original, mask_bytes)
     finally:
         release_freed_memory()
 
 
+def _merge_mask(original: Path, mask_bytes: bytes) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    with Image.open(original) as src, Image.open(io.BytesIO(mask_bytes)) as mask:
+        info = PngImagePlugin.PngInfo()
+        for key, value in (getattr(src, "text", None) or {}).items():
+            info.add_text(key, value)
+        out = src.convert("RGBA")
+        alpha = mask.convert("RGBA").getchannel("A")
+        if alpha.size != out.size:
+            alpha = alpha.resize(out.size)
+        out.putalpha(alpha)
+        buf = io.BytesIO()
+        out.save(buf, format="PNG", pnginfo=info, compress_level=4)
+        return buf.getvalue()
+
+
 _libc = None
-_last_trim = 0.0
 
 
 def release_freed_memory() -> None:
-    """Give freed heap pages back to the OS after a big decode (glibc keeps them otherwise, and the
-    server's RSS would stay at its peak). At most a few times a second; a no-op off glibc."""
-    global _libc, _last_trim
-    now = time.monotonic()
-    if now - _last_trim < 0.2:
-        return
-    _last_trim = now
+    """Give freed heap pages back to the OS after a big decode: glibc keeps them otherwise, and the
+    server's RSS would stay near its peak for good. A no-op where there is no glibc."""
+    global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
         try:

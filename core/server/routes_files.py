@@ -41,7 +41,7 @@ async def view(request):
     st = state(request)
     filename = request.query.get("filename")
     if not filename:
-        return web.Response(status=404)
+        return error_response("filename is required", 404)
     kind = request.query.get("type", "output") or "output"
     for k in KINDS:
         if filename.endswith(f" [{k}]"):
@@ -49,7 +49,7 @@ async def view(request):
             break
     path = resolve_under(_root(st, kind), request.query.get("subfolder", ""), filename)
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response(f"{filename!r} not found", 404)
     preview = request.query.get("preview")
     channel = request.query.get("channel", "rgba")
     if preview or channel in ("rgb", "a"):
@@ -212,7 +212,7 @@ async def list_userdata(request):
     root = _user_root(st)
     directory = resolve_dir_under(root, request.query.get("dir", ""))
     if not directory.is_dir():
-        return web.Response(status=404)
+        return error_response("no such folder", 404)
     recurse = request.query.get("recurse", "").lower() == "true"
     full = request.query.get("full_info", "").lower() == "true"
     split = request.query.get("split", "").lower() == "true"
@@ -234,7 +234,7 @@ async def list_userdata_v2(request):
     root = _user_root(st)
     directory = resolve_dir_under(root, request.query.get("path", ""))
     if not directory.is_dir():
-        return web.Response(status=404)
+        return error_response("no such folder", 404)
     out = []
     for p in sorted(directory.iterdir()):
         entry = {"name": p.name, "path": p.relative_to(root).as_posix(),
@@ -249,7 +249,7 @@ async def list_userdata_v2(request):
 async def get_userdata(request):
     path = _user_path(state(request), request.match_info["file"])
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     return web.FileResponse(path, headers=file_response_headers(path))
 
 
@@ -258,7 +258,7 @@ async def post_userdata(request):
     path = _user_path(st, request.match_info["file"])
     overwrite = request.query.get("overwrite", "true").lower() != "false"
     if path.exists() and not overwrite:
-        return web.Response(status=409, text="file exists")
+        return error_response("file exists (pass overwrite=true to replace it)", 409)
     body = await request.read()
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, body)
@@ -270,7 +270,7 @@ async def post_userdata(request):
 async def delete_userdata(request):
     path = _user_path(state(request), request.match_info["file"])
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     path.unlink()
     return web.Response(status=204)
 
@@ -280,9 +280,9 @@ async def move_userdata(request):
     src = _user_path(st, request.match_info["file"])
     dest = _user_path(st, request.match_info["dest"])
     if not src.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     if dest.exists() and request.query.get("overwrite", "true").lower() == "false":
-        return web.Response(status=409, text="destination exists")
+        return error_response("destination exists (pass overwrite=true to replace it)", 409)
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
     if request.query.get("full_info", "").lower() == "true":

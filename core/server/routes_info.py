@@ -131,7 +131,7 @@ async def models_in_folder(request):
     try:
         return json_response(state(request).folders.get_filename_list(folder))
     except KeyError:
-        return web.Response(status=404)
+        return error_response(f"unknown model folder {folder!r}", 404)
 
 
 async def view_metadata(request):
@@ -139,21 +139,21 @@ async def view_metadata(request):
     folder = request.match_info["folder"]
     name = request.query.get("filename", "")
     if not name.endswith((".safetensors", ".sft")):
-        return web.Response(status=404)
+        return error_response("only .safetensors files have a readable header", 404)
     try:
         path = state(request).folders.get_full_path(folder, name)
     except KeyError:
         path = None
     if path is None:
-        return web.Response(status=404)
+        return error_response(f"{folder}/{name} not found", 404)
     try:
         _entries, meta, _start = read_safetensors_header(Path(path))
     except OSError:
-        return web.Response(status=404)
+        return error_response(f"{folder}/{name} could not be read", 404)
     except WeightsError as e:
         shown = str(e).replace(str(path), f"{folder}/{name}")  # the folder-relative name, not the server path
         return error_response(shown, 400)
-    return json_response(meta) if meta else web.Response(status=404)
+    return json_response(meta) if meta else error_response(f"{folder}/{name} has no __metadata__", 404)
 
 
 def extension_scripts(st) -> list:
@@ -187,7 +187,7 @@ async def free(request):
 async def schema(request):
     name = request.match_info["name"].removesuffix(".json")
     if name not in SCHEMAS:
-        return web.Response(status=404)
+        return error_response(f"no schema {name!r} (known: {', '.join(SCHEMAS)})", 404)
     return web.Response(body=(SCHEMA_DIR / SCHEMAS[name]).read_bytes(), content_type="application/schema+json")
 
 

@@ -46,10 +46,11 @@ _FORBIDDEN_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
 class Refused(Exception):
     """A request refused by policy; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 @dataclass
@@ -178,7 +179,7 @@ def make_middleware(config: SecurityConfig):
                     response.set_cookie(TOKEN_COOKIE, config.token, httponly=True, samesite="Strict", path="/")
         except Refused as e:
             log.info("refused %s %s: %s", request.method, request.path, e.reason)
-            response = error_response(e.reason, e.status)
+            response = error_response(e.reason, e.status, headers=e.headers)
             if e.status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
         if not response.prepared:
@@ -192,10 +193,13 @@ async def _answer(handler, request):
     """The handler's response; exceptions become answers here so that every one gets our headers."""
     try:
         return await handler(request)
-    except web.HTTPException as e:  # router 404/405 and handler-raised statuses
+    except web.HTTPException as e:  # router 404/405, aiohttp's 413, handler-raised statuses
+        if e.status < 400:  # redirects and the like keep their own shape
+            return web.Response(status=e.status, text=e.text, headers=e.headers)
         if e.status >= 500:
             log.error("%s %s answered %d: %s", request.method, request.path, e.status, e.text)
-        return web.Response(status=e.status, text=e.text, headers=e.headers)
+        headers = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return error_response(e.text or e.reason, e.status, headers=headers)
     except BadJSON as e:
         log.info("bad JSON in %s %s: %s", request.method, request.path, e)
         return error_response(str(e), 400)
