@@ -224,11 +224,17 @@ def add_headers(config: SecurityConfig, request, response) -> None:
 
 
 # --- files ------------------------------------------------------------------------------------
+NAME_MAX, PATH_MAX = 255, 4095  # bytes; past these the OS answers ENAMETOOLONG (an OSError, not a 400)
+
+
 def _check_text(value: str, what: str) -> None:
     if "\x00" in value:
         raise Refused(400, f"{what} contains a NUL byte")
     if _ENCODED_SEPARATOR.search(value):
         raise Refused(400, f"{what} contains an encoded separator or dot")
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) > PATH_MAX or any(len(part) > NAME_MAX for part in raw.replace(b"\\", b"/").split(b"/")):
+        raise Refused(400, f"{what} is too long (at most {NAME_MAX} bytes per name)")
 
 
 def resolve_under(root, subfolder: str, filename: str) -> Path:

@@ -363,3 +363,18 @@ def test_head_view_answers_like_get_without_a_body(srv):
     assert int(head.headers["Content-Length"]) == len(get.body)
     assert srv.call("HEAD", "/view?filename=missing.png&type=input").status == 404
     assert srv.call("HEAD", "/api/view?filename=photo.png&type=input").status == 200
+
+
+def test_folder_paths_get_save_image_path_treats_backslashes_as_folders(tmp_path):
+    from core.compat import folder_paths
+
+    folder, filename, _counter, subfolder, _prefix = folder_paths.get_save_image_path("night\\shot", str(tmp_path))
+    assert (subfolder, filename) == ("night", "shot") and folder == str(tmp_path / "night")
+
+
+@pytest.mark.parametrize("path", ["/view?filename={long}.png", "/view?filename=a.png&subfolder={long}",
+                                  "/userdata/{long}.json", "/v2/userdata?path={long}"])
+def test_a_name_longer_than_the_os_allows_is_400_not_500(srv, path):
+    # found by the long fuzz run: the OS's ENAMETOOLONG escaped as an OSError
+    answer = srv.call("GET", path.format(long="9" * 300))
+    assert_strict_error(answer, 400, "too long")
