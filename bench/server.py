@@ -297,7 +297,7 @@ def main():
                 if proc.poll() is None:
                     stop(proc)
         s_ours, s_peer = measure_startup(base)
-        print(f"start to first 200 on /system_stats: main.py {s_ours:.2f} s, core.server alone "
+        print(f"start to first 200 (GET /prompt for main.py): main.py {s_ours:.2f} s, core.server alone "
               f"{server_only_s:.2f} s | python -c 'import aiohttp': {s_peer:.2f} s")
     results.update({
         "prompt_latency_ms": round(o["latency_ms"], 3), "bare_latency_ms": round(b["latency_ms"], 3),
