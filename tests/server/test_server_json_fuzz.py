@@ -87,7 +87,7 @@ def deep_json(draw):
 
 bodies = st.one_of(prompt_bodies(), hostile_json(), deep_json(), values.map(json.dumps),
                    st.text(max_size=60), st.binary(max_size=60), st.just(""))
-segments = st.text(max_size=12).map(lambda s: quote(s, safe="")).filter(bool)
+segments = st.text(min_size=1, max_size=12).map(lambda s: quote(s, safe=""))
 queries = st.one_of(st.text(max_size=12), st.integers().map(str), st.sampled_from(HOSTILE_NUMBERS)).map(
     lambda s: quote(s, safe=""))
 
