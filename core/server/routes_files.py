@@ -69,7 +69,8 @@ async def _decode_budgeted(st, path: Path, preview, channel):
         try:
             return await loop.run_in_executor(None, imaging.reencode, path, preview, channel)
         except (OSError, ValueError, SyntaxError) as e:
-            raise Refused(400, f"image {path.name!r} could not be decoded ({type(e).__name__})") from None
+            raise Refused(400, f"image {path.name!r} could not be decoded or re-encoded "
+                                f"({str(e).replace(str(path), path.name)})") from None
 
 
 # --- uploads ------------------------------------------------------------------------------------
