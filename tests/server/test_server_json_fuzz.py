@@ -3,23 +3,18 @@ answer with a body is strict JSON (what a browser's JSON.parse reads), and the s
 
 Bodies mix valid JSON, prompt-shaped objects with hostile fields, NaN/Infinity/1e400/huge integers,
 deep nesting and raw bytes. The example count comes from the ``latentflow-server-fuzz`` profile:
-a few hundred by default, ``LATENTFLOW_FUZZ_EXAMPLES=5000`` for a long run.
+a few hundred by default, ``LATENTFLOW_FUZZ_EXAMPLES=5000`` for a long run (tests/server/fuzzprofile.py).
 """
 import asyncio
 import json
-import os
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
+from fuzzprofile import FUZZ
 from serverproc import Server, strict_json
 
-settings.register_profile(
-    "latentflow-server-fuzz", max_examples=int(os.environ.get("LATENTFLOW_FUZZ_EXAMPLES", "300")), deadline=None,
-    database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                          HealthCheck.data_too_large])
-FUZZ = settings.get_profile("latentflow-server-fuzz")
 
 POST_ROUTES = ["/prompt", "/queue", "/history", "/interrupt", "/settings", "/settings/{seg}", "/free",
                "/jobs/cancel", "/jobs/{seg}/cancel", "/api/prompt", "/users"]
