@@ -307,11 +307,21 @@ def test_save_image_with_a_backslash_prefix_writes_a_file_view_serves(tmp_path):
         assert not list((base / "output").glob("*\\*"))
 
 
-def test_save_image_with_a_control_character_in_the_prefix_fails_naming_the_input(tmp_path):
-    from core.workflow.png import OutputPathError, save_path
+def test_save_image_with_a_control_character_in_the_prefix_fails_naming_the_input(folders):
+    import torch
 
-    with pytest.raises(OutputPathError, match="control characters"):
-        save_path("bad\nname", tmp_path)
+    from nodes.image_output import SaveImage
+
+    with pytest.raises(ValueError, match="SaveImage, input 'filename_prefix': .*control characters"):
+        SaveImage().execute(torch.zeros(1, 4, 4, 3), filename_prefix="bad\nname")
+    assert list(folders.output_dir.iterdir()) == []
+
+
+def test_both_forms_of_the_auth_token_flag_are_masked():
+    from core.server.routes_info import public_argv
+
+    argv = ["main.py", "--auth-token", "t1", "--listen", "--auth-token=t2", "--port", "8188"]
+    assert public_argv(argv) == ["main.py", "--auth-token", "***", "--listen", "--auth-token=***", "--port", "8188"]
 
 
 def test_webp_preview_content_disposition_is_quoted_safely(srv):
