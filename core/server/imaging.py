@@ -170,6 +170,19 @@ def _reencode(path: Path, preview: str | None, channel: str):
         return buf.getvalue(), "image/png"
 
 
+def to_webp(path: Path) -> bytes:
+    """The image as WebP (model previews for the official frontend's Model Library)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            buf = io.BytesIO()
+            img.save(buf, format="WEBP")
+            return buf.getvalue()
+    finally:
+        release_freed_memory()
+
+
 def merge_mask(original: Path, mask_bytes: bytes) -> bytes:
     """The original image with its alpha replaced by the uploaded mask's alpha, PNG text chunks kept."""
     try:
