@@ -15,8 +15,9 @@ import pytest
 from bigpng import bilevel_png
 from serverproc import REPO, Server, strict_json
 
-JSON_ROUTES = ["/prompt", "/queue", "/history", "/interrupt", "/settings", "/settings/Comfy.Theme", "/free",
-               "/jobs/cancel"]
+JSON_ROUTES = [("POST", r) for r in ("/prompt", "/queue", "/history", "/interrupt", "/settings",
+                                     "/settings/Comfy.Theme", "/free", "/jobs/cancel")]
+JSON_ROUTES.append(("PATCH", "/internal/logs/subscribe"))
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                     "X-Frame-Options": "SAMEORIGIN"}
 JSON = {"Content-Type": "application/json"}
@@ -88,7 +89,7 @@ def assert_strict_error(answer, status=400, *words):
 # --- 1. deep nesting ------------------------------------------------------------------------------
 @pytest.mark.parametrize("route", JSON_ROUTES)
 def test_a_hundred_thousand_brackets_get_400_naming_the_depth_limit(srv, route):
-    answer = srv.call("POST", route, "[" * 100_000, JSON)
+    answer = srv.call(route[0], route[1], "[" * 100_000, JSON)
     assert_strict_error(answer, 400, "nested too deeply")
 
 
@@ -388,3 +389,10 @@ def test_a_name_longer_than_the_os_allows_is_400_not_500(srv, path):
     # found by the long fuzz run: the OS's ENAMETOOLONG escaped as an OSError
     answer = srv.call("GET", path.format(long="9" * 300))
     assert_strict_error(answer, 400, "too long")
+
+
+def test_a_model_preview_past_the_pixel_limit_is_never_decoded(srv):
+    bilevel_png(srv.base / "models" / "checkpoints" / "good.preview.png", 20000, 10000)
+    before = srv.rss()
+    answer = srv.call("GET", "/api/experiment/models/preview/checkpoints/0/good.webp")
+    assert answer.status == 404 and srv.rss() - before < 100 * 2**20

@@ -16,14 +16,19 @@ from fuzzprofile import FUZZ
 from serverproc import Server, strict_json
 
 
-POST_ROUTES = ["/prompt", "/queue", "/history", "/interrupt", "/settings", "/settings/{seg}", "/free",
-               "/jobs/cancel", "/jobs/{seg}/cancel", "/api/prompt", "/users"]
+WRITE_ROUTES = [("POST", r) for r in ("/prompt", "/queue", "/history", "/interrupt", "/settings",
+                                      "/settings/{seg}", "/free", "/jobs/cancel", "/jobs/{seg}/cancel",
+                                      "/api/prompt", "/users")] + [("PATCH", "/internal/logs/subscribe")]
 GET_ROUTES = ["/prompt", "/queue", "/history", "/history?max_items={q}&offset={q}", "/history/{seg}",
               "/jobs?status={q}&sort_by={q}&sort_order={q}&limit={q}&offset={q}", "/jobs/{seg}", "/job/{seg}",
               "/object_info/{seg}", "/models", "/models/{seg}", "/view_metadata/{seg}?filename={q}",
               "/settings", "/settings/{seg}", "/embeddings", "/extensions", "/features", "/system_stats",
               "/schema/{seg}", "/view?filename={q}&type={q}&subfolder={q}&channel={q}&preview={q}",
-              "/userdata?dir={q}", "/v2/userdata?path={q}", "/api/jobs?limit={q}"]
+              "/userdata?dir={q}", "/v2/userdata?path={q}", "/api/jobs?limit={q}",
+              "/internal/logs", "/internal/logs/raw", "/internal/folder_paths", "/internal/files/{seg}",
+              "/experiment/models", "/experiment/models/{seg}", "/experiment/models/preview/{seg}/{q}/{q}",
+              "/i18n", "/global_subgraphs", "/global_subgraphs/{seg}", "/node_replacements",
+              "/workflow_templates"]
 WS_MAX_MESSAGE = 1 << 20  # core/server/ws.py's max_msg_size
 HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "1" + "0" * 25, "-" + "9" * 400,
                    "18446744073709551616", "1e-400", "0.1e310"]
@@ -104,15 +109,16 @@ def check(answer, what):
             data = strict_json(answer.body)
             if answer.status >= 400:
                 assert isinstance(data, dict) and data.get("error"), (what, answer)
-        else:  # only /view serves something other than JSON
-            assert what.startswith("GET /view") and ctype.startswith("image/"), (what, answer)
+        else:  # only /view and the model previews serve something other than JSON
+            assert what.startswith(("GET /view", "GET /experiment/models/preview")) and ctype.startswith("image/"), \
+                (what, answer)
 
 
 @FUZZ
-@given(route=st.sampled_from(POST_ROUTES), seg=segments, body=bodies)
+@given(route=st.sampled_from(WRITE_ROUTES), seg=segments, body=bodies)
 def test_posting_anything_to_a_json_route_never_answers_5xx_or_non_json(server, route, seg, body):
-    path = route.replace("{seg}", seg)
-    check(server.call("POST", path, body, {"Content-Type": "application/json"}), f"POST {path} {body[:200]!r}")
+    method, path = route[0], route[1].replace("{seg}", seg)
+    check(server.call(method, path, body, {"Content-Type": "application/json"}), f"{method} {path} {body[:200]!r}")
 
 
 @FUZZ
