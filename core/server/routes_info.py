@@ -84,7 +84,7 @@ def public_argv(argv) -> list:
 
 async def system_stats(request):
     st = state(request)
-    if not runtime.is_ready():
+    if not await runtime.ready_soon():
         # the device set-up (importing torch) is still running on its thread: describing devices now
         # would read a half-imported module
         return error_response("the server is still setting up its devices; retry in a moment", 503,

@@ -6,6 +6,7 @@ Environment switches for the tests that need more of main.py:
 - ``LATENTFLOW_TEST_BUILTIN_NODES=1``: the built-in nodes are registered too (imports torch).
 - ``LATENTFLOW_TEST_RUNTIME_SETUP=main`` runs main.py's device set-up on its background thread, as
   ``main.py serve`` does; a number N first sleeps N seconds in that thread (a slow machine).
+- ``LATENTFLOW_TEST_SETUP_WAIT_S=S``: how long /system_stats waits for that set-up before its 503.
 - ``GET /serverpack/broken`` is a pack route that raises, as a buggy plugin's would.
 """
 import logging
@@ -38,6 +39,8 @@ if __name__ == "__main__":
         import nodes
         nodes.register_builtin_nodes(registry)
     prompt_server().routes.get("/serverpack/broken")(broken_route)
+    if os.environ.get("LATENTFLOW_TEST_SETUP_WAIT_S"):
+        runtime.READY_WAIT_S = float(os.environ["LATENTFLOW_TEST_SETUP_WAIT_S"])
     setup = os.environ.get("LATENTFLOW_TEST_RUNTIME_SETUP")
     if setup:
         delay = 0.0 if setup == "main" else float(setup)

@@ -249,7 +249,8 @@ def test_an_image_beyond_the_pixel_limit_is_413_before_decoding(srv):
 # --- 7. start-up race ------------------------------------------------------------------------------------
 def test_system_stats_answers_503_with_retry_after_until_the_device_set_up_is_done(tmp_path):
     base = make_base(tmp_path / "b")
-    with Server(base, env={"LATENTFLOW_TEST_RUNTIME_SETUP": "4"}, ready_path="/prompt") as server:
+    env = {"LATENTFLOW_TEST_RUNTIME_SETUP": "6", "LATENTFLOW_TEST_SETUP_WAIT_S": "0.5"}
+    with Server(base, env=env, ready_path="/prompt") as server:
         answer = server.call("GET", "/system_stats")
         assert_strict_error(answer, 503, "setting up")
         assert answer.headers["Retry-After"] == "1"
@@ -260,6 +261,17 @@ def test_system_stats_answers_503_with_retry_after_until_the_device_set_up_is_do
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert answer.status == 200 and answer.json()["devices"]
+
+
+def test_system_stats_during_a_short_device_set_up_waits_for_it_and_answers_200(tmp_path):
+    base = make_base(tmp_path / "b")
+    env = {"LATENTFLOW_TEST_RUNTIME_SETUP": "6", "LATENTFLOW_TEST_SETUP_WAIT_S": "60"}
+    with Server(base, env=env, ready_path="/prompt") as server:
+        start = time.monotonic()
+        answer = server.call("GET", "/system_stats")
+        assert answer.status == 200 and answer.json()["devices"]
+        # held until the 6 s set-up finished (the server itself answered /prompt well before that)
+        assert time.monotonic() - start > 1.0
 
 
 def test_system_stats_never_fails_while_torch_imports_in_the_background(tmp_path):
