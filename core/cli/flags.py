@@ -111,9 +111,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def cache_policy(args) -> tuple:
-    if getattr(args, "cache_none", False):
+    """(policy, size) from --cache-classic / --cache-lru N / --cache-none (mutually exclusive)."""
+    if args.cache_none:
         return "none", 0
-    if getattr(args, "cache_lru", 0):
+    if args.cache_lru:
         return "lru", args.cache_lru
     return "classic", 0
 

@@ -17,32 +17,31 @@ from core.server.state import ServerConfig
 
 log = logging.getLogger("latentflow.server")
 
-__all__ = ["create_app", "run", "config_from_args", "ServerConfig"]
+__all__ = ["create_app", "run", "config_from_args", "listen_hosts", "ServerConfig"]
+
+
+def listen_hosts(listen: str) -> list[str]:
+    """``--listen`` value -> the addresses to bind (comma-separated; the bare flag gives all interfaces)."""
+    return [h.strip() for h in listen.split(",") if h.strip()] or ["127.0.0.1"]
 
 
 def config_from_args(args) -> ServerConfig:
-    """ServerConfig from main.py's flags (core/cli/flags.py); missing flags take their defaults."""
+    """ServerConfig from ``main.py serve``'s flags (core/cli/flags.py); a flag the parser lacks is an error."""
     from core import paths
+    from core.cli.flags import cache_policy
     from core.server.security import config_from_args as security_from_args
 
-    hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
+    hosts = listen_hosts(args.listen)
     security = security_from_args(args, hosts)
-    token = getattr(args, "auth_token", None)
-    if token:
-        security.token = token  # an explicit token is enforced even on loopback
-    cache, lru = "classic", 0
-    if getattr(args, "cache_none", False):
-        cache = "none"
-    elif getattr(args, "cache_lru", 0):
-        cache, lru = "lru", int(args.cache_lru)
-    front = getattr(args, "front_end_root", None)
-    db = getattr(args, "database", None) or Path(paths.get().user_dir) / "latentflow.db"
-    config = ServerConfig(max_upload_size=int(float(getattr(args, "max_upload_size", 100) or 100) * 1024 * 1024),
-                          security=security, preview_method=getattr(args, "preview_method", "none") or "none",
-                          preview_size=int(getattr(args, "preview_size", 512) or 512), cache=cache, cache_lru=lru,
-                          db_path=db, cpu=bool(getattr(args, "cpu", False)))
-    if front:
-        config.web_root = Path(front).resolve()
+    if args.auth_token:
+        security.token = args.auth_token  # an explicit token is enforced even on loopback
+    cache, lru = cache_policy(args)
+    db = args.database or Path(paths.get().user_dir) / "latentflow.db"
+    config = ServerConfig(max_upload_size=int(args.max_upload_size * 1024 * 1024), security=security,
+                          preview_method=args.preview_method, preview_size=args.preview_size, cache=cache,
+                          cache_lru=lru, db_path=db, cpu=args.cpu, hosts=tuple(hosts), port=args.port)
+    if args.front_end_root:
+        config.web_root = Path(args.front_end_root).resolve()
     return config
 
 
@@ -53,10 +52,9 @@ def run(args, registry) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
-    hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
-    port = int(getattr(args, "port", 8188))
+    hosts, port = list(config.hosts), config.port
     ssl_context = None
-    if getattr(args, "tls_certfile", None) and getattr(args, "tls_keyfile", None):
+    if args.tls_certfile and args.tls_keyfile:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_certfile, args.tls_keyfile)
     app = create_app(registry, config)
@@ -66,7 +64,7 @@ def run(args, registry) -> int:
     url = f"{scheme}://{shown}:{port}/"
     if config.security.token:
         url += f"?token={config.security.token}"
-    if not getattr(args, "dont_print_server", False):
+    if not args.dont_print_server:
         log.info("queue and history: %s", config.db_path)
         log.info("Latentflow is listening on %s", ", ".join(f"{h}:{port}" for h in hosts))
         log.info("open %s", url)

@@ -31,6 +31,8 @@ class ServerConfig:
     argv: list = field(default_factory=lambda: list(sys.argv))
     folders: object = None  # core.paths.Folders; None = core.paths.get() at request time
     cpu: bool = False
+    hosts: tuple = ("127.0.0.1",)  # --listen, split once
+    port: int = 8188
 
 
 @dataclass
