@@ -22,9 +22,6 @@ from typing import Any, Callable, Sequence
 MAX_RESOLUTION = 16384
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
-# Widget types: inputs of these types get a widget (and a widgets_values slot) in the UI format.
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
-
 
 @dataclass(frozen=True, kw_only=True)
 class _Input:

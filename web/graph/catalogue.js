@@ -2,7 +2,8 @@
 // widgets and which are sockets, in the order docs/comfy-api.md §3.4 fixes for widgets_values.
 import { Node, LAYOUT } from "./model.js";
 
-const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
+// Input types drawn as a widget (core/workflow/widgets.py holds the same set; a test compares them).
+export const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
 export const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
 
 // Widget kinds registered by extensions: type name -> { create(name, spec) -> widget fields }.
