@@ -222,10 +222,3 @@ class Node:
             return result
 
         cls.INPUT_TYPES = classmethod(input_types)
-
-    @classmethod
-    def input_spec(cls, name: str):
-        for spec in cls.INPUTS:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
