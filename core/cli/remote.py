@@ -32,10 +32,12 @@ def load_workflow(path) -> tuple:
     if not path.is_file():
         raise RemoteError(f"workflow file not found: {path}", EXIT_REFUSED)
     if path.suffix.lower() == ".png":
-        from PIL import Image
+        from core.workflow.png import read_png_text
 
-        with Image.open(path) as img:
-            text = dict(getattr(img, "text", {}) or {})
+        try:
+            text = read_png_text(path)
+        except ValueError as e:
+            raise RemoteError(f"{path}: {e}", EXIT_REFUSED) from None
         raw = text.get("workflow") or text.get("prompt")
         if raw is None:
             raise RemoteError(f"{path}: the PNG carries no workflow or prompt", EXIT_REFUSED)

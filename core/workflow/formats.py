@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import random
-import struct
-import zlib
 from pathlib import Path
 
+from core.workflow.png import PNG_SIGNATURE, read_png_text
 from core.workflow.ui import VIRTUAL_TYPES, WorkflowError, convert
 from core.workflow.widgets import process_dynamic_prompt
 
 __all__ = ["WorkflowError", "VIRTUAL_TYPES", "is_ui_workflow", "is_api_prompt", "ui_to_api", "as_prompt",
            "load_workflow_file", "read_png_text", "process_dynamic_prompt"]
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_ui_workflow(data) -> bool:
@@ -95,41 +92,3 @@ def _json_chunk(chunks: dict, key: str, path):
         return json.loads(chunks[key])
     except json.JSONDecodeError as e:
         raise WorkflowError(f"{path}: PNG '{key}' metadata is not valid JSON ({e})") from e
-
-
-def read_png_text(data: bytes) -> dict[str, str]:
-    """The text chunks (tEXt, zTXt, iTXt) of a PNG file's bytes, keyword -> text."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise WorkflowError("not a PNG file")
-    out: dict[str, str] = {}
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        pos += 12 + length  # length, type, data, CRC
-        if kind == b"IEND":
-            break
-        try:
-            if kind == b"tEXt":
-                key, _, text = body.partition(b"\0")
-                out[key.decode("latin-1")] = _decode(text)
-            elif kind == b"zTXt":
-                key, _, rest = body.partition(b"\0")
-                out[key.decode("latin-1")] = _decode(zlib.decompress(rest[1:]))
-            elif kind == b"iTXt":
-                key, _, rest = body.partition(b"\0")
-                compressed = rest[0] == 1
-                _lang, _, rest = rest[2:].partition(b"\0")
-                _translated, _, text = rest.partition(b"\0")
-                out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
-        except (zlib.error, IndexError, UnicodeDecodeError):
-            continue  # a damaged text chunk is skipped like any unknown chunk
-    return out
-
-
-def _decode(text: bytes) -> str:
-    # tEXt is Latin-1 by the PNG spec, but some writers store UTF-8; JSON written by us is ASCII.
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError:
-        return text.decode("latin-1")

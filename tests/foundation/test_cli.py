@@ -94,3 +94,24 @@ def test_unknown_node_type_is_reported(base):
 def test_disable_all_custom_nodes_removes_the_pack(base):
     proc = run_cli(base, str(write(base, "wf.json", API)), "--disable-all-custom-nodes")
     assert proc.returncode == 2 and "TestConst" in proc.stderr
+
+
+def test_remote_client_reads_the_workflow_a_png_carries(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from core.cli.remote import load_workflow
+
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(API))
+    Image.new("RGB", (2, 2)).save(tmp_path / "made.png", pnginfo=info)
+    assert load_workflow(tmp_path / "made.png") == (API, None)
+
+
+def test_remote_client_refuses_a_png_name_that_is_not_a_png(tmp_path):
+    from core.cli.remote import EXIT_REFUSED, RemoteError, load_workflow
+
+    (tmp_path / "fake.png").write_text("{}")
+    with pytest.raises(RemoteError, match="not a PNG") as refused:
+        load_workflow(tmp_path / "fake.png")
+    assert refused.value.code == EXIT_REFUSED
