@@ -88,7 +88,10 @@ class Worker:
     def _loop(self):
         from core.server import runtime
 
-        runtime.wait_ready(raise_error=False)  # torch/devices may still be loading (main.py serve)
+        # torch/devices may still be loading (main.py serve); a stop meanwhile (Ctrl+C) must not wait for it
+        while not runtime.wait_ready(timeout=0.1, raise_error=False):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             self._apply_free()
             try:
