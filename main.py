@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     args = cli.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")
     configure_folders(args)
+    for flag in cli.ignored_flags(args):
+        log.warning("%s is accepted for compatibility with ComfyUI but has no effect in Latentflow", flag)
     if args.command == "run" and args.server:
         from core.cli import remote
 

@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+# ComfyUI flags accepted so its command lines start unchanged, that change nothing here (yet);
+# main.py warns when one is given. tests/foundation/test_flags.py checks that no code reads them.
+NO_EFFECT = frozenset({
+    "cuda_device", "default_device", "disable_smart_memory", "deterministic", "fp64_unet", "fp8_e4m3fn_unet",
+    "fp8_e5m2_unet", "fp8_e4m3fn_text_enc", "fp8_e5m2_text_enc", "use_split_cross_attention",
+    "use_quad_cross_attention", "use_pytorch_cross_attention", "force_upcast_attention", "dont_upcast_attention",
+    "disable_xformers", "auto_launch", "disable_auto_launch", "multi_user", "enable_compress_response_body",
+})
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("folders")
@@ -108,6 +117,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not argv or argv[0] not in ("serve", "run", "-h", "--help"):
         argv.insert(0, "serve")
     return build_parser().parse_args(argv)
+
+
+def ignored_flags(args) -> list[str]:
+    """The NO_EFFECT flags this command line sets, as typed (``--fp8_e4m3fn-unet``)."""
+    return sorted("--" + name.replace("_", "-").replace("fp8-e4m3fn", "fp8_e4m3fn").replace("fp8-e5m2", "fp8_e5m2")
+                  for name in NO_EFFECT if vars(args).get(name) not in (None, False))
 
 
 def cache_policy(args) -> tuple:

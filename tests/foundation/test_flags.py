@@ -95,3 +95,17 @@ def test_bare_listen_binds_every_interface_and_turns_token_auth_on():
 
     config = config_from_args(cli.parse_args(["--listen"]))
     assert config.hosts == ("0.0.0.0", "::") and config.security.token
+
+
+def test_every_flag_is_read_somewhere_or_listed_as_having_no_effect():
+    from core import devices
+
+    read = set(devices.FLAG_NAMES) | {"command", "cache_classic"}  # cache_classic: the default policy
+    for _, tree in parsed():
+        read |= flags_read(tree)
+    assert (SERVE | RUN) - read == set(cli.NO_EFFECT)
+
+
+def test_flags_without_effect_are_named_as_typed():
+    args = cli.parse_args(["--fp8_e4m3fn-unet", "--cuda-device", "1", "--deterministic", "--cpu"])
+    assert cli.ignored_flags(args) == ["--cuda-device", "--deterministic", "--fp8_e4m3fn-unet"]
