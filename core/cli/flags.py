@@ -147,3 +147,17 @@ def parse_set(item: str):
     except ValueError:
         value = raw
     return node_id, name, value
+
+
+def apply_sets(prompt: dict, sets) -> None:
+    """Apply ``--set NODE_ID.INPUT=VALUE`` overrides to an API prompt; a ValueError names a bad one."""
+    for item in sets or ():
+        node_id, name, value = parse_set(item)
+        if node_id not in prompt:
+            raise ValueError(f"--set {item!r}: the workflow has no node {node_id!r} "
+                             f"(ids: {', '.join(sorted(prompt, key=_id_order))})")
+        prompt[node_id].setdefault("inputs", {})[name] = value
+
+
+def _id_order(node_id):
+    return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))

@@ -15,7 +15,7 @@ from core.workflow.ui import VIRTUAL_TYPES, WorkflowError, convert
 from core.workflow.widgets import process_dynamic_prompt
 
 __all__ = ["WorkflowError", "VIRTUAL_TYPES", "is_ui_workflow", "is_api_prompt", "ui_to_api", "as_prompt",
-           "load_workflow_file", "read_png_text", "process_dynamic_prompt"]
+           "load_workflow_file", "read_workflow_file", "read_png_text", "process_dynamic_prompt"]
 
 
 def is_ui_workflow(data) -> bool:
@@ -41,25 +41,23 @@ def ui_to_api(workflow: dict, object_info: dict, rng: random.Random | None = Non
 
 def as_prompt(data, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
     """(prompt, ui_workflow_or_None) from a UI workflow, an API prompt or a ``/prompt`` request body."""
-    if is_ui_workflow(data):
-        return ui_to_api(data, object_info, rng), data
-    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
-        workflow = ((data.get("extra_data") or {}).get("extra_pnginfo") or {}).get("workflow")
-        prompt, _ = as_prompt(data["prompt"], object_info, rng)
-        return prompt, workflow if is_ui_workflow(workflow) else None
-    if is_api_prompt(data):
-        return data, None
-    raise WorkflowError("neither a UI workflow (no 'nodes' list) nor an API prompt "
-                        "(every value must be an object with a 'class_type')")
+    data, ui = _unwrap(data)
+    if data is ui:
+        return ui_to_api(ui, object_info, rng), ui
+    return data, ui
 
 
-def load_workflow_file(path, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
-    """Read a workflow from a JSON file or a PNG's metadata; returns (prompt, ui_workflow_or_None).
+def read_workflow_file(path) -> tuple[dict, dict | None]:
+    """(data, ui_workflow_or_None) from a JSON file or a PNG's metadata, before any conversion.
 
-    A PNG's ``prompt`` chunk is the exact prompt that produced the image, so it wins over
-    re-converting its ``workflow`` chunk (which would re-roll dynamic prompts).
+    ``data`` is an API prompt, or the UI workflow itself when that is all the file holds (convert it
+    with :func:`ui_to_api` against the catalogue of whoever runs it). A PNG's ``prompt`` chunk is the
+    exact prompt that produced the image, so it wins over its ``workflow`` chunk (re-converting that
+    would re-roll dynamic prompts).
     """
     path = Path(path)
+    if not path.is_file():
+        raise WorkflowError(f"workflow file not found: {path}")
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -72,15 +70,41 @@ def load_workflow_file(path, object_info: dict, rng: random.Random | None = None
             if not is_api_prompt(prompt):
                 raise WorkflowError(f"{path}: the PNG 'prompt' metadata is not an API prompt")
             return prompt, workflow if is_ui_workflow(workflow) else None
-        if workflow is not None:
-            return as_prompt(workflow, object_info, rng)
-        raise WorkflowError(f"{path}: PNG has no 'workflow' or 'prompt' metadata")
+        if workflow is None:
+            raise WorkflowError(f"{path}: PNG has no 'workflow' or 'prompt' metadata")
+        data = workflow
+    else:
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise WorkflowError(f"{path}: not valid JSON ({e})") from e
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WorkflowError(f"{path}: not valid JSON ({e})") from e
+        return _unwrap(data)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from e
+
+
+def _unwrap(data) -> tuple[dict, dict | None]:
+    """A UI workflow, an API prompt or a ``/prompt`` request body -> (UI workflow or API prompt, UI or None)."""
+    if is_ui_workflow(data):
+        return data, data
+    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
+        workflow = ((data.get("extra_data") or {}).get("extra_pnginfo") or {}).get("workflow")
+        inner, inner_ui = _unwrap(data["prompt"])
+        return inner, inner_ui or (workflow if is_ui_workflow(workflow) else None)
+    if is_api_prompt(data):
+        return data, None
+    raise WorkflowError("neither a UI workflow (no 'nodes' list) nor an API prompt "
+                        "(every value must be an object with a 'class_type')")
+
+
+def load_workflow_file(path, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
+    """(prompt, ui_workflow_or_None) from a JSON file or a PNG's metadata, a UI workflow converted."""
+    data, ui = read_workflow_file(path)
+    if data is not ui:
+        return data, ui
     try:
-        return as_prompt(data, object_info, rng)
+        return ui_to_api(ui, object_info, rng), ui
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from e
 
