@@ -85,3 +85,42 @@ def test_the_chromium_runner_gives_what_node_gives():
     pytest.importorskip("playwright.sync_api")
     cases = [[text, [0.5, 0.2]] for text in HAND_PICKED[:6]]
     assert jsrun._chromium("graph/dynamic_prompt.js", JS_DYNAMIC, cases) == python_dynamic(cases)
+
+
+JS_LAYOUT = """(m, infos) => Object.fromEntries(Object.keys(infos).map(
+  type => [type, m.createNode(new m.Catalogue(infos), type).widgets.map(w => [w.name, w.serialize !== false])]))"""
+
+
+def python_layout(infos) -> dict:
+    from core.workflow.widgets import node_widgets
+
+    return {t: [[w.name, w.serialize] for w in node_widgets(info)] for t, info in infos.items()}
+
+
+def test_both_languages_lay_out_the_same_widgets_values_slots_for_odd_specs():
+    """The slot list decides how a saved ``widgets_values`` array maps onto inputs (docs/comfy-api.md §3.4)."""
+    def node(**required):
+        return {"input": {"required": required}, "output": [], "name": "T"}
+
+    infos = {
+        "Seed": node(seed=["INT", {"default": 0}], steps=["INT", {}]),
+        "SeedOptedOut": node(noise_seed=["INT", {"control_after_generate": False}]),
+        "FloatControl": node(f=["FLOAT", {"control_after_generate": True}]),
+        "ComboControl": node(c=[["a", "b"], {"control_after_generate": True}], s=["STRING", {}]),
+        "Upload": node(image=[["x.png"], {"image_upload": True}], keep=["BOOLEAN", {}]),
+        "NewCombo": node(mode=["COMBO", {"options": ["x", "y"]}], seed=["INT", {"forceInput": True}]),
+        "Optional": {"input": {"required": {"a": ["INT", {}]}, "optional": {"b": ["STRING", {}]}},
+                     "input_order": {"required": ["a"], "optional": ["b"]}, "output": [], "name": "Optional"},
+    }
+    assert jsrun.call("graph/catalogue.js", JS_LAYOUT, infos) == python_layout(infos)
+
+
+def test_both_languages_lay_out_the_same_slots_for_every_built_in_node():
+    import nodes
+    from core.execution.registry import NodeRegistry
+
+    registry = NodeRegistry()
+    nodes.register_builtin_nodes(registry)
+    infos = registry.object_info()
+    assert len(infos) > 50
+    assert jsrun.call("graph/catalogue.js", JS_LAYOUT, infos) == python_layout(infos)
