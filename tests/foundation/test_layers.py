@@ -1,7 +1,7 @@
 """The layering of docs/architecture.md, checked on the sources: which package may import which.
 
-Every import counts, including those inside functions. (No import circles, and core/ never importing
-nodes/, are checked by test_import_cycles.py.)
+Every import counts, including those inside functions. No package of core/ may import nodes/: the
+table allows it to none of them.
 """
 from __future__ import annotations
 
