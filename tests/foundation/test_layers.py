@@ -24,7 +24,7 @@ MAY_IMPORT = {
     "core.models": ("core.devices", "core.execution.progress", "core.images", "core.paths", "core.sampling"),
     "core.sampling": ("core.devices", "core.execution.progress", "core.images", "core.models"),
     "core.compat": ("core.execution", "core.models", "core.sampling", "core.devices", "core.images",
-                    "core.paths", "core.server"),  # its server.PromptServer adapts our server
+                    "core.paths", "core.workflow", "core.server"),  # its server.PromptServer adapts our server
     "core.custom_nodes": ("core.compat", "core.execution", "core.paths"),
     "nodes": ("core.execution", "core.models", "core.sampling", "core.devices", "core.images", "core.paths",
               "core.workflow"),
