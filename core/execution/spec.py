@@ -27,9 +27,6 @@ from typing import Any, Callable, Sequence
 MAX_RESOLUTION = 16384
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
-# Widget types: inputs of these types get a widget (and a widgets_values slot) in the UI format.
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
-
 
 @dataclass(frozen=True, kw_only=True)
 class _Input:
@@ -270,13 +267,6 @@ class Node:
             return result
 
         cls.INPUT_TYPES = classmethod(input_types)
-
-    @classmethod
-    def input_spec(cls, name: str):
-        for spec in cls.INPUTS:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
 
 
 def _set_or_clear(cls, attr: str, value, meaningful: bool) -> None:

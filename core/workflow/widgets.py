@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# Input types that get a widget (and a widgets_values slot); web/graph/catalogue.js holds the same set.
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 # Old frontends gave these INT inputs a control_after_generate combo even without the option.
 LEGACY_SEED_NAMES = frozenset({"seed", "noise_seed"})
@@ -128,9 +129,11 @@ _ESCAPED = re.compile(r"\\([{}|])")
 def process_dynamic_prompt(text: str, rng: random.Random | None = None) -> str:
     """Strip C-style comments and replace each ``{a|b|c}`` by one random option (nested allowed).
 
-    Same grammar as the official frontend's dynamic prompts: a backslash keeps the next character
-    literal while parsing, and ``\\{``, ``\\}``, ``\\|`` lose their backslash at the end. ``rng``
-    makes the choice reproducible (the frontend uses Math.random).
+    Same grammar as the official frontend's dynamic prompts, and the same algorithm as the canvas's
+    web/graph/dynamic_prompt.js (tests/workflow/test_workflow_js_agrees.py runs both on the same
+    cases): a backslash keeps the next character literal while parsing, and ``\\{``, ``\\}``, ``\\|``
+    lose their backslash at the end. An option is picked as ``floor(rng.random() * n)``, as the
+    frontend does with Math.random, so the same random numbers pick the same options.
     """
     rng = rng or random.Random()
     return _expand(_COMMENTS.sub("", text), rng)
@@ -169,7 +172,7 @@ def _expand(text: str, rng: random.Random) -> str:
             current.append(char)
         options.append("".join(current))
         # The frontend re-runs the whole processor (comment stripping included) on the chosen option.
-        return process_dynamic_prompt(options[rng.randrange(len(options))], rng)
+        return process_dynamic_prompt(options[int(rng.random() * len(options))], rng)
 
     while pos < len(text):
         char = text[pos]

@@ -2,8 +2,10 @@
 // widgets and which are sockets, in the order docs/comfy-api.md §3.4 fixes for widgets_values.
 import { Node, LAYOUT } from "./model.js";
 
-const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
+// Input types drawn as a widget (core/workflow/widgets.py holds the same set; a test compares them).
+export const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
 export const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
+const LEGACY_SEED_NAMES = new Set(["seed", "noise_seed"]);
 
 // Widget kinds registered by extensions: type name -> { create(name, spec) -> widget fields }.
 export const customWidgetTypes = new Map();
@@ -69,14 +71,18 @@ export function makeWidgets(name, spec) {
     ws.push({ name, type: "number", value: opts.default ?? opts.min ?? 0,
       options: { min: opts.min ?? -Infinity, max: opts.max ?? Infinity, step, round: opts.round, int: type === "INT" },
       serialize: true, inputType: type });
-    if (opts.control_after_generate || (type === "INT" && (name === "seed" || name === "noise_seed")))
-      ws.push({ name: "control_after_generate", type: "control", value: "randomize", options: { values: SEED_CONTROLS },
-        serialize: false, forWidget: name });
   } else if (type === "STRING") {
     ws.push({ name, type: opts.multiline ? "multiline" : "text", value: opts.default ?? "", options: opts,
       serialize: true, inputType: "STRING" });
   } else if (type === "BOOLEAN") {
     ws.push({ name, type: "toggle", value: opts.default ?? false, options: opts, serialize: true, inputType: "BOOLEAN" });
+  }
+  // docs/comfy-api.md §3.4: a control_after_generate slot follows the widget that asks for one; old
+  // frontends gave one to any INT named seed/noise_seed (core/workflow/widgets.py, same rule).
+  const control = opts.control_after_generate ?? (type === "INT" && LEGACY_SEED_NAMES.has(name));
+  if (control && ws.length) {
+    ws.splice(1, 0, { name: "control_after_generate", type: "control", value: "randomize",
+      options: { values: SEED_CONTROLS }, serialize: false, forWidget: name });
   }
   return ws;
 }

@@ -3,26 +3,7 @@
 // widget values keyed by name (UI-only slots skipped), links as [origin_id_string, slot].
 import { MODE } from "./model.js";
 import { VIRTUAL_TYPES } from "./catalogue.js";
-
-// Dynamic prompts (§3.4 step 3): strip C-style comments, then replace innermost {a|b|c} groups by a
-// random choice until none remain; backslash escapes are kept for the server.
-export function processDynamicPrompt(text, random = Math.random) {
-  if (typeof text !== "string") return text;
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\\") { out += c + (text[i + 1] ?? ""); i++; continue; }
-    if (c === "/" && text[i + 1] === "/") { while (i < text.length && text[i] !== "\n") i++; if (i < text.length) out += "\n"; continue; }
-    if (c === "/" && text[i + 1] === "*") { const end = text.indexOf("*/", i + 2); i = end < 0 ? text.length : end + 1; continue; }
-    out += c;
-  }
-  const group = /(?<!\\)\{([^{}]*?)(?<!\\)\}/;
-  for (let m = out.match(group), guard = 0; m && guard < 10000; m = out.match(group), guard++) {
-    const options = m[1].split(/(?<!\\)\|/);
-    out = out.slice(0, m.index) + options[Math.floor(random() * options.length)] + out.slice(m.index + m[0].length);
-  }
-  return out;
-}
+import { processDynamicPrompt } from "./dynamic_prompt.js";
 
 function widgetApiValue(w, value, random) {
   if (Array.isArray(value)) return { __value__: value };
