@@ -29,6 +29,8 @@ def load_prompt(registry, path) -> tuple:
         raise WorkflowError(f"workflow file not found: {path}")
     try:
         return workflow.load_workflow_file(path, registry.object_info())
+    except workflow.WorkflowError as e:  # its message names the file already
+        raise WorkflowError(str(e)) from e
     except (ValueError, KeyError, TypeError) as e:
         raise WorkflowError(f"{path}: {e}") from e
 

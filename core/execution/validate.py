@@ -62,19 +62,23 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
                                  f"Node ID '#{node_id}': no node class named {class_type!r} is installed",
                                  node_id=node_id, class_type=class_type)],
                 "dependent_outputs": [], "class_type": class_type}
-    if unknown:
+
+    def refuse_unknown(others: dict) -> ValidationResult:
+        # ComfyUI's answer names the first missing class; node_errors carries every problem found.
         first = next(iter(unknown.values()))["class_type"]
         return ValidationResult(False, error(
             "invalid_prompt", f"Cannot execute because node {first} does not exist.",
-            f"Node ID '#{next(iter(unknown))}'"), unknown, [])
+            f"Node ID '#{next(iter(unknown))}'"), {**unknown, **others}, [])
 
     # 2. Output nodes.
     outputs = [nid for nid, node in prompt.items()
-               if getattr(registry.get(node["class_type"]), "OUTPUT_NODE", False)]
+               if nid not in unknown and getattr(registry.get(node["class_type"]), "OUTPUT_NODE", False)]
     if partial_targets:
         targets = {str(t) for t in partial_targets}
         outputs = [o for o in outputs if o in targets]
     if not outputs:
+        if unknown:
+            return refuse_unknown({})
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs", ""), {}, [])
 
     coerced = {nid: dict(node, inputs=dict(node.get("inputs") or {})) for nid, node in prompt.items()}
@@ -83,6 +87,8 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
     reachable = _upstream_closure(coerced, outputs)
     own_errors: dict = {}
     for node_id in reachable:
+        if node_id in unknown:
+            continue
         errs = check_node_inputs(registry, coerced, node_id)
         if errs:
             own_errors[node_id] = errs
@@ -107,6 +113,8 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
                                                "class_type": coerced[n]["class_type"]})
             entry["dependent_outputs"].append(out)
 
+    if unknown:
+        return refuse_unknown(node_errors)
     if not valid_outputs:
         reasons = []
         for n, entry in node_errors.items():
@@ -177,6 +185,8 @@ def check_node_inputs(registry, prompt, node_id) -> list:
                                     input_name=name, input_config=config, received_value=list(value)))
                 continue
             src_cls = registry.get(src["class_type"])
+            if src_cls is None:  # an unknown class, reported on its own node; its outputs are unknown
+                continue
             returns = tuple(getattr(src_cls, "RETURN_TYPES", ()) or ())
             if not 0 <= slot < len(returns):
                 errors.append(error("bad_linked_input", "Linked output index out of range",
