@@ -124,7 +124,10 @@ def resolve_subgraph_input(conv, instance, slot: int, visited: set):
     # name, so a saved instance that drops unlinked widget sockets still lines up.
     index = next((i for i, inp in enumerate(instance.inputs) if (inp or {}).get("name") == name), None)
     if index is not None and (instance.inputs[index] or {}).get("link") is not None:
-        return conv.resolve_input(instance, index, visited)
+        resolved = conv.resolve_input(instance, index, visited)
+        if resolved is not None or name not in instance.overrides:
+            return resolved
+        # A legacy PrimitiveNode feeding the promoted widget resolves to no link; it set the value.
     return promoted_value(conv, instance, slot)
 
 
