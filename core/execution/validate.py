@@ -184,7 +184,8 @@ def check_node_inputs(registry, prompt, node_id) -> list:
                                     f"{name}: node #{src_id} is not in the prompt",
                                     input_name=name, input_config=config, received_value=list(value)))
                 continue
-            src_cls = registry.get(src["class_type"])
+            src_type = src.get("class_type")
+            src_cls = registry.get(src_type) if isinstance(src_type, str) else None
             if src_cls is None:  # an unknown class, reported on its own node; its outputs are unknown
                 continue
             returns = tuple(getattr(src_cls, "RETURN_TYPES", ()) or ())
