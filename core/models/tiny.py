@@ -16,7 +16,7 @@ import torch
 from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
 
-FAMILIES = ("sd15", "sd21v", "sdxl", "sd15_inpaint")
+FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint")
 TEXT_WIDTH = 32
 TEXT_LAYERS = 2
 VOCAB = 49408
@@ -36,6 +36,11 @@ def tiny_unet_config(family: str) -> UNetConfig:
         return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=2 * TEXT_WIDTH,
                                       num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
                                       adm_in_channels=TEXT_WIDTH + 6 * 256)
+    if family == "sdxl_refiner":
+        # context = OpenCLIP-G hidden only; y = G's pooled projection + 5 x 256 (size, crop, aesthetic score)
+        return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=TEXT_WIDTH,
+                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
+                                      adm_in_channels=TEXT_WIDTH + 5 * 256)
     raise ValueError(f"tiny checkpoint: unknown family {family!r} (known: {', '.join(FAMILIES)})")
 
 
@@ -130,6 +135,8 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
     elif family == "sd21v":
         shapes.update(_openclip("cond_stage_model.model."))
         metadata["modelspec.prediction_type"] = "v"
+    elif family == "sdxl_refiner":  # the refiner carries OpenCLIP-G alone, as embedder 0
+        shapes.update(_openclip("conditioner.embedders.0.model."))
     else:
         shapes.update(_clip_l("conditioner.embedders.0.transformer."))
         shapes.update(_openclip("conditioner.embedders.1.model."))
