@@ -187,5 +187,26 @@ class RegexReplace(Node):
         return (pattern.sub(replace, string, count=count),)
 
 
-NODES = [StringConcatenate, StringSubstring, StringLength, CaseConverter, StringTrim, StringReplace,
+class JsonExtractString(Node):
+    CATEGORY = CATEGORY
+    DISPLAY_NAME = "Extract String from JSON"
+    DESCRIPTION = "The value of a top-level key of a JSON object: text as it is, anything else as JSON."
+    INPUTS = (_text("json_string"), String("key", default=""))
+    OUTPUTS = (Output("STRING"),)
+
+    def execute(self, json_string, key):
+        import json
+
+        try:
+            data = json.loads(json_string) if json_string.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ValueError(f"JsonExtractString, input 'json_string': not valid JSON ({e})") from e
+        if not isinstance(data, dict) or key not in data:
+            log.warning("JsonExtractString: key %r not found; the result is empty", key)
+            return ("",)
+        value = data[key]
+        return (value if isinstance(value, str) else json.dumps(value),)
+
+
+NODES = [JsonExtractString, StringConcatenate, StringSubstring, StringLength, CaseConverter, StringTrim, StringReplace,
          StringContains, StringCompare, RegexMatch, RegexExtract, RegexReplace]

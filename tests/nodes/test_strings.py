@@ -77,3 +77,16 @@ def test_interfaces_match_comfyui_input_order():
     assert list(strings.RegexReplace.INPUT_TYPES()["required"]) == ["string", "regex_pattern", "replace"]
     assert list(strings.RegexReplace.INPUT_TYPES()["optional"]) == ["case_insensitive", "multiline", "dotall", "count"]
     assert list(strings.StringConcatenate.INPUT_TYPES()["required"]) == ["string_a", "string_b", "delimiter"]
+
+
+def test_json_extract_string_returns_text_or_json_of_a_top_level_key():
+    doc = '{"Default": {"num_steps": 48, "mu": 0.0}, "name": "turbo"}'
+    assert run(strings.JsonExtractString, json_string=doc, key="name") == ("turbo",)
+    inner = run(strings.JsonExtractString, json_string=doc, key="Default")[0]
+    assert run(strings.JsonExtractString, json_string=inner, key="num_steps") == ("48",)
+    assert run(strings.JsonExtractString, json_string=doc, key="missing") == ("",)
+
+
+def test_json_extract_string_names_bad_json():
+    with pytest.raises(ValueError, match="JsonExtractString, input 'json_string'"):
+        run(strings.JsonExtractString, json_string="{nope", key="a")
