@@ -195,4 +195,29 @@ class MaskComposite(Node):
         return (out.clamp(0.0, 1.0),)
 
 
-NODES = [ImageToMask, MaskToImage, InvertMask, SolidMask, ThresholdMask, GrowMask, ImageCompositeMasked, MaskComposite]
+class FeatherMask(Node):
+    CATEGORY = "mask"
+    DISPLAY_NAME = "FeatherMask"
+    INPUTS = (In("MASK", "mask"), *(Int(side, default=0, min=0, max=MAX_RESOLUTION, step=1)
+                                    for side in ("left", "top", "right", "bottom")))
+    OUTPUTS = (Output("MASK"),)
+
+    def execute(self, mask, left, top, right, bottom):
+        out = as_batch(mask).clone()
+        h, w = out.shape[-2:]
+        left, right, top, bottom = min(left, w), min(right, w), min(top, h), min(bottom, h)
+        # Linear ramps from the edges inwards: the k-th row/column from an edge keeps (k+1)/width of it.
+        # ComfyUI indexes the right and bottom ramps as -k, so their first factor lands on column/row 0;
+        # that is kept here so feathered masks match ComfyUI's pixel for pixel.
+        for k in range(left):
+            out[:, :, k] *= (k + 1) / left
+        for k in range(right):
+            out[:, :, -k] *= (k + 1) / right
+        for k in range(top):
+            out[:, k, :] *= (k + 1) / top
+        for k in range(bottom):
+            out[:, -k, :] *= (k + 1) / bottom
+        return (out,)
+
+
+NODES = [FeatherMask, ImageToMask, MaskToImage, InvertMask, SolidMask, ThresholdMask, GrowMask, ImageCompositeMasked, MaskComposite]

@@ -55,3 +55,15 @@ def test_mask_composite_operations(op, expected):
     # logical operations round both masks to 0/1 first (0.6 -> 1)
     out = m.MaskComposite().execute(torch.full((1, 2, 2), 0.6), torch.full((1, 2, 2), 0.6), 0, 0, op)[0]
     assert torch.allclose(out, torch.full((1, 2, 2), expected))
+
+
+def test_feather_mask_ramps_the_left_and_top_edges():
+    out = m.FeatherMask().execute(torch.ones(1, 4, 4), 2, 1, 0, 0)[0]
+    assert out[0, 1, 0] == 0.5 and out[0, 1, 1] == 1.0 and out[0, 1, 3] == 1.0
+    assert torch.allclose(out[0, 0], torch.tensor([0.5, 1.0, 1.0, 1.0]))
+
+
+def test_feather_mask_right_ramp_matches_comfyui_indexing():
+    # ComfyUI's right ramp multiplies column 0 by 1/right, then the last columns by 2/right, 3/right, ...
+    out = m.FeatherMask().execute(torch.ones(1, 1, 6), 0, 0, 3, 0)[0]
+    assert torch.allclose(out[0, 0], torch.tensor([1 / 3, 1.0, 1.0, 1.0, 1.0, 2 / 3]))
