@@ -77,6 +77,14 @@ def prepare(prompt: dict, base: Path) -> str | None:
             target = base / "models" / "checkpoints" / inputs["ckpt_name"]
             if not target.exists():
                 write_tiny_checkpoint(target, family_for(inputs["ckpt_name"]))
+        elif kind == "CLIPVisionLoader":
+            from core.models import tiny
+
+            if not hasattr(tiny, "write_tiny_clip_vision"):
+                return "CLIPVisionLoader: this checkout has no tiny CLIP vision model"
+            target = base / "models" / "clip_vision" / inputs["clip_name"]
+            if not target.exists():
+                tiny.write_tiny_clip_vision(target)
         elif kind in ("LoadImage", "LoadImageMask"):
             target = base / "input" / str(inputs.get("image"))
             target.parent.mkdir(parents=True, exist_ok=True)

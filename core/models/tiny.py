@@ -162,3 +162,27 @@ def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
     return path
+
+
+def tiny_clip_vision_state_dict(projection_dim: int = TEXT_WIDTH, seed: int = 0) -> dict:
+    """A tiny transformers ``CLIPVisionModelWithProjection`` (width 64, 2 layers, 32 px, patch 8) with
+    seeded weights; its projection width equals the tiny checkpoints' pooled text width, so its image
+    embeddings fit an SDXL tiny model's pooled slot (revision)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=1,
+                              image_size=32, patch_size=8, projection_dim=projection_dim, hidden_act="gelu",
+                              layer_norm_eps=1e-5)
+    with torch.device("meta"):
+        shapes = CLIPVisionModelWithProjection(config).state_dict()
+    shapes = {k: v for k, v in shapes.items() if not k.endswith("position_ids")}
+    return _init(shapes, torch.Generator().manual_seed(seed))
+
+
+def write_tiny_clip_vision(path, projection_dim: int = TEXT_WIDTH, seed: int = 0) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tiny_clip_vision_state_dict(projection_dim, seed).items()}, str(path))
+    return path

@@ -39,6 +39,11 @@ def sdxl_adm(opts: dict, adm_channels: int, latent_hw: tuple, batch: int) -> tor
         refiner = adm_channels == ADM_SDXL_REFINER
     if pooled is None:  # e.g. a zeroed-out or hand-made conditioning: no text vector
         pooled = torch.zeros(1, adm_channels - (5 if refiner else 6) * 256)
+    if opts.get("unclip_conditioning") and not refiner:
+        # SDXL revision: CLIP image embeddings take the pooled text embedding's place (core/models/unclip.py)
+        from core.models.unclip import unclip_vector
+
+        pooled = unclip_vector(opts["unclip_conditioning"], pooled.shape[-1])
     if refiner:
         values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0), opts.get("aesthetic_score", 6.0)]
     else:
