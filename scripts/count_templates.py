@@ -52,8 +52,14 @@ def node_types(workflow: dict) -> set:
     return {n.get("type") for n in nodes if n.get("type") not in subs and n.get("type") not in VIRTUAL}
 
 
-def family_for(name: str) -> str:
+DIT_NAMES = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx")
+
+
+def family_for(name: str) -> str | None:
+    """The tiny family standing in for a checkpoint, from its file name; None for DiT families."""
     low = name.lower()
+    if any(tag in low for tag in DIT_NAMES):
+        return None
     if "refiner" in low:
         return "sdxl_refiner"
     if "xl" in low:
@@ -75,8 +81,11 @@ def prepare(prompt: dict, base: Path) -> str | None:
         kind, inputs = node["class_type"], node["inputs"]
         if kind == "CheckpointLoaderSimple":
             target = base / "models" / "checkpoints" / inputs["ckpt_name"]
+            family = family_for(inputs["ckpt_name"])
+            if family is None:
+                return f"{inputs['ckpt_name']}: a DiT checkpoint (Latentflow loads U-Net families only)"
             if not target.exists():
-                write_tiny_checkpoint(target, family_for(inputs["ckpt_name"]))
+                write_tiny_checkpoint(target, family)
         elif kind == "CLIPVisionLoader":
             from core.models import tiny
 
