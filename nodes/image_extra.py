@@ -59,6 +59,8 @@ class BatchImagesNode(Node):
         from core.images import batch
 
         ordered = [images[k] for k in sorted(images, key=lambda k: int(k.rsplit("image", 1)[1])) if images[k] is not None]
+        channels = max(im.shape[-1] for im in ordered)  # RGB beside RGBA: the RGB ones get an opaque alpha
+        ordered = [_pad_channels(im, channels) for im in ordered]
         out = ordered[0]
         for more in ordered[1:]:  # each later image is resized to the first one's size
             out = batch(out, more)

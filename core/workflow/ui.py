@@ -281,7 +281,7 @@ class Converter:
 
     def widgets_of(self, dto: ExecNode) -> list:
         info = self.info_for(dto)
-        return node_widgets(info) if info is not None else []
+        return node_widgets(info, dto.node.get("widgets_values")) if info is not None else []
 
     def widget_values_of(self, dto: ExecNode) -> dict:
         widgets = self.widgets_of(dto)
