@@ -32,3 +32,25 @@ def test_subgraph_template_exports_the_expanded_prompt(canvas, name):
     canvas.page.wait_for_function(f"window.__latentflow.summary().nodes === {len(workflow['nodes'])}")
     expected = json.loads((FOLDER / f"{name}.api.expected.json").read_text(encoding="utf-8"))
     assert api_core(canvas.hook("lf.exportApi()")) == api_core(expected)
+
+
+def test_dynamic_combo_nodes_export_their_chosen_options_inputs(canvas):
+    """Resize Image/Mask and Save Image (Advanced): the stored choice decides which widgets follow it."""
+    nodes = [{"id": 1, "type": "EmptyImage", "mode": 0, "pos": [0, 0], "inputs": [],
+              "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}], "widgets_values": [64, 48, 1, 0]},
+             {"id": 2, "type": "ResizeImageMaskNode", "mode": 0, "pos": [300, 0],
+              "inputs": [{"name": "input", "type": "IMAGE,MASK", "link": 1}],
+              "outputs": [{"name": "resized", "type": "IMAGE", "links": [2]}],
+              "widgets_values": ["scale total pixels", 0.5, "lanczos"]},
+             {"id": 3, "type": "SaveImageAdvanced", "mode": 0, "pos": [600, 0],
+              "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "outputs": [],
+              "widgets_values": ["ComfyUI", "png", "16-bit", "sRGB"]}]
+    data = json.dumps({"nodes": nodes, "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+                       "version": 0.4, "last_node_id": 3, "last_link_id": 2}).encode()
+    canvas.clear()
+    canvas.drop_file("dynamic.json", data, "application/json")
+    canvas.page.wait_for_function("window.__latentflow.summary().nodes === 3")
+    prompt = canvas.hook("lf.exportApi()")
+    assert prompt["2"]["inputs"] == {"resize_type": "scale total pixels", "resize_type.megapixels": 0.5,
+                                     "scale_method": "lanczos", "input": ["1", 0]}
+    assert prompt["3"]["inputs"]["format.bit_depth"] == "16-bit"
