@@ -126,3 +126,58 @@ def test_sdxl_vector_takes_the_image_embedding_in_place_of_the_pooled_text():
     y = sdxl_adm(opts, 32 + 6 * 256, (8, 8), 1)
     assert torch.allclose(y[:, :32], torch.full((1, 32), 2.0), atol=0.02)
     assert torch.equal(y[:, 32:], sdxl_adm({"pooled_output": torch.zeros(1, 32)}, 32 + 6 * 256, (8, 8), 1)[:, 32:])
+
+
+def tiny_style_state(width=64, context=32, tokens=4, layers=2, seed=0):
+    from core.models.style_model import StyleAdapter
+
+    torch.manual_seed(seed)
+    model = StyleAdapter(width, context, 8, layers, tokens)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    return model.state_dict()
+
+
+def test_style_adapter_loads_from_its_keys_and_matches_a_reference_forward():
+    """The adapter's forward, written out with torch's own attention and layer norm on the same weights."""
+    from core.models.style_model import load_state_dict
+
+    sd = tiny_style_state()
+    assert any(k.startswith("transformer_layes.1.attn.in_proj_weight") for k in sd)
+    style = load_state_dict(sd)
+    hidden = torch.randn(2, 5, 64)
+    got = style.get_cond({"last_hidden_state": hidden})
+    assert got.shape == (2, 4, 32)
+    F = torch.nn.functional
+    x = torch.cat([hidden, sd["style_embedding"].expand(2, -1, -1)], 1)
+    x = F.layer_norm(x, (64,), sd["ln_pre.weight"], sd["ln_pre.bias"])
+    for i in range(2):
+        p = f"transformer_layes.{i}."
+        h = F.layer_norm(x, (64,), sd[p + "ln_1.weight"], sd[p + "ln_1.bias"])
+        q, k, v = (h @ w.T + b for w, b in zip(sd[p + "attn.in_proj_weight"].chunk(3), sd[p + "attn.in_proj_bias"].chunk(3)))
+        split = lambda t: t.reshape(2, -1, 8, 8).transpose(1, 2)  # noqa: E731
+        a = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(2, -1, 64)
+        x = x + a @ sd[p + "attn.out_proj.weight"].T + sd[p + "attn.out_proj.bias"]
+        h = F.layer_norm(x, (64,), sd[p + "ln_2.weight"], sd[p + "ln_2.bias"]) @ sd[p + "mlp.c_fc.weight"].T + sd[p + "mlp.c_fc.bias"]
+        x = x + (h * torch.sigmoid(1.702 * h)) @ sd[p + "mlp.c_proj.weight"].T + sd[p + "mlp.c_proj.bias"]
+    want = F.layer_norm(x[:, -4:], (64,), sd["ln_post.weight"], sd["ln_post.bias"]) @ sd["proj"]
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_style_model_apply_appends_the_style_tokens_to_every_prompt():
+    from core.models.style_model import load_state_dict
+    from nodes.style_model import StyleModelApply
+
+    style = load_state_dict(tiny_style_state())
+    cond = [[torch.zeros(1, 77, 32), {"pooled_output": None}]]
+    out = StyleModelApply().execute(cond, style, {"last_hidden_state": torch.randn(2, 5, 64)}, 0.5, "multiply")[0]
+    assert out[0][0].shape == (1, 77 + 2 * 4, 32)
+    full = style.get_cond({"last_hidden_state": torch.randn(1, 5, 64)})
+    assert full.shape == (1, 4, 32)
+
+
+def test_style_model_loader_names_a_file_that_is_not_a_style_model():
+    from core.models.style_model import load_state_dict
+
+    with pytest.raises(ValueError, match="FLUX Redux"):
+        load_state_dict({"redux_down.weight": torch.zeros(2, 2)}, "redux.safetensors")
