@@ -35,7 +35,8 @@ def test_subgraph_template_exports_the_expanded_prompt(canvas, name):
 
 
 def test_dynamic_combo_nodes_export_their_chosen_options_inputs(canvas):
-    """Resize Image/Mask and Save Image (Advanced): the stored choice decides which widgets follow it."""
+    """Resize Image/Mask and Save Image (Advanced): the stored choice decides which widgets follow it,
+    and choosing another option brings that option's widgets."""
     nodes = [{"id": 1, "type": "EmptyImage", "mode": 0, "pos": [0, 0], "inputs": [],
               "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}], "widgets_values": [64, 48, 1, 0]},
              {"id": 2, "type": "ResizeImageMaskNode", "mode": 0, "pos": [300, 0],
@@ -54,3 +55,7 @@ def test_dynamic_combo_nodes_export_their_chosen_options_inputs(canvas):
     assert prompt["2"]["inputs"] == {"resize_type": "scale total pixels", "resize_type.megapixels": 0.5,
                                      "scale_method": "lanczos", "input": ["1", 0]}
     assert prompt["3"]["inputs"]["format.bit_depth"] == "16-bit"
+    canvas.hook("lf.app.graph.setWidget(lf.app.graph.getNode(2), 'resize_type', 'scale by multiplier')")
+    assert canvas.hook("lf.exportApi()")["2"]["inputs"] == {"resize_type": "scale by multiplier",
+                                                            "resize_type.multiplier": 1.0, "scale_method": "lanczos",
+                                                            "input": ["1", 0]}

@@ -66,11 +66,19 @@ export function makeWidgets(name, spec, stored = null, at = 0) {
     const choices = (opts.options ?? []).filter(o => o && typeof o === "object");
     const values = choices.map(o => o.key);
     const value = Array.isArray(stored) && at < stored.length ? stored[at] : (opts.default ?? values[0] ?? "");
-    ws.push({ name, type: "combo", value, options: { ...opts, values }, serialize: true, inputType: "COMBO", dynamic: true });
-    const chosen = choices.find(o => o.key === value);
-    for (const section of ["required", "optional"])
-      for (const [child, childSpec] of Object.entries(chosen?.inputs?.[section] ?? {}))
-        if (isWidgetInput(childSpec)) ws.push(...makeWidgets(`${name}.${child}`, childSpec, stored, at + ws.length));
+    const combo = { name, type: "combo", value, options: { ...opts, values }, serialize: true, inputType: "COMBO", dynamic: true };
+    const children = (key, from = null, start = 0) => {
+      const out = [];
+      const chosen = choices.find(o => o.key === key);
+      for (const section of ["required", "optional"])
+        for (const [child, childSpec] of Object.entries(chosen?.inputs?.[section] ?? {}))
+          if (isWidgetInput(childSpec)) out.push(...makeWidgets(`${name}.${child}`, childSpec, from, start + out.length));
+      return out;
+    };
+    // Graph.setWidget rebuilds the widgets after the combo from this when the choice changes
+    // (not enumerable: widgets are structured-cloned in places, functions are not).
+    Object.defineProperty(combo, "childrenFor", { value: key => children(key), enumerable: false });
+    ws.push(combo, ...children(value, stored, at + 1));
     return ws;
   }
   if (customWidgetTypes.has(type)) {
