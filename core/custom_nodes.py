@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from core.compat import ensure_on_path
-from core.execution.registry import PluginFailure, RegistryError
+from core.execution.registry import PluginFailure, RegistryError, v3_extension_nodes
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,19 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
         return False
 
     mappings = getattr(module, "NODE_CLASS_MAPPINGS", None)
-    if not isinstance(mappings, dict):
-        hint = " (V3 comfy_entrypoint packs are not supported)" if hasattr(module, "comfy_entrypoint") else ""
-        _failure(registry, name, path, f"no NODE_CLASS_MAPPINGS dict{hint}")
-        return False
     display = getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}
+    if not isinstance(mappings, dict) and hasattr(module, "comfy_entrypoint"):  # a V3 pack (comfy_api.latest)
+        try:
+            def node_failed(node, e):
+                _failure(registry, name, path, f"node {node}: {type(e).__name__}: {e}")
+
+            mappings, display = v3_extension_nodes(module, name, on_error=node_failed)
+        except Exception as e:
+            _failure(registry, name, path, f"comfy_entrypoint failed: {type(e).__name__}: {e}", traceback.format_exc())
+            return False
+    if not isinstance(mappings, dict):
+        _failure(registry, name, path, "no NODE_CLASS_MAPPINGS dict and no comfy_entrypoint")
+        return False
     _register_web_directory(registry, name, path, module)
 
     for node_name, cls in mappings.items():

@@ -69,7 +69,11 @@ def _add_server(p: argparse.ArgumentParser) -> None:
     g.add_argument("--enable-cors-header", nargs="?", const="*", default=None, metavar="ORIGIN",
                    help="allow this origin to make cross-origin requests")
     g.add_argument("--max-upload-size", type=float, default=100, metavar="MB")
-    g.add_argument("--front-end-root", default=None, metavar="DIR", help="serve another frontend build instead of web/")
+    g.add_argument("--front-end", default="latentflow", choices=["latentflow", "official"],
+                   help="latentflow: our canvas (web/); official: the ComfyUI frontend from the installed "
+                        "comfyui-frontend-package")
+    g.add_argument("--front-end-root", default=None, metavar="DIR",
+                   help="serve this frontend build folder instead (wins over --front-end)")
     g.add_argument("--auth-token", default=None, help="token required from clients (default: random with --listen)")
     g.add_argument("--disable-auth", action="store_true", help="no token even with --listen (trusted networks only)")
     g.add_argument("--multi-user", action="store_true")

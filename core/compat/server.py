@@ -16,6 +16,31 @@ from aiohttp import web
 log = logging.getLogger("latentflow.compat.server")
 
 
+class BinaryEventTypes:
+    """Binary websocket frame types, as ComfyUI's ``server.BinaryEventTypes`` numbers them."""
+    PREVIEW_IMAGE = 1
+    UNENCODED_PREVIEW_IMAGE = 2  # data: ("PNG"|"JPEG", PIL image, max_size or None), encoded here
+    TEXT = 3
+    PREVIEW_IMAGE_WITH_METADATA = 4  # data: (that tuple, metadata dict)
+
+
+def _encode_frame(event, data) -> tuple[int, bytes]:
+    """(frame type, payload) for the two preview events whose data is an image still to encode."""
+    import json
+    import struct
+
+    from core.server.worker import encode_preview
+
+    formats = {"JPEG": 1, "PNG": 2}
+    if event == BinaryEventTypes.UNENCODED_PREVIEW_IMAGE:
+        fmt, image = encode_preview(tuple(data), None)
+        return BinaryEventTypes.PREVIEW_IMAGE, struct.pack(">I", formats[fmt]) + image
+    image_data, metadata = data
+    fmt, image = encode_preview(tuple(image_data), None)
+    meta = json.dumps({**(metadata or {}), "image_type": "image/png" if fmt == "PNG" else "image/jpeg"}).encode()
+    return BinaryEventTypes.PREVIEW_IMAGE_WITH_METADATA, struct.pack(">I", len(meta)) + meta + image
+
+
 class PromptServer:
     instance = None  # the one process-wide object, set below
     _standalone = None
@@ -66,6 +91,9 @@ class PromptServer:
         if hub is None:
             log.debug("custom node message %s (no server running)", event)
         elif isinstance(event, int):
+            if event in (BinaryEventTypes.UNENCODED_PREVIEW_IMAGE, BinaryEventTypes.PREVIEW_IMAGE_WITH_METADATA) \
+                    and isinstance(data, (tuple, list)):
+                event, data = _encode_frame(event, data)
             hub.threadsafe("send_binary", event, bytes(data), sid)
         else:
             hub.threadsafe("send", event, data, sid)

@@ -5,7 +5,10 @@ tests build their own. ``register`` refuses duplicates and names the pack that t
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import threading
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -86,7 +89,7 @@ class NodeRegistry:
             "has_intermediate_output": bool(getattr(cls, "HAS_INTERMEDIATE_OUTPUT", False)),
             "search_aliases": list(getattr(cls, "SEARCH_ALIASES", []) or []),
         }
-        if hasattr(cls, "OUTPUT_TOOLTIPS"):
+        if getattr(cls, "OUTPUT_TOOLTIPS", None) is not None:
             info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)
         for attr, key in (("DEPRECATED", "deprecated"), ("EXPERIMENTAL", "experimental"),
                           ("DEV_ONLY", "dev_only")):
@@ -117,3 +120,74 @@ def check_node_class(cls, name: str) -> None:
         raise RegistryError(f"node {name!r}: FUNCTION {cls.FUNCTION!r} is not a method of the class")
     if not isinstance(cls.RETURN_TYPES, (tuple, list)):
         raise RegistryError(f"node {name!r}: RETURN_TYPES must be a tuple")
+
+
+def v3_extension_nodes(module, pack: str, on_error=None) -> tuple[dict, dict]:
+    """A V3 pack's nodes: ``module.comfy_entrypoint()`` (sync or async) gives a ComfyExtension; its
+    ``on_load`` runs, then ``get_node_list`` gives node classes, keyed by their schemas' node ids.
+
+    Returns (NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS) shaped like a classic pack's, so the
+    loader registers V3 nodes through the same path. Raises RegistryError naming the pack when the
+    entry point breaks the contract; a node whose schema fails goes to ``on_error(class name, error)``
+    (when given) and is left out.
+    """
+    entrypoint = getattr(module, "comfy_entrypoint", None)
+    if not callable(entrypoint):
+        raise RegistryError(f"pack {pack}: comfy_entrypoint is not callable")
+    extension = _run(entrypoint()) if inspect.iscoroutinefunction(entrypoint) else entrypoint()
+    if inspect.isawaitable(extension):
+        extension = _run(extension)
+    if not hasattr(extension, "get_node_list"):
+        raise RegistryError(f"pack {pack}: comfy_entrypoint returned {type(extension).__name__}, not a ComfyExtension")
+    on_load = getattr(extension, "on_load", None)
+    if on_load is not None:
+        loaded = on_load()
+        if inspect.isawaitable(loaded):
+            _run(loaded)
+    node_list = extension.get_node_list()
+    if inspect.isawaitable(node_list):
+        node_list = _run(node_list)
+    if not isinstance(node_list, (list, tuple)):
+        raise RegistryError(f"pack {pack}: get_node_list() returned {type(node_list).__name__}, not a list")
+    mappings, display = {}, {}
+    for cls in node_list:
+        get_schema = getattr(cls, "GET_SCHEMA", None)
+        try:
+            if get_schema is None:
+                raise RegistryError(f"{cls!r} in get_node_list() is not an io.ComfyNode class")
+            schema = get_schema()
+        except Exception as e:  # one node's broken schema must not cost the pack its other nodes
+            if on_error is None:
+                raise
+            on_error(getattr(cls, "__name__", repr(cls)), e)
+            continue
+        mappings[schema.node_id] = cls
+        if schema.display_name is not None:
+            display[schema.node_id] = schema.display_name
+    return mappings, display
+
+
+def _run(awaitable):
+    """Run a coroutine to completion from sync code, also when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_wrap(awaitable))
+    box: dict = {}
+
+    def worker():
+        try:
+            box["value"] = asyncio.run(_wrap(awaitable))
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=worker, name="comfy_entrypoint")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _wrap(awaitable):
+    return await awaitable

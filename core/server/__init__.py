@@ -1,8 +1,11 @@
 """The HTTP/websocket server (ComfyUI-compatible API, docs/comfy-api.md §1-2): ``create_app`` and ``run``.
 
-Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /history, jobs),
-``routes_info`` (/object_info, /system_stats, ...), ``routes_files`` (/view, uploads, user data),
-``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state).
+Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /history, jobs, with
+``job_summary`` for the jobs' thumbnails), ``routes_info`` (/object_info, /system_stats, ...),
+``routes_files`` (/view, uploads, user data), ``routes_frontend`` (Model Library, /i18n, blueprints,
+node replacements), ``routes_templates`` (workflow templates, node help), ``routes_logs`` (/internal
+routes, with ``logbuffer`` for the Logs panel), ``frontends`` (which frontend is served), ``static``
+(typed static files), ``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state).
 Nothing here imports torch: the server answers within a second or two of start.
 """
 from __future__ import annotations
@@ -41,8 +44,8 @@ def config_from_args(args) -> ServerConfig:
                           security=security, preview_method=getattr(args, "preview_method", "none") or "none",
                           preview_size=int(getattr(args, "preview_size", 512) or 512), cache=cache, cache_lru=lru,
                           db_path=db, cpu=bool(getattr(args, "cpu", False)))
-    if front:
-        config.web_root = Path(front).resolve()
+    from core.server.frontends import web_root
+    config.web_root = web_root(getattr(args, "front_end", None), front)
     return config
 
 
@@ -52,7 +55,13 @@ def run(args, registry) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = config_from_args(args)
+    from core.server.frontends import FrontendNotFound
+
+    try:
+        config = config_from_args(args)
+    except FrontendNotFound as e:
+        log.error("%s", e)
+        return 2
     hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
     port = int(getattr(args, "port", 8188))
     ssl_context = None
@@ -72,6 +81,8 @@ def run(args, registry) -> int:
         log.info("open %s", url)
     if not config.web_root.is_dir():
         log.warning("no frontend at %s; serving the API only", config.web_root)
+    elif not getattr(args, "dont_print_server", False):
+        log.info("frontend: %s", config.web_root)
     web.run_app(app, host=hosts, port=port, ssl_context=ssl_context, print=None,
                 access_log=None, reuse_address=True if os.name == "posix" else None)
     return 0

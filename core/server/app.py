@@ -3,24 +3,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 from pathlib import Path
 
 from aiohttp import web
 
 from core.compat import prompt_server
 from core.server.security import Refused, make_middleware, resolve_under
-from core.server import routes_files, routes_info, routes_queue
+from core.server import (logbuffer, routes_files, routes_frontend, routes_info, routes_logs, routes_queue,
+                         routes_templates)
 from core.server.state import STATE, ServerConfig, ServerState
+from core.server.static import typed_file
 from core.server.worker import Worker
 from core.server.ws import Hub
 
 log = logging.getLogger(__name__)
-
-# Our own frontend and plugin web dirs are trusted code: served with their real types.
-mimetypes.add_type("application/javascript", ".js")
-mimetypes.add_type("application/javascript", ".mjs")
-mimetypes.add_type("text/css", ".css")
 
 NO_FRONTEND = """<!doctype html><meta charset="utf-8"><title>Latentflow</title>
 <p>The Latentflow server is running, but no frontend was found at <code>{root}</code>.
@@ -55,9 +51,14 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
 
     app = web.Application(middlewares=[make_middleware(config.security)], client_max_size=config.max_upload_size)
     app[STATE] = st
-    for method, path, handler in [*routes_queue.ROUTES, *routes_info.ROUTES, *routes_files.ROUTES]:
+    api_routes = [*routes_queue.ROUTES, *routes_info.ROUTES, *routes_files.ROUTES, *routes_frontend.ROUTES,
+                  *routes_templates.ROUTES]
+    for method, path, handler in api_routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, "/api" + path, handler)
+    for method, path, handler in [*routes_logs.ROUTES, *routes_templates.STATIC_ROUTES]:
+        app.router.add_route(method, path, handler)  # bare only, as in ComfyUI
+    app[routes_logs.LOGS] = logbuffer.LogBuffer()
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     _add_pack_routes(app, hub)
@@ -67,6 +68,8 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
 
     async def on_startup(app):
         hub.loop = asyncio.get_running_loop()
+        app[routes_logs.LOGS].hub = hub
+        logging.getLogger().addHandler(app[routes_logs.LOGS])
         prompt_server().loop = hub.loop
         if start_worker:
             worker.start()
@@ -75,6 +78,7 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
         await hub.close_all()
 
     async def on_cleanup(app):
+        logging.getLogger().removeHandler(app[routes_logs.LOGS])
         if worker.thread.is_alive():
             await asyncio.to_thread(worker.stop)
 
@@ -111,7 +115,7 @@ def _static(root: Path, rel: str):
         return web.Response(status=e.status)
     if not path.is_file():
         return web.Response(status=404)
-    return web.FileResponse(path)
+    return typed_file(path)
 
 
 async def index(request):

@@ -10,6 +10,7 @@ import uuid
 from aiohttp import web
 
 from core.compat import prompt_server
+from core.server import job_summary
 from core.server.state import state
 
 log = logging.getLogger(__name__)
@@ -239,16 +240,26 @@ async def post_history(request):
 
 
 # --- job status API (newest ComfyUI's /api/jobs, plus status by id after a restart) ----------------
-def job_json(job, st) -> dict:
+def job_json(job, st, detail: bool = False) -> dict:
+    """A job as ComfyUI's job API gives it; ``detail`` adds the workflow it was queued from."""
     ms = lambda t: int(t * 1000) if t else None  # noqa: E731
-    error = job.error
-    return {"id": job.prompt_id, "status": JOB_STATUS.get(job.status, job.status), "state": job.status,
-            "priority": job.number, "create_time": ms(job.created),
-            "execution_start_time": ms(job.started), "execution_end_time": ms(job.finished),
-            "outputs_count": sum(len(v) if isinstance(v, list) else 1
-                                 for ui in job.outputs.values() if isinstance(ui, dict) for v in ui.values()),
-            "outputs": job.outputs, "execution_error": error, "client_id": job.client_id,
-            "instance_id": st.instance_id}
+    count, previewable, preview = job_summary.outputs_summary(job.outputs)
+    error = job_summary.execution_error(job.messages)
+    if error is None and job.error:
+        error = job_summary.execution_error([["execution_error", job.error]])
+    out = {"id": job.prompt_id, "status": JOB_STATUS.get(job.status, job.status), "state": job.status,
+           "priority": job.number, "create_time": job.extra_data.get("create_time") or ms(job.created),
+           "execution_start_time": ms(job.started), "execution_end_time": ms(job.finished),
+           "outputs_count": count, "previewable_outputs_count": previewable, "preview_output": preview,
+           "workflow_id": job_summary.workflow_id(job.extra_data),
+           "outputs": job.outputs, "execution_error": error, "client_id": job.client_id,
+           "instance_id": st.instance_id}
+    if detail:
+        extra = {k: v for k, v in job.extra_data.items() if k not in SENSITIVE_KEYS}
+        out["workflow"] = {"prompt": job.prompt, "extra_data": extra}
+        out["execution_status"] = {"status_str": "success" if job.status == "success" else "error",
+                                   "completed": job.status == "success", "messages": job.messages}
+    return out
 
 
 async def get_jobs(request):
@@ -284,7 +295,7 @@ async def get_job(request):
     if job is None:
         return web.json_response({"error": "Job not found", "id": prompt_id, "status": "unknown",
                                   "instance_id": st.instance_id}, status=404)
-    return web.json_response(job_json(job, st))
+    return web.json_response(job_json(job, st, detail=True))
 
 
 async def cancel_job(request):

@@ -13,8 +13,10 @@ from core.server.security import SecurityConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.1.0"
-# The ComfyUI version we answer to: some clients and the official frontend check it.
-COMFYUI_COMPAT_VERSION = "0.3.40"
+# The ComfyUI release whose HTTP/websocket API we implement (system_stats.comfyui_version): the one
+# paired with the official frontend 1.58 (its templates need up to 0.43.0), so neither that frontend
+# nor version-checking clients take us for an outdated backend. Raise it with the API, not before.
+COMFYUI_COMPAT_VERSION = "0.43.0"
 
 
 @dataclass

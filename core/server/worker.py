@@ -19,18 +19,32 @@ log = logging.getLogger(__name__)
 TERMINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
 
-def encode_preview(image, max_size: int = 512):
-    """PIL image or (fmt, bytes) -> ("JPEG"|"PNG", bytes), downscaled to fit max_size (docs/comfy-api.md §2)."""
+def encode_preview(image, max_size: int | None = 512):
+    """A preview as ("JPEG"|"PNG", bytes) for a binary websocket frame (docs/comfy-api.md §2).
+
+    ``image`` is a PIL image (a latent preview: JPEG, scaled to fit ``max_size``), or a tuple as
+    ComfyUI's previewers give it: ``(format, PIL image, max_size)``, where the format is kept and a
+    ``None`` max size sends the image at full size (``SaveImageWebsocket`` sends ``("PNG", image,
+    None)``), or ``(format, encoded bytes)`` sent as is.
+    """
+    fmt = "JPEG"
     if isinstance(image, (tuple, list)):
-        fmt, data = image[0], image[1]
-        if not isinstance(data, (bytes, bytearray)):  # (fmt, PIL image, ...) as ComfyUI's previewers pass
-            return encode_preview(data, max_size)
-        return ("PNG" if str(fmt).upper() == "PNG" else "JPEG"), bytes(data)
-    image = image.copy()
-    image.thumbnail((max_size, max_size))
+        fmt = "PNG" if str(image[0]).upper() == "PNG" else "JPEG"
+        data = image[1]
+        if isinstance(data, (bytes, bytearray)):
+            return fmt, bytes(data)
+        if len(image) >= 3:
+            max_size = image[2]
+        image = data
+    if max_size is not None and max(image.size) > int(max_size):
+        image = image.copy()
+        image.thumbnail((int(max_size), int(max_size)))  # keeps the aspect; a small image is not enlarged
     buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=95)
-    return "JPEG", buf.getvalue()
+    if fmt == "PNG":
+        image.save(buf, format="PNG", compress_level=1)  # previews favour speed over size
+    else:
+        image.convert("RGB").save(buf, format="JPEG", quality=95)
+    return fmt, buf.getvalue()
 
 
 class Worker:

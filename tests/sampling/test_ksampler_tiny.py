@@ -92,7 +92,7 @@ def test_inpainting_unet_gets_mask_and_masked_image_channels(tiny_models):
         image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
         mask = torch.zeros(64, 64)
         mask[:32] = 1
-        latent = VAEEncodeForInpaint().execute(image, vae, mask, 6)[0]
+        latent = VAEEncodeForInpaint().execute(vae, image, mask, 6)[0]
         out = _run(model, clip, latent, steps=2)["samples"]
     finally:
         handle.remove()
