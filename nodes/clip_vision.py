@@ -10,6 +10,7 @@ def _clip_vision_files():
 
 
 class CLIPVisionLoader(Node):
+    COMFY_FUNCTION = "load_clip"
     CATEGORY = "loaders"
     DISPLAY_NAME = "Load CLIP Vision"
     INPUTS = (Combo("clip_name", choices=_clip_vision_files),)
@@ -29,6 +30,7 @@ class CLIPVisionLoader(Node):
 
 
 class CLIPVisionEncode(Node):
+    COMFY_FUNCTION = "encode"
     CATEGORY = "conditioning"
     DISPLAY_NAME = "CLIP Vision Encode"
     INPUTS = (In("CLIP_VISION", "clip_vision"), In("IMAGE", "image"), Combo("crop", choices=["center", "none"]))
@@ -41,6 +43,7 @@ class CLIPVisionEncode(Node):
 
 
 class unCLIPConditioning(Node):  # noqa: N801 - ComfyUI's class name
+    COMFY_FUNCTION = "apply_adm"
     CATEGORY = "conditioning"
     DISPLAY_NAME = "unCLIPConditioning"
     INPUTS = (In("CONDITIONING", "conditioning"), In("CLIP_VISION_OUTPUT", "clip_vision_output"),

@@ -45,6 +45,7 @@ class Guider:
 
 
 class RandomNoise(Node):
+    COMFY_FUNCTION = "get_noise"
     CATEGORY = CATEGORY + "/noise"
     INPUTS = (Int("noise_seed", default=0, min=0, max=MAX_SEED, control_after_generate=True),)
     OUTPUTS = (Output("NOISE"),)
@@ -54,6 +55,7 @@ class RandomNoise(Node):
 
 
 class DisableNoise(Node):
+    COMFY_FUNCTION = "get_noise"
     CATEGORY = CATEGORY + "/noise"
     OUTPUTS = (Output("NOISE"),)
 
@@ -62,6 +64,7 @@ class DisableNoise(Node):
 
 
 class BasicGuider(Node):
+    COMFY_FUNCTION = "get_guider"
     CATEGORY = CATEGORY + "/guiders"
     INPUTS = (In("MODEL", "model"), In("CONDITIONING", "conditioning"))
     OUTPUTS = (Output("GUIDER"),)
@@ -71,6 +74,7 @@ class BasicGuider(Node):
 
 
 class CFGGuider(Node):
+    COMFY_FUNCTION = "get_guider"
     CATEGORY = CATEGORY + "/guiders"
     INPUTS = (In("MODEL", "model"), In("CONDITIONING", "positive"), In("CONDITIONING", "negative"),
               Float("cfg", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01))
@@ -81,6 +85,7 @@ class CFGGuider(Node):
 
 
 class SamplerCustomAdvanced(Node):
+    COMFY_FUNCTION = "sample"
     CATEGORY = CATEGORY
     INPUTS = (In("NOISE", "noise"), In("GUIDER", "guider"), In("SAMPLER", "sampler"), In("SIGMAS", "sigmas"),
               In("LATENT", "latent_image"))
@@ -103,6 +108,7 @@ class SamplerCustomAdvanced(Node):
 
 
 class SetFirstSigma(Node):
+    COMFY_FUNCTION = "set_first_sigma"
     CATEGORY = CATEGORY + "/sigmas"
     INPUTS = (In("SIGMAS", "sigmas"), Float("sigma", default=136.0, min=0.0, max=20000.0, step=0.001, round=False))
     OUTPUTS = (Output("SIGMAS"),)
@@ -118,6 +124,7 @@ def _channel_norm(t):
 
 
 class CFGNorm(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "advanced/guidance"
     DISPLAY_NAME = "CFGNorm"
     INPUTS = (In("MODEL", "model"), Float("strength", default=1.0, min=0.0, max=100.0, step=0.01),

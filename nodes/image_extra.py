@@ -19,17 +19,19 @@ def _resize(image, width: int, height: int, method: str):
 
 
 class GetImageSize(Node):
+    COMFY_FUNCTION = "get_size"
     CATEGORY = "image"
     DISPLAY_NAME = "Get Image Size"
     DESCRIPTION = "Returns width and height of the image, and its batch size."
     INPUTS = (In("IMAGE", "image"),)
     OUTPUTS = (Output("INT", "width"), Output("INT", "height"), Output("INT", "batch_size"))
 
-    def execute(self, image):
+    def execute(self, image, unique_id=None):  # unique_id: ComfyUI's signature (it shows the size on the node)
         return (int(image.shape[2]), int(image.shape[1]), int(image.shape[0]))
 
 
 class ImageFromBatch(Node):
+    COMFY_FUNCTION = "frombatch"
     CATEGORY = "image/batch"
     DISPLAY_NAME = "ImageFromBatch"
     # A negative index counts from the end of the batch.
@@ -48,6 +50,7 @@ AUTOGROW_IMAGES = 50  # ComfyUI's Batch Images grows to at most 50 sockets
 
 
 class BatchImagesNode(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "image"
     DISPLAY_NAME = "Batch Images"
     # ComfyUI grows these sockets on demand (an Autogrow input "images"); a prompt names them
@@ -80,6 +83,7 @@ SPACING_COLORS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "red": (1.
 
 
 class ImageStitch(Node):
+    COMFY_FUNCTION = "stitch"
     CATEGORY = "image/transform"
     DISPLAY_NAME = "Image Stitch"
     DESCRIPTION = "Stitches image2 to image1 in the given direction (image1 alone when image2 is missing)."
@@ -135,6 +139,7 @@ class ImageStitch(Node):
 
 
 class ResizeAndPadImage(Node):
+    COMFY_FUNCTION = "resize_and_pad"
     CATEGORY = "image/transform"
     DISPLAY_NAME = "ResizeAndPadImage"
     INPUTS = (In("IMAGE", "image"), Int("target_width", default=512, min=1, max=MAX_RESOLUTION, step=1),
@@ -157,6 +162,7 @@ class ResizeAndPadImage(Node):
 
 
 class ImageScaleToMaxDimension(Node):
+    COMFY_FUNCTION = "upscale"
     CATEGORY = "image/upscaling"
     DISPLAY_NAME = "ImageScaleToMaxDimension"
     INPUTS = (In("IMAGE", "image"),
@@ -176,6 +182,7 @@ class ImageScaleToMaxDimension(Node):
 
 
 class JoinImageWithAlpha(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "mask/compositing"
     DISPLAY_NAME = "Join Image with Alpha"
     INPUTS = (In("IMAGE", "image"), In("MASK", "alpha"))
@@ -200,6 +207,7 @@ ASPECT_RATIOS = {"1:1 (Square)": (1, 1), "3:2 (Photo)": (3, 2), "4:3 (Standard)"
 
 
 class ResolutionSelector(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "utils"
     DISPLAY_NAME = "Resolution Selector"
     DESCRIPTION = ("Width and height for an aspect ratio and a total of megapixels, rounded to a multiple of "

@@ -54,6 +54,7 @@ def _edge(h: int, w: int, size: int, longer: bool) -> tuple[int, int]:
 
 
 class ResizeImageMaskNode(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "transform"
     DISPLAY_NAME = "Resize Image/Mask"
     DESCRIPTION = "Resize an image or mask: to dimensions, by a factor, by an edge, to megapixels, to another's size."

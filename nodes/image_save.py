@@ -70,6 +70,7 @@ def _save_png16(images, filename_prefix: str, prompt, extra_pnginfo) -> list:
 
 
 class SaveImageAdvanced(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "image"
     DISPLAY_NAME = "Save Image (Advanced)"
     DESCRIPTION = "Saves the input images to your output directory, as 8- or 16-bit PNG."

@@ -6,6 +6,7 @@ from core.execution.spec import MAX_RESOLUTION, Combo, In, Int, Node, Output
 
 
 class LatentCut(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "latent/advanced"
     DISPLAY_NAME = "LatentCut"
     INPUTS = (In("LATENT", "samples"), Combo("dim", choices=["x", "y", "t"]),
@@ -30,6 +31,7 @@ class LatentCut(Node):
 
 
 class EmptySD3LatentImage(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "latent/sd3"
     DISPLAY_NAME = "EmptySD3LatentImage"
     INPUTS = (Int("width", default=1024, min=16, max=MAX_RESOLUTION, step=16),

@@ -15,6 +15,7 @@ ANY = "*"
 
 
 class ComfySwitchNode(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "logic"
     DISPLAY_NAME = "Switch"
     DESCRIPTION = "Routes one of two inputs to the output; only the selected branch is evaluated."
@@ -34,6 +35,7 @@ class ComfySwitchNode(Node):
 
 
 class CustomCombo(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "utils"
     DISPLAY_NAME = "Custom Combo"
     DESCRIPTION = "A dropdown whose options the user writes; outputs the chosen text and its index."
@@ -50,6 +52,7 @@ class CustomCombo(Node):
 
 
 class ComfyNumberConvert(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "math"
     DISPLAY_NAME = "Number Convert"
     INPUTS = (In("INT,FLOAT,STRING,BOOLEAN", "value"),)
@@ -138,6 +141,7 @@ VALUE_NAMES = list(string.ascii_lowercase)
 
 
 class ComfyMathExpression(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "logic"
     DISPLAY_NAME = "Math Expression"
     DESCRIPTION = ("Evaluates an arithmetic expression over the inputs a, b, c, ... (and the list 'values'); "

@@ -24,6 +24,7 @@ def repeat_to(t, batch: int):
 
 
 class ImageToMask(Node):
+    COMFY_FUNCTION = "image_to_mask"
     CATEGORY = "mask"
     DISPLAY_NAME = "Convert Image to Mask"
     INPUTS = (In("IMAGE", "image"), Combo("channel", choices=list(CHANNELS)))
@@ -37,6 +38,7 @@ class ImageToMask(Node):
 
 
 class MaskToImage(Node):
+    COMFY_FUNCTION = "mask_to_image"
     CATEGORY = "mask"
     DISPLAY_NAME = "Convert Mask to Image"
     INPUTS = (In("MASK", "mask"),)
@@ -47,6 +49,7 @@ class MaskToImage(Node):
 
 
 class InvertMask(Node):
+    COMFY_FUNCTION = "invert"
     CATEGORY = "mask"
     DISPLAY_NAME = "InvertMask"
     INPUTS = (In("MASK", "mask"),)
@@ -57,6 +60,7 @@ class InvertMask(Node):
 
 
 class SolidMask(Node):
+    COMFY_FUNCTION = "solid"
     CATEGORY = "mask"
     DISPLAY_NAME = "SolidMask"
     INPUTS = (Float("value", default=1.0, min=0.0, max=1.0, step=0.01),
@@ -71,6 +75,7 @@ class SolidMask(Node):
 
 
 class ThresholdMask(Node):
+    COMFY_FUNCTION = "image_to_mask"
     CATEGORY = "mask"
     DISPLAY_NAME = "ThresholdMask"
     INPUTS = (In("MASK", "mask"), Float("value", default=0.5, min=0.0, max=1.0, step=0.01))
@@ -81,6 +86,7 @@ class ThresholdMask(Node):
 
 
 class GrowMask(Node):
+    COMFY_FUNCTION = "expand_mask"
     CATEGORY = "mask"
     DISPLAY_NAME = "GrowMask"
     INPUTS = (In("MASK", "mask"), Int("expand", default=0, min=-MAX_RESOLUTION, max=MAX_RESOLUTION, step=1),
@@ -149,6 +155,7 @@ def match_channels(a, b):
 
 
 class ImageCompositeMasked(Node):
+    COMFY_FUNCTION = "composite"
     CATEGORY = "image"
     DISPLAY_NAME = "ImageCompositeMasked"
     INPUTS = (In("IMAGE", "destination"), In("IMAGE", "source"),
@@ -166,6 +173,7 @@ MASK_OPS = ("multiply", "add", "subtract", "and", "or", "xor")
 
 
 class MaskComposite(Node):
+    COMFY_FUNCTION = "combine"
     CATEGORY = "mask"
     DISPLAY_NAME = "MaskComposite"
     INPUTS = (In("MASK", "destination"), In("MASK", "source"),
@@ -196,6 +204,7 @@ class MaskComposite(Node):
 
 
 class FeatherMask(Node):
+    COMFY_FUNCTION = "feather"
     CATEGORY = "mask"
     DISPLAY_NAME = "FeatherMask"
     INPUTS = (In("MASK", "mask"), *(Int(side, default=0, min=0, max=MAX_RESOLUTION, step=1)

@@ -35,6 +35,7 @@ def save_temp(images, prefix: str, prompt=None, extra_pnginfo=None) -> list:
 
 
 class PreviewAny(Node):
+    COMFY_FUNCTION = "main"
     CATEGORY = "utils"
     DISPLAY_NAME = "Preview Any"
     OUTPUT_NODE = True
@@ -54,12 +55,13 @@ class MaskPreview(Node):
     OUTPUTS = ()
     HIDDEN = HIDDEN
 
-    def execute(self, mask, prompt=None, extra_pnginfo=None):
+    def execute(self, mask, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
         grey = mask.reshape(-1, mask.shape[-2], mask.shape[-1]).unsqueeze(-1).expand(-1, -1, -1, 3)
-        return {"ui": {"images": save_temp(grey, "ComfyUI", prompt, extra_pnginfo)}}
+        return {"ui": {"images": save_temp(grey, filename_prefix, prompt, extra_pnginfo)}}
 
 
 class ImageCompare(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = "image"
     DISPLAY_NAME = "Image Compare"
     DESCRIPTION = "Compares two images side by side with a slider."

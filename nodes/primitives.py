@@ -13,6 +13,7 @@ CATEGORY = "utils/primitive"
 
 
 class PrimitiveString(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "String"
     INPUTS = (String("value"),)
@@ -23,6 +24,7 @@ class PrimitiveString(Node):
 
 
 class PrimitiveStringMultiline(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "String (Multiline)"
     INPUTS = (String("value", multiline=True),)
@@ -33,6 +35,7 @@ class PrimitiveStringMultiline(Node):
 
 
 class PrimitiveInt(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Int"
     # The full machine range, as ComfyUI declares it; a seed-style control widget follows the value.
@@ -44,6 +47,7 @@ class PrimitiveInt(Node):
 
 
 class PrimitiveFloat(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Float"
     INPUTS = (Float("value", min=-sys.maxsize, max=sys.maxsize),)
@@ -54,6 +58,7 @@ class PrimitiveFloat(Node):
 
 
 class PrimitiveBoolean(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Boolean"
     INPUTS = (Boolean("value"),)

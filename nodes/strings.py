@@ -23,6 +23,7 @@ def _flags(case_insensitive: bool, multiline: bool, dotall: bool) -> int:
 
 
 class StringConcatenate(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Concatenate"
     INPUTS = (_text("string_a"), _text("string_b"), String("delimiter", default=""))
@@ -33,6 +34,7 @@ class StringConcatenate(Node):
 
 
 class StringSubstring(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Substring"
     INPUTS = (_text("string"), Int("start"), Int("end"))
@@ -43,6 +45,7 @@ class StringSubstring(Node):
 
 
 class StringLength(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Length"
     INPUTS = (_text("string"),)
@@ -56,6 +59,7 @@ CASES = {"UPPERCASE": str.upper, "lowercase": str.lower, "Capitalize": str.capit
 
 
 class CaseConverter(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Case Converter"
     INPUTS = (_text("string"), Combo("mode", choices=list(CASES)))
@@ -69,6 +73,7 @@ TRIMS = {"Both": str.strip, "Left": str.lstrip, "Right": str.rstrip}
 
 
 class StringTrim(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Trim"
     INPUTS = (_text("string"), Combo("mode", choices=list(TRIMS)))
@@ -79,6 +84,7 @@ class StringTrim(Node):
 
 
 class StringReplace(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Replace"
     INPUTS = (_text("string"), _text("find"), _text("replace"))
@@ -89,6 +95,7 @@ class StringReplace(Node):
 
 
 class StringContains(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Contains"
     INPUTS = (_text("string"), _text("substring"), Boolean("case_sensitive", default=True))
@@ -101,6 +108,7 @@ class StringContains(Node):
 
 
 class StringCompare(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Compare"
     INPUTS = (_text("string_a"), _text("string_b"), Combo("mode", choices=["Starts With", "Ends With", "Equal"]),
@@ -121,6 +129,7 @@ def _regex_options(optional: bool = False) -> tuple:
 
 
 class RegexMatch(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Regex Match"
     INPUTS = (_text("string"), _text("regex_pattern"), *_regex_options())
@@ -140,6 +149,7 @@ EXTRACT_MODES = ["First Match", "All Matches", "First Group", "All Groups"]
 
 
 class RegexExtract(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Regex Extract"
     INPUTS = (_text("string"), _text("regex_pattern"), Combo("mode", choices=EXTRACT_MODES), *_regex_options(),
@@ -170,6 +180,7 @@ class RegexExtract(Node):
 
 
 class RegexReplace(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Regex Replace"
     DESCRIPTION = "Find and replace text using regex patterns."
@@ -188,6 +199,7 @@ class RegexReplace(Node):
 
 
 class JsonExtractString(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
     CATEGORY = CATEGORY
     DISPLAY_NAME = "Extract String from JSON"
     DESCRIPTION = "The value of a top-level key of a JSON object: text as it is, anything else as JSON."

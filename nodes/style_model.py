@@ -10,6 +10,7 @@ def _style_files():
 
 
 class StyleModelLoader(Node):
+    COMFY_FUNCTION = "load_style_model"
     CATEGORY = "loaders"
     DISPLAY_NAME = "Load Style Model"
     INPUTS = (Combo("style_model_name", choices=_style_files),)
@@ -26,6 +27,7 @@ class StyleModelLoader(Node):
 
 
 class StyleModelApply(Node):
+    COMFY_FUNCTION = "apply_stylemodel"
     CATEGORY = "conditioning/style_model"
     DISPLAY_NAME = "Apply Style Model"
     INPUTS = (In("CONDITIONING", "conditioning"), In("STYLE_MODEL", "style_model"),
