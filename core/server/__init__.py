@@ -5,7 +5,10 @@ Modules: ``app`` (assembly, static files), ``routes_queue`` (/prompt, /queue, /h
 ``routes_files`` (/view, uploads, user data), ``routes_frontend`` (Model Library, /i18n, blueprints,
 node replacements), ``routes_templates`` (workflow templates, node help), ``routes_logs`` (/internal
 routes, with ``logbuffer`` for the Logs panel), ``frontends`` (which frontend is served), ``static``
-(typed static files), ``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state).
+(typed static files), ``ws`` (websocket hub), ``worker`` (the job thread), ``state`` (shared config and state),
+``jsonio`` (the one strict JSON reader/writer), ``imaging`` (image decodes under a memory budget),
+``scrub`` (server paths out of error reports), ``security`` (request policy, headers on every answer),
+``store`` (queue and history), ``runtime`` (the background device set-up).
 Nothing here imports torch: the server answers within a second or two of start.
 """
 from __future__ import annotations

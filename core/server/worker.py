@@ -14,6 +14,9 @@ import threading
 import time
 import traceback
 
+from core.server import jsonio
+from core.server.scrub import relative_paths
+
 log = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
@@ -167,6 +170,10 @@ class Worker:
             messages = [["execution_start", {"prompt_id": job.prompt_id, "timestamp": int(started * 1000)}],
                         ["execution_error", data]]
             error = {"type": type(e).__qualname__, "message": str(e)}
+        # error reports name files relative to the install, in the history and in the events alike
+        messages = relative_paths(messages)
+        error = relative_paths(error) if error is not None else None
+        held = [(event, relative_paths(data) if event == "execution_error" else data) for event, data in held]
         try:
             self.store.finish(job.prompt_id, status, _jsonable(outputs), messages,
                               _jsonable(error) if error is not None else None)
@@ -199,6 +206,6 @@ class Worker:
 
 
 def _jsonable(value):
-    """History must be JSON; anything a plugin put in a ui dict that is not becomes its str()."""
-    import json
-    return json.loads(json.dumps(value, default=str))
+    """History must be strict JSON; anything a plugin put in a ui dict that is not becomes its str(),
+    NaN and Infinity become null."""
+    return jsonio.sanitize(value)

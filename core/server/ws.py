@@ -7,12 +7,13 @@ hands events over with :meth:`Hub.threadsafe`, which preserves their order.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import struct
 import uuid
 
 from aiohttp import WSMsgType, web
+
+from core.server import jsonio
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Hub:
 
     # --- sending (event-loop thread) -----------------------------------------------------------
     def send(self, event: str, data, sid: str | None = None):
-        self._deliver(json.dumps({"type": event, "data": data}), sid)
+        self._deliver(jsonio.dumps({"type": event, "data": data}), sid)
 
     def _deliver(self, msg, sid):
         if sid is None:
@@ -106,7 +107,7 @@ class Hub:
                 continue
             if client.feature_flags.get("supports_preview_metadata"):
                 if with_meta is None:
-                    m = json.dumps({**meta, "image_type": "image/png" if fmt == "PNG" else "image/jpeg"}).encode()
+                    m = jsonio.dumps({**meta, "image_type": "image/png" if fmt == "PNG" else "image/jpeg"}).encode()
                     with_meta = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(m)) + m + image
                 ok = client.push(with_meta)
             else:
@@ -175,12 +176,13 @@ class Hub:
 
     def _handshake(self, client: Client, text: str):
         try:
-            msg = json.loads(text)
-        except ValueError:
+            msg = jsonio.loads(text, "websocket message")
+        except jsonio.BadJSON as e:  # a broken first message is ignored; the socket stays open
+            log.info("websocket client %s: %s", client.sid, e)
             return
         if isinstance(msg, dict) and msg.get("type") == "feature_flags" and isinstance(msg.get("data"), dict):
             client.feature_flags = msg["data"]
-            client.push(json.dumps({"type": "feature_flags", "data": self.server_features}))
+            client.push(jsonio.dumps({"type": "feature_flags", "data": self.server_features}))
 
     async def close_all(self):
         for client in list(self.clients.values()):

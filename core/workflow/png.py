@@ -44,7 +44,11 @@ def _counter_of(name: str, base: str) -> int | None:
 def save_path(filename_prefix: str, root, width: int = 0, height: int = 0):
     """-> (folder, base name, first counter, subfolder). The counter is 1 + the highest existing one."""
     root = Path(root).resolve()
-    prefix = expand_placeholders(filename_prefix, width, height)
+    # A backslash separates folders in workflows made on Windows; kept in a POSIX name it would give a
+    # file that /view refuses to serve.
+    prefix = expand_placeholders(filename_prefix, width, height).replace("\\", "/")
+    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        raise OutputPathError(f"filename_prefix {filename_prefix!r} contains control characters")
     normalized = os.path.normpath(prefix)
     subfolder = os.path.dirname(normalized)
     base = os.path.basename(normalized)
