@@ -43,7 +43,7 @@ export class Runner {
     let last = null;
     for (let i = 0; i < batch; i++) {
       if (before) this.applySeedControls();
-      const body = promptRequest(this.app.graph, this.app.saveWorkflow(), { clientId: this.app.api.clientId, front });
+      const body = promptRequest(this.app.graph, this.app.saveWorkflow(), { clientId: this.app.api.clientId, front, catalogue: this.app.catalogue });
       try {
         last = await this.app.api.queuePrompt(body);
         this.app.graph.emit("queued", last);

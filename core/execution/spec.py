@@ -161,6 +161,33 @@ class Combo(_Input):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DynamicCombo(_Input):
+    """A V3 dynamic combo: each choice brings its own inputs, which prompts send as ``name.child``.
+
+    ``choices`` maps each key to a tuple of spec objects; the entry has ComfyUI's /object_info shape
+    (``COMFY_DYNAMICCOMBO_V3`` with ``options: [{key, inputs}]``).
+    """
+
+    choices: dict = field(default_factory=dict)
+    default: str | None = None
+    type_name = "COMFY_DYNAMICCOMBO_V3"
+
+    def options(self) -> dict:
+        listed = []
+        for key, specs in self.choices.items():
+            inputs: dict = {"required": {s.name: s.entry() for s in specs if not s.optional}}
+            optional = {s.name: s.entry() for s in specs if s.optional}
+            if optional:
+                inputs["optional"] = optional
+            listed.append({"key": key, "inputs": inputs})
+        opts: dict[str, Any] = {"options": listed}
+        if self.default is not None:
+            opts["default"] = self.default
+        opts.update(super().options())
+        return opts
+
+
+@dataclass(frozen=True, kw_only=True)
 class Socket(_Input):
     """A linked-only input of any non-widget type (MODEL, LATENT, CONDITIONING, ...)."""
 

@@ -68,8 +68,15 @@ def widget_kind(type_, opts: dict) -> str | None:
     return None
 
 
-def node_widgets(info: dict) -> list[Widget]:
-    """The widget slots of one object_info entry, in ``widgets_values`` order."""
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+
+
+def node_widgets(info: dict, stored=None) -> list[Widget]:
+    """The widget slots of one object_info entry, in ``widgets_values`` order.
+
+    A V3 dynamic combo is followed by the widgets of its selected option (``name.child``), so the
+    layout depends on the value stored in its slot (``stored``: the node's ``widgets_values``).
+    """
     inputs = info.get("input") or {}
     order = info.get("input_order") or {}
     widgets: list[Widget] = []
@@ -77,24 +84,38 @@ def node_widgets(info: dict) -> list[Widget]:
         specs = inputs.get(section) or {}
         names = order.get(section) or list(specs)
         for name in names:
-            if name not in specs:
-                continue
-            type_, opts = _split_entry(specs[name])
-            kind = widget_kind(type_, opts)
-            if kind is None:
-                continue
-            if isinstance(type_, (list, tuple)):
-                opts = {**opts, "options": list(type_)}
-            widgets.append(Widget(name, kind, opts, dynamic_prompts=kind == "STRING"
-                                  and bool(opts.get("dynamicPrompts"))))
-            control = opts.get("control_after_generate")
-            if control is None:
-                control = kind == "INT" and name in LEGACY_SEED_NAMES
-            if control:
-                widgets.append(Widget("control_after_generate", "COMBO", {}, serialize=False))
-            if kind == "COMBO" and opts.get("image_upload"):
-                widgets.append(Widget("upload", "BUTTON", {}, serialize=False))
+            if name in specs:
+                _add_widgets(widgets, name, specs[name], stored)
     return widgets
+
+
+def _add_widgets(widgets: list, name: str, entry, stored) -> None:
+    type_, opts = _split_entry(entry)
+    if type_ == DYNAMIC_COMBO:
+        choices = [o.get("key") for o in opts.get("options") or [] if isinstance(o, dict)]
+        widget = Widget(name, "COMBO", {**opts, "options": choices})
+        index = len(widgets)
+        widgets.append(widget)
+        selected = stored[index] if isinstance(stored, list) and index < len(stored) else widget.default()
+        for option in opts.get("options") or []:
+            if isinstance(option, dict) and option.get("key") == selected:
+                for section in ("required", "optional"):
+                    for child, child_entry in ((option.get("inputs") or {}).get(section) or {}).items():
+                        _add_widgets(widgets, f"{name}.{child}", child_entry, stored)
+        return
+    kind = widget_kind(type_, opts)
+    if kind is None:
+        return
+    if isinstance(type_, (list, tuple)):
+        opts = {**opts, "options": list(type_)}
+    widgets.append(Widget(name, kind, opts, dynamic_prompts=kind == "STRING" and bool(opts.get("dynamicPrompts"))))
+    control = opts.get("control_after_generate")
+    if control is None:
+        control = kind == "INT" and name.rsplit(".", 1)[-1] in LEGACY_SEED_NAMES
+    if control:
+        widgets.append(Widget("control_after_generate", "COMBO", {}, serialize=False))
+    if kind == "COMBO" and opts.get("image_upload"):
+        widgets.append(Widget("upload", "BUTTON", {}, serialize=False))
 
 
 def widget_values(widgets: list[Widget], stored) -> dict[str, Any]:

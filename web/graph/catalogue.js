@@ -42,10 +42,14 @@ export function inputEntries(def) {
   return out;
 }
 
+// V3 dynamic combo: a combo whose chosen option brings its own widgets, named "combo.child".
+const DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3";
+
 // Is this input drawn as a widget? Sockets: non-widget types and forceInput/defaultInput.
 export function isWidgetInput(spec) {
   const [type, opts = {}] = spec;
   if (opts.forceInput || opts.defaultInput) return false;
+  if (type === DYNAMIC_COMBO) return true;
   if (Array.isArray(type)) return true;
   return WIDGET_TYPES.has(type) || customWidgetTypes.has(type);
 }
@@ -55,10 +59,30 @@ export function socketType(spec) {
   return Array.isArray(t) ? "COMBO" : t;
 }
 
-// Build the widget list (with the UI-only control and upload slots) for one input.
-export function makeWidgets(name, spec) {
+// Build the widget list (with the UI-only control and upload slots) for one input. A dynamic combo
+// takes its choice from `stored` (a node's widgets_values) at slot `at` and adds that option's widgets.
+export function makeWidgets(name, spec, stored = null, at = 0) {
   const [type, opts = {}] = spec;
   const ws = [];
+  if (type === DYNAMIC_COMBO) {
+    const choices = (opts.options ?? []).filter(o => o && typeof o === "object");
+    const values = choices.map(o => o.key);
+    const value = Array.isArray(stored) && at < stored.length ? stored[at] : (opts.default ?? values[0] ?? "");
+    const combo = { name, type: "combo", value, options: { ...opts, values }, serialize: true, inputType: "COMBO", dynamic: true };
+    const children = (key, from = null, start = 0) => {
+      const out = [];
+      const chosen = choices.find(o => o.key === key);
+      for (const section of ["required", "optional"])
+        for (const [child, childSpec] of Object.entries(chosen?.inputs?.[section] ?? {}))
+          if (isWidgetInput(childSpec)) out.push(...makeWidgets(`${name}.${child}`, childSpec, from, start + out.length));
+      return out;
+    };
+    // Graph.setWidget rebuilds the widgets after the combo from this when the choice changes
+    // (not enumerable: widgets are structured-cloned in places, functions are not).
+    Object.defineProperty(combo, "childrenFor", { value: key => children(key), enumerable: false });
+    ws.push(combo, ...children(value, stored, at + 1));
+    return ws;
+  }
   if (customWidgetTypes.has(type)) {
     ws.push({ name, type, value: opts.default ?? null, options: opts, serialize: true, inputType: type,
       ...customWidgetTypes.get(type).create?.(name, spec) });
@@ -88,14 +112,14 @@ export function makeWidgets(name, spec) {
 }
 
 // A fresh node of a catalogue type (or a virtual UI type).
-export function createNode(catalogue, type, { id = null, pos = [0, 0] } = {}) {
+export function createNode(catalogue, type, { id = null, pos = [0, 0], stored = null } = {}) {
   const v = VIRTUAL_TYPES[type];
   if (v) return createVirtual(type, { id, pos });
   const def = catalogue.get(type);
   if (!def) return null;
   const inputs = [], widgets = [];
   for (const [name, spec] of inputEntries(def)) {
-    if (isWidgetInput(spec)) widgets.push(...makeWidgets(name, spec));
+    if (isWidgetInput(spec)) widgets.push(...makeWidgets(name, spec, stored, widgets.length));
     else inputs.push({ name, type: socketType(spec), link: null, ...(spec[1]?.optional ? {} : {}) });
   }
   const outputs = (def.output ?? []).map((t, i) => ({

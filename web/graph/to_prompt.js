@@ -2,8 +2,9 @@
 // virtual nodes dropped and resolved, muted/bypassed nodes dropped with bypass pass-through,
 // widget values keyed by name (UI-only slots skipped), links as [origin_id_string, slot].
 import { MODE } from "./model.js";
-import { VIRTUAL_TYPES } from "./catalogue.js";
+import { VIRTUAL_TYPES, Catalogue } from "./catalogue.js";
 import { processDynamicPrompt } from "./dynamic_prompt.js";
+import { Flattened, hasSubgraphs } from "./subgraphs.js";
 
 function widgetApiValue(w, value, random) {
   if (Array.isArray(value)) return { __value__: value };
@@ -32,7 +33,8 @@ export function resolveLink(graph, link, seen = new Set()) {
   return { ref: [String(origin.id), link.origin_slot] };
 }
 
-export function graphToPrompt(graph, { random = Math.random } = {}) {
+export function graphToPrompt(graph, { random = Math.random, catalogue = null } = {}) {
+  if (hasSubgraphs(graph)) return subgraphPrompt(graph, catalogue ?? new Catalogue({}), random);
   const prompt = {};
   const nodes = graph.zorder.map(id => graph.getNode(id)).filter(Boolean);
   for (const node of nodes) {
@@ -57,9 +59,35 @@ export function graphToPrompt(graph, { random = Math.random } = {}) {
   return prompt;
 }
 
+// A graph with subgraph instances: every inner node runs once per instance, id "instance:inner"
+// (web/graph/subgraphs.js); the catalogue builds the inner nodes' widgets from their saved values.
+function subgraphPrompt(graph, catalogue, random) {
+  const flat = new Flattened(graph, catalogue);
+  const prompt = {};
+  for (const dto of flat.byId.values()) {
+    if (!flat.emits(dto)) continue;
+    const node = dto.node, inputs = {};
+    for (const w of node.widgets) {
+      if (w.serialize === false || node.kind === "missing") continue;
+      inputs[w.name] = widgetApiValue(w, w.value, random);
+    }
+    node.inputs.forEach((inp, slot) => {
+      const r = flat.resolveInput(dto, slot);
+      if (r?.ref) inputs[inp.name] = r.ref;
+      else if (r?.promoted) inputs[inp.name] = Array.isArray(r.value) ? { __value__: r.value } : r.value;
+      else if (r && r.value !== undefined) inputs[inp.name] = widgetApiValue(node.widget(inp.widget?.name ?? inp.name), r.value, random);
+    });
+    prompt[dto.id] = { inputs, class_type: node.type, _meta: { title: node.title } };
+  }
+  for (const entry of Object.values(prompt))
+    for (const [k, v] of Object.entries(entry.inputs))
+      if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && !(v[0] in prompt)) delete entry.inputs[k];
+  return prompt;
+}
+
 // The POST /prompt body (§3.4 step 8).
-export function promptRequest(graph, workflow, { clientId, front = false, random } = {}) {
-  const body = { client_id: clientId, prompt: graphToPrompt(graph, { random }), extra_data: { extra_pnginfo: { workflow } } };
+export function promptRequest(graph, workflow, { clientId, front = false, random, catalogue } = {}) {
+  const body = { client_id: clientId, prompt: graphToPrompt(graph, { random, catalogue }), extra_data: { extra_pnginfo: { workflow } } };
   if (front) body.front = true;
   return body;
 }
