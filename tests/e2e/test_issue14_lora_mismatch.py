@@ -7,7 +7,7 @@ import torch
 
 from core.models.lora import key_map, load_lora_for_models, patch_fits
 from core.models.lora_formats import LoraPatch
-from tests.lora.conftest import kohya_lora_for
+from tests.lora.lora_testfiles import kohya_lora_for
 
 UNET = "model.diffusion_model."
 TO_K = "input_blocks.3.1.transformer_blocks.0.attn2.to_k.weight"
