@@ -194,9 +194,11 @@ def merge_mask(original: Path, mask_bytes: bytes) -> bytes:
 def _merge_mask(original: Path, mask_bytes: bytes) -> bytes:
     from PIL import Image, PngImagePlugin
 
+    from core.workflow.png import read_png_text
+
     with Image.open(original) as src, Image.open(io.BytesIO(mask_bytes)) as mask:
         info = PngImagePlugin.PngInfo()
-        for key, value in (getattr(src, "text", None) or {}).items():
+        for key, value in (read_png_text(original) if src.format == "PNG" else {}).items():
             info.add_text(key, value)
         out = src.convert("RGBA")
         alpha = mask.convert("RGBA").getchannel("A")

@@ -180,7 +180,9 @@ async def free(request):
     st = state(request)
     body = await read_json(request, {})
     if isinstance(body, dict):
-        st.worker.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
+        free_memory = bool(body.get("free_memory"))
+        # as ComfyUI: freeing memory unloads the models too unless the body says otherwise
+        st.worker.request_free(bool(body.get("unload_models", free_memory)), free_memory)
     return web.Response(status=200)
 
 

@@ -56,8 +56,9 @@ async def ready_soon(timeout: float | None = None) -> bool:
     return True
 
 
-def wait_ready(timeout: float | None = None, raise_error: bool = True) -> None:
-    """Block until the device set-up finished; re-raise its error, if any."""
-    _ready.wait(timeout)
+def wait_ready(timeout: float | None = None, raise_error: bool = True) -> bool:
+    """Block until the device set-up finished (True) or ``timeout`` passed (False); re-raise its error, if any."""
+    ready = _ready.wait(timeout)
     if _error and raise_error:
         raise RuntimeError(f"device set-up failed: {_error[0]}") from _error[0]
+    return ready

@@ -86,10 +86,10 @@ def new_token() -> str:
 
 def config_from_args(args, bind_addresses) -> SecurityConfig:
     loopback = is_loopback_bind(bind_addresses)
-    cors = getattr(args, "enable_cors_header", None)
+    cors = args.enable_cors_header
     origins = tuple(o.strip().rstrip("/") for o in str(cors).split(",") if o.strip()) if cors else ()
     token = None
-    if not loopback and not getattr(args, "disable_auth", False):
+    if not loopback and not args.disable_auth:
         token = os.environ.get("LATENTFLOW_TOKEN") or new_token()
     elif not loopback:
         log.warning("authentication disabled while listening on %s: anyone who can reach this port "

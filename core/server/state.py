@@ -37,6 +37,8 @@ class ServerConfig:
     # images decoded by requests (/view?channel=, previews, /upload/mask): bytes in flight, pixels each
     decode_budget: int = DEFAULT_MEMORY_BUDGET
     max_decode_pixels: int = DEFAULT_MAX_PIXELS
+    hosts: tuple = ("127.0.0.1",)  # --listen, split once
+    port: int = 8188
 
 
 @dataclass

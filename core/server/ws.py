@@ -18,7 +18,6 @@ from core.server import jsonio
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGE = 1
-TEXT = 3
 PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_FORMATS = {"JPEG": 1, "PNG": 2}
 # Events that only the submitting client sees (and nobody when it had no client_id).
@@ -118,10 +117,6 @@ class Hub:
     def send_binary(self, event: int, payload: bytes, sid: str | None = None):
         """A binary frame of a custom node's own type (``send_sync`` with an integer event)."""
         self._deliver(struct.pack(">I", event) + payload, sid)
-
-    def send_text(self, node_id: str, text: str, client_id: str | None):
-        nid = str(node_id).encode()
-        self._deliver(struct.pack(">II", TEXT, len(nid)) + nid + text.encode(), client_id)
 
     # --- from other threads --------------------------------------------------------------------
     def threadsafe(self, method: str, *args):
