@@ -30,6 +30,9 @@ class ModelHandle:
         self.patches: dict = {}
         self.model_options: dict = {"transformer_options": {}}
         self.device = None  # None: devices.get_torch_device() at activation
+        # flow models carry their model sampling (core/sampling/model_sampling.py); the ModelSampling*
+        # nodes replace it on a clone. None: the discrete SD schedule of config.prediction.
+        self.model_sampling = None
         self._merged: MergedPatches | None = None
 
     # --- identity ---------------------------------------------------------------------------------
@@ -40,6 +43,16 @@ class ModelHandle:
     @property
     def prediction(self) -> str:
         return self.config.prediction
+
+    def get_model_object(self, name: str):
+        """ComfyUI's ModelPatcher.get_model_object, for the objects plugins read ("model_sampling")."""
+        if name == "model_sampling":
+            from core.sampling.sample import schedule_for
+
+            return schedule_for(self)
+        if name in ("diffusion_model", "model"):
+            return self.unet
+        raise AttributeError(f"MODEL has no object {name!r}")
 
     def clone(self) -> "ModelHandle":
         other = copy.copy(self)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_cfgpp as cfgpp, samplers_dpmpp as dpmpp, uni_pc
+from core.sampling import samplers_flow as flow
 from core.sampling.noise import BrownianNoise, DeviceBrownianNoise, GaussianNoise
 
 
@@ -20,20 +21,21 @@ class _Entry:
     noise: type | None = None  # noise sampler class for stochastic samplers
     inpaint_random_noise: bool = False
     needs_uncond: bool = False  # CFG++: the unconditional estimate is computed even at cfg 1
+    flow_fn: Callable | None = None  # the variant for flow models, where ComfyUI has one (ancestral steps)
 
 
 _CATALOGUE = {
     "euler": _Entry(basic.euler),
     "euler_cfg_pp": _Entry(cfgpp.euler_cfg_pp, needs_uncond=True),
-    "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise),
+    "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise, flow_fn=flow.euler_ancestral_rf),
     "euler_ancestral_cfg_pp": _Entry(cfgpp.euler_ancestral_cfg_pp, GaussianNoise, needs_uncond=True),
     "heun": _Entry(basic.heun),
     "dpm_2": _Entry(basic.dpm_2),
-    "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise),
+    "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise, flow_fn=flow.dpm_2_ancestral_rf),
     "lms": _Entry(basic.lms),
     "dpm_fast": _Entry(dpm_solver.dpm_fast),
     "dpm_adaptive": _Entry(dpm_solver.dpm_adaptive),
-    "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise),
+    "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise, flow_fn=flow.dpmpp_2s_ancestral_rf),
     "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise),
     "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise),
     "dpmpp_2m": _Entry(dpmpp.dpmpp_2m),
@@ -64,14 +66,18 @@ class SamplerSpec:
     inpaint_random_noise: bool = False
     options: dict = field(default_factory=dict)
     needs_uncond: bool = False
+    flow_fn: Callable | None = None
 
-    def sample(self, model, x, sigmas, seed: int, callback=None):
+    def sample(self, model, x, sigmas, seed: int, callback=None, flow: bool = False):
+        """``flow``: the model is a flow model; samplers with a flow variant run that instead."""
         noise_sampler = self.noise(x, seed) if self.noise is not None else None
-        return self.fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
+        fn = self.flow_fn if flow and self.flow_fn is not None else self.fn
+        return fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
 
 
 def get_sampler(name: str, **options) -> SamplerSpec:
     entry = _CATALOGUE.get(name)
     if entry is None:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_NAMES)}")
-    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options), entry.needs_uncond)
+    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options), entry.needs_uncond,
+                       entry.flow_fn)
