@@ -152,7 +152,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
                   float(sigmas[-1]), device)
         with torch.inference_mode():
             x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node,
-                                    flow=schedule.prediction == "flow")
+                                    flow=schedule if schedule.prediction == "flow" else None)
         x = schedule.inverse_noise_scaling(float(sigmas[-1]), x)
         out = fmt.process_out(x).float().cpu()
         if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit

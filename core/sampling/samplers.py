@@ -21,7 +21,7 @@ class _Entry:
     noise: type | None = None  # noise sampler class for stochastic samplers
     inpaint_random_noise: bool = False
     needs_uncond: bool = False  # CFG++: the unconditional estimate is computed even at cfg 1
-    flow_fn: Callable | None = None  # the variant for flow models, where ComfyUI has one (ancestral steps)
+    flow_fn: Callable | None = None  # the variant for flow models, where ComfyUI has one (ancestral, SDE)
 
 
 _CATALOGUE = {
@@ -36,14 +36,14 @@ _CATALOGUE = {
     "dpm_fast": _Entry(dpm_solver.dpm_fast),
     "dpm_adaptive": _Entry(dpm_solver.dpm_adaptive),
     "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise, flow_fn=flow.dpmpp_2s_ancestral_rf),
-    "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise),
-    "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise),
+    "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise, flow_fn=flow.dpmpp_sde_rf),
+    "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_sde_rf),
     "dpmpp_2m": _Entry(dpmpp.dpmpp_2m),
     "dpmpp_2m_cfg_pp": _Entry(cfgpp.dpmpp_2m_cfg_pp, needs_uncond=True),
-    "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise),
-    "dpmpp_2m_sde_gpu": _Entry(dpmpp.dpmpp_2m_sde, DeviceBrownianNoise),
-    "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise),
-    "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise),
+    "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise, flow_fn=flow.dpmpp_2m_sde_rf),
+    "dpmpp_2m_sde_gpu": _Entry(dpmpp.dpmpp_2m_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_2m_sde_rf),
+    "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise, flow_fn=flow.dpmpp_3m_sde_rf),
+    "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_3m_sde_rf),
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
     "ipndm": _Entry(cfgpp.ipndm),
@@ -68,11 +68,14 @@ class SamplerSpec:
     needs_uncond: bool = False
     flow_fn: Callable | None = None
 
-    def sample(self, model, x, sigmas, seed: int, callback=None, flow: bool = False):
-        """``flow``: the model is a flow model; samplers with a flow variant run that instead."""
+    def sample(self, model, x, sigmas, seed: int, callback=None, flow=None):
+        """``flow``: the model sampling of a flow model (core/sampling/model_sampling.py), or None;
+        samplers with a flow variant run that instead, given the model sampling."""
         noise_sampler = self.noise(x, seed) if self.noise is not None else None
-        fn = self.flow_fn if flow and self.flow_fn is not None else self.fn
-        return fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
+        if flow is not None and self.flow_fn is not None:
+            return self.flow_fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler,
+                                model_sampling=flow, **self.options)
+        return self.fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
 
 
 def get_sampler(name: str, **options) -> SamplerSpec:
