@@ -34,7 +34,15 @@ def schedule_for(model):
     sampling = getattr(model, "model_sampling", None)
     if sampling is not None:
         return sampling
-    return _schedule(getattr(model.config, "prediction", "eps"))
+    prediction = getattr(model.config, "prediction", "eps")
+    if prediction == "flow":  # a flow model whose sampling was dropped: its family's default
+        from core.sampling.model_sampling import default_for_family
+
+        sampling = default_for_family(model.config.family)
+        if sampling is None:
+            raise ValueError(f"MODEL {model.name!r}: flow model of family {model.config.family!r} has no model sampling")
+        return sampling
+    return _schedule(prediction)
 
 
 def prepare_noise(latent: torch.Tensor, seed: int, batch_index=None) -> torch.Tensor:

@@ -139,3 +139,20 @@ def test_samplercustomadvanced_refuses_a_value_that_is_not_a_guider():
     with pytest.raises(ValueError, match="SamplerCustomAdvanced, input 'guider'"):
         SamplerCustomAdvanced().execute(RandomNoise().execute(1)[0], object(), None, torch.zeros(2),
                                         {"samples": torch.zeros(1, 16, 2, 2)})
+
+
+def test_get_model_object_gives_plugins_the_models_sampling():
+    from core.sampling.schedule import DiscreteSchedule
+
+    flow = flow_handle(ZeroVelocity(), FluxSchedule(0.9))
+    assert flow.get_model_object("model_sampling") is flow.model_sampling
+    from core.models.detection import ModelConfig
+    from core.models.handles import ModelHandle
+    from core.models.latent_formats import SD15
+
+    sd = ModelHandle(ZeroVelocity(), ModelConfig(family="sd1", prediction="eps", unet=None), SD15)
+    assert isinstance(sd.get_model_object("model_sampling"), DiscreteSchedule)
+    assert isinstance(flow_handle(ZeroVelocity(), None).get_model_object("model_sampling"), FlowSchedule)  # sd3 default
+    assert flow.get_model_object("diffusion_model") is flow.unet
+    with pytest.raises(AttributeError, match="no object 'nonsense'"):
+        flow.get_model_object("nonsense")
