@@ -129,8 +129,9 @@ class FluxSchedule(_FlowSampling):
 
 
 def _per_item(sigma, like: torch.Tensor):
-    """A scalar sigma stays a scalar; a per-item [B] sigma broadcasts over the item's dimensions."""
-    if isinstance(sigma, torch.Tensor) and sigma.numel() > 1:
+    """A tensor sigma ([B] or scalar) broadcasts over each item's dimensions on its device (reading it
+    back would sync the device every step); a Python number stays one."""
+    if isinstance(sigma, torch.Tensor):
         return sigma.reshape(-1, *([1] * (like.ndim - 1))).to(like)
     return float(sigma)
 

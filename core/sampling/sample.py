@@ -84,7 +84,8 @@ def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
 
 class _InpaintBlend:
     """Keep the unmasked region on the path of the original latent: before each call that region of x
-    is replaced by latent + noise * sigma, after it the denoised estimate there is the latent itself."""
+    is replaced by the model's noise scaling of (noise, latent) at sigma (latent + noise * sigma, or on a
+    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent."""
 
     def __init__(self, inner, latent, noise, mask, schedule):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
