@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import nodes as _package
+from core.compat.missing import UnsupportedComfyAPI, is_placeholder, placeholder
 
 NAMES_FILE = Path(__file__).resolve().parent / "comfy_names.json"
 
@@ -49,34 +50,18 @@ def comfy_module_nodes(module: str) -> dict:
     return found
 
 
-class MissingComfyName(NotImplementedError):
-    """A ComfyUI name a plugin imported and then used, which Latentflow does not provide."""
-
-
-class _MissingMeta(type):
-    def __call__(cls, *args, **kwargs):
-        if cls.__dict__.get("_missing_placeholder"):
-            raise MissingComfyName(cls._missing_message)
-        return super().__call__(*args, **kwargs)
-
-    def __getattr__(cls, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(f"{cls._missing_message} (attribute {name!r} was asked for)")
+# One mechanism for ComfyUI names we lack, shared with every compat module (core/compat/missing.py).
+MissingComfyName = UnsupportedComfyAPI
 
 
 @functools.cache
 def missing(module: str, name: str) -> type:
     """A stand-in for ComfyUI's ``module.name`` that Latentflow lacks: importing it works, so the rest of
     the plugin loads; calling or instantiating it (or reading attributes off it) raises, naming it."""
-    message = (f"{module}.{name} is a ComfyUI name that Latentflow does not provide; the custom node that "
-               f"uses it cannot run (docs/custom_nodes.md lists what is supported)")
-    return _MissingMeta(name, (), {"_missing_placeholder": True, "_missing_message": message,
-                                   "__module__": module, "__doc__": message})
+    return placeholder(f"{module}.{name}")
 
 
-def is_missing(value) -> bool:
-    return isinstance(value, _MissingMeta) and value.__dict__.get("_missing_placeholder", False)
+is_missing = is_placeholder
 
 
 def module_attribute(module: str, name: str, ours: dict):

@@ -36,6 +36,7 @@ class NodeRegistry:
     web_directories: dict = field(default_factory=dict)  # module name -> absolute dir
     failures: list = field(default_factory=list)  # PluginFailure
     loaded_packs: list = field(default_factory=list)  # (name, path, seconds)
+    _unserialisable: set = field(default_factory=set, repr=False)  # logged once each
 
     def register(self, cls, name: str | None = None, *, display_name: str | None = None,
                  module: str = "nodes", override: bool = False) -> type:
@@ -78,7 +79,8 @@ class NodeRegistry:
             "input_order": {section: list(values) for section, values in inputs.items()},
             "is_input_list": bool(getattr(cls, "INPUT_IS_LIST", False)),
             "output": list(cls.RETURN_TYPES),
-            "output_is_list": list(getattr(cls, "OUTPUT_IS_LIST", None) or [False] * len(cls.RETURN_TYPES)),
+            "output_is_list": (list(getattr(cls, "OUTPUT_IS_LIST", None) or []) + [False] * len(cls.RETURN_TYPES))[
+                :len(cls.RETURN_TYPES)],
             "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES),
             "name": name,
             "display_name": self.display_name(name),
@@ -102,21 +104,39 @@ class NodeRegistry:
         return info
 
     def object_info(self) -> dict:
+        """Every node's entry; a node whose INPUT_TYPES raises or is not JSON is skipped with a logged reason."""
+        import json
+
         out = {}
         for name in self.classes:
             try:
-                out[name] = self.node_info(name)
+                info = self.node_info(name)
             except Exception:  # a plugin whose INPUT_TYPES raises must not break the catalogue
-                log.exception("object_info: node %s raised; skipped", name)
+                log.exception("object_info: node %s (%s) raised; skipped", name, self.modules.get(name))
+                continue
+            try:
+                json.dumps(info)
+            except (TypeError, ValueError) as e:
+                if name not in self._unserialisable:
+                    self._unserialisable.add(name)
+                    log.warning("object_info: node %s (%s) skipped: its INPUT_TYPES/RETURN_TYPES are not JSON (%s)",
+                                name, self.modules.get(name), e)
+                continue
+            out[name] = info
         return out
 
 
 def check_node_class(cls, name: str) -> None:
     """Refuse classes that cannot work as nodes, with a message that names the node."""
-    for attr in ("INPUT_TYPES", "RETURN_TYPES", "FUNCTION"):
-        if not hasattr(cls, attr):
-            raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}")
-    if not hasattr(cls, cls.FUNCTION):
+    for attr in ("INPUT_TYPES", "RETURN_TYPES"):
+        try:
+            getattr(cls, attr)
+        except AttributeError as e:  # absent, or computed (V3 schemas) and failing inside: say which
+            inner = "" if f"attribute '{attr}'" in str(e) else f" ({type(e).__name__}: {e})"
+            raise RegistryError(f"node {name!r}: class {cls!r} has no {attr}{inner}") from e
+    # Without FUNCTION a node is display-only (notes, reroutes of some packs): ComfyUI lists it, and
+    # running it fails in the executor, naming the node.
+    if hasattr(cls, "FUNCTION") and not hasattr(cls, cls.FUNCTION):
         raise RegistryError(f"node {name!r}: FUNCTION {cls.FUNCTION!r} is not a method of the class")
     if not isinstance(cls.RETURN_TYPES, (tuple, list)):
         raise RegistryError(f"node {name!r}: RETURN_TYPES must be a tuple")

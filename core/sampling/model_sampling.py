@@ -46,6 +46,12 @@ class _FlowSampling:
     """What flow (CONST) models share: x = sigma * noise + (1 - sigma) * x0, no input scaling."""
 
     prediction = "flow"
+    sigma_data = 1.0
+
+    @property
+    def schedule(self):
+        """What comfy.samplers.calculate_sigmas reads from a ``model_sampling`` object: this schedule."""
+        return self
 
     def _table(self, steps: int) -> torch.Tensor:
         # float32 like ComfyUI's buffer, so table lookups (simple, beta, ddim_uniform) give its values

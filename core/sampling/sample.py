@@ -34,7 +34,7 @@ def schedule_for(model):
     sampling = getattr(model, "model_sampling", None)
     if sampling is not None:
         return sampling
-    prediction = getattr(model.config, "prediction", "eps")
+    prediction = model.config.prediction
     if prediction == "flow":  # a flow model whose sampling was dropped: its family's default
         from core.sampling.model_sampling import default_for_family
 
@@ -89,17 +89,21 @@ class _InpaintBlend:
 
     def __init__(self, inner, latent, noise, mask, schedule):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
+        self.keep = 1 - mask
         self.schedule = schedule
 
-    @property
-    def last_uncond(self):
-        inner = getattr(self.inner, "last_uncond", None)
-        return None if inner is None else inner * self.mask + self.latent * (1 - self.mask)
+    def _on_path(self, x, sigma):
+        return x * self.mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * self.keep
+
+    def _kept(self, denoised):
+        return denoised * self.mask + self.latent * self.keep
 
     def __call__(self, x, sigma):
-        keep = 1 - self.mask
-        x = x * self.mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * keep
-        return self.inner(x, sigma) * self.mask + self.latent * keep
+        return self._kept(self.inner(self._on_path(x, sigma), sigma))
+
+    def denoise_pair(self, x, sigma):
+        denoised, uncond = self.inner.denoise_pair(self._on_path(x, sigma), sigma)
+        return self._kept(denoised), self._kept(uncond)
 
 
 def _inpaint_concat(model, latent_in, mask):
@@ -120,7 +124,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
     if len(sigmas) <= 1:
         return (latent_image, latent_image) if return_denoised else latent_image
     schedule = schedule_for(model)
-    device = getattr(model, "device", None) or devices.get_torch_device()
+    device = model.device or devices.get_torch_device()
     fmt = model.latent_format
     steps = len(sigmas) - 1
     bar = progress.ProgressBar(steps)
@@ -140,16 +144,15 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         sigmas = sigmas.float().to(device)
         shape = latent_in.shape
         mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
-        adm = getattr(model.config, "adm_in_channels", None)
+        adm = model.config.adm_in_channels
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
                          vector=_vector_builder(model))
         pos = prepare_conds(positive, uncond=False, **cond_args)
         neg = prepare_conds(negative, uncond=True, **cond_args)
-        concat = _inpaint_concat(model, latent_in, mask) if getattr(model.config, "in_channels", 4) == 9 else None
+        concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model,
-                         force_uncond=sampler.needs_uncond)
+        fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:

@@ -141,18 +141,25 @@ def test_samplercustomadvanced_refuses_a_value_that_is_not_a_guider():
                                         {"samples": torch.zeros(1, 16, 2, 2)})
 
 
-def test_get_model_object_gives_plugins_the_models_sampling():
-    from core.sampling.schedule import DiscreteSchedule
-
+def test_get_model_object_gives_plugins_the_flow_sampling_with_comfyuis_const_methods():
     flow = flow_handle(ZeroVelocity(), FluxSchedule(0.9))
-    assert flow.get_model_object("model_sampling") is flow.model_sampling
-    from core.models.detection import ModelConfig
-    from core.models.handles import ModelHandle
-    from core.models.latent_formats import SD15
-
-    sd = ModelHandle(ZeroVelocity(), ModelConfig(family="sd1", prediction="eps", unet=None), SD15)
-    assert isinstance(sd.get_model_object("model_sampling"), DiscreteSchedule)
+    ms = flow.get_model_object("model_sampling")
+    assert ms is flow.model_sampling
+    x, v = torch.randn(2, 16, 2, 2), torch.randn(2, 16, 2, 2)
+    sigma = torch.tensor([0.5, 0.25])
+    assert torch.equal(ms.calculate_input(sigma, x), x)
+    assert torch.allclose(ms.calculate_denoised(sigma, v, x), x - v * sigma.reshape(-1, 1, 1, 1))
+    assert float(ms.sigma_max) == pytest.approx(1.0)
     assert isinstance(flow_handle(ZeroVelocity(), None).get_model_object("model_sampling"), FlowSchedule)  # sd3 default
-    assert flow.get_model_object("diffusion_model") is flow.unet
-    with pytest.raises(AttributeError, match="no object 'nonsense'"):
-        flow.get_model_object("nonsense")
+
+
+def test_comfy_calculate_sigmas_works_on_a_flow_models_sampling():
+    from core.compat import ensure_on_path
+
+    ensure_on_path()
+    import comfy.samplers
+
+    model = flow_handle(ZeroVelocity(), FlowSchedule(3.0))
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", 4)
+    expected = [3 * t / (1 + 2 * t) for t in (1.0, 0.75, 0.5, 0.25)] + [0.0]
+    assert sigmas.tolist() == pytest.approx(expected, abs=1e-6)

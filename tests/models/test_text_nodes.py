@@ -4,8 +4,9 @@ import torch
 from safetensors.torch import save_file
 
 from core import paths
-from core.models.clip import OPENCLIP, TextEncoderConfig, random_state_dict
+from core.models.clip import OPENCLIP, TextEncoderConfig
 from core.models.text_encoder import clip_from_checkpoint
+from core.models.tiny import random_text_encoder_state_dict
 from nodes.text import (CLIPLoader, CLIPSetLastLayer, CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner,
                         DualCLIPLoader)
 
@@ -16,12 +17,12 @@ TINY_G = TextEncoderConfig(hidden_size=64, num_layers=2, intermediate_size=128, 
 
 @pytest.fixture(scope="module")
 def l_weights():
-    return random_state_dict(TINY_L, seed=11)
+    return random_text_encoder_state_dict(TINY_L, seed=11)
 
 
 @pytest.fixture(scope="module")
 def g_weights():
-    return random_state_dict(TINY_G, seed=12)
+    return random_text_encoder_state_dict(TINY_G, seed=12)
 
 
 @pytest.fixture()

@@ -44,15 +44,8 @@ def __getattr__(name):
     return _missing(name)
 
 
-class _MissingMeta(type):
-    def __call__(cls, *args, **kwargs):
-        raise NotImplementedError(cls.message)
-
-    def __getattr__(cls, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        raise AttributeError(f"{cls.message} (asked for .{attr})")
-
-
 def _missing(name: str, module: str = "comfy_api.latest.io"):
-    return _MissingMeta(name.rsplit(".", 1)[-1], (), {"message": f"{module}.{name} is not provided by Latentflow"})
+    """The shared placeholder (core/compat/missing.py): importable, raising with its name when used."""
+    from core.compat.missing import placeholder
+
+    return placeholder(f"{module}.{name}")
