@@ -72,6 +72,20 @@ def _vector_builder(model):
     return None
 
 
+def _flow_arg(sampler, schedule) -> dict:
+    """``flow=`` for SAMPLER values that take it (ours), so flow models get the flow variants; plugin
+    SAMPLER objects keep ComfyUI's ``sample(model, x, sigmas, seed, callback)`` call."""
+    if schedule.prediction != "flow":
+        return {}
+    import inspect
+
+    try:
+        takes = "flow" in inspect.signature(sampler.sample).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"flow": schedule} if takes else {}
+
+
 def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
     """noise_mask [B?, 1?, H, W] (pixels) -> [B, 1, h, w] at latent size."""
     mask = mask.float()
@@ -164,7 +178,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
                   float(sigmas[-1]), device)
         with torch.inference_mode():
             x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node,
-                                    flow=schedule if schedule.prediction == "flow" else None)
+                                    **_flow_arg(sampler, schedule))
         x = schedule.inverse_noise_scaling(float(sigmas[-1]), x)
         out = fmt.process_out(x).float().cpu()
         if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit
