@@ -144,87 +144,6 @@ class SamplerCustom(Node):
         return (result, denoised)
 
 
-class RandomNoise(Node):
-    CATEGORY = CATEGORY + "/noise"
-    COMFY_FUNCTION = "get_noise"
-    INPUTS = (Int("noise_seed", default=0, min=0, max=MAX_SEED, control_after_generate=True),)
-    OUTPUTS = (Output("NOISE"),)
-
-    def execute(self, noise_seed):
-        from core.sampling.guiders import RandomNoise as Noise
-
-        return (Noise(noise_seed),)
-
-
-class DisableNoise(Node):
-    CATEGORY = CATEGORY + "/noise"
-    COMFY_FUNCTION = "get_noise"
-    INPUTS = ()
-    OUTPUTS = (Output("NOISE"),)
-
-    def execute(self):
-        from core.sampling.guiders import EmptyNoise
-
-        return (EmptyNoise(),)
-
-
-class BasicGuider(Node):
-    CATEGORY = CATEGORY + "/guiders"
-    COMFY_FUNCTION = "get_guider"
-    INPUTS = (In("MODEL", "model"), In("CONDITIONING", "conditioning"))
-    OUTPUTS = (Output("GUIDER"),)
-
-    def execute(self, model, conditioning):
-        from core.sampling.guiders import BasicGuider as Guider
-
-        guider = Guider(model)
-        guider.set_conds(conditioning)
-        return (guider,)
-
-
-class CFGGuider(Node):
-    CATEGORY = CATEGORY + "/guiders"
-    COMFY_FUNCTION = "get_guider"
-    INPUTS = (In("MODEL", "model"), In("CONDITIONING", "positive"), In("CONDITIONING", "negative"),
-              Float("cfg", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01))
-    OUTPUTS = (Output("GUIDER"),)
-
-    def execute(self, model, positive, negative, cfg):
-        from core.sampling.guiders import CFGGuider as Guider
-
-        guider = Guider(model)
-        guider.set_conds(positive, negative)
-        guider.set_cfg(cfg)
-        return (guider,)
-
-
-class SamplerCustomAdvanced(Node):
-    CATEGORY = CATEGORY
-    COMFY_FUNCTION = "sample"
-    INPUTS = (In("NOISE", "noise"), In("GUIDER", "guider"), In("SAMPLER", "sampler"), In("SIGMAS", "sigmas"),
-              In("LATENT", "latent_image"))
-    OUTPUTS = (Output("LATENT", "output"), Output("LATENT", "denoised_output"))
-
-    def execute(self, noise, guider, sampler, sigmas, latent_image):
-        if not isinstance(latent_image, dict) or "samples" not in latent_image:
-            raise ValueError("SamplerCustomAdvanced, input 'latent_image': expected a LATENT dict with 'samples'")
-        for name, value, attr in (("noise", noise, "generate_noise"), ("guider", guider, "sample")):
-            if not hasattr(value, attr):
-                raise ValueError(f"SamplerCustomAdvanced, input '{name}': {type(value).__name__} has no {attr}()")
-        samples = latent_image["samples"]
-        n = noise.generate_noise(latent_image)
-        if hasattr(guider, "sample_with_denoised"):
-            out, x0 = guider.sample_with_denoised(n, samples, sampler, sigmas, latent_image.get("noise_mask"),
-                                                  seed=getattr(noise, "seed", 0))
-        else:  # a plugin's guider: ComfyUI's call, which returns the result only
-            out = guider.sample(n, samples, sampler, sigmas, denoise_mask=latent_image.get("noise_mask"),
-                                callback=None, disable_pbar=False, seed=getattr(noise, "seed", 0))
-            x0 = out
-        result, denoised = dict(latent_image), dict(latent_image)
-        result["samples"], denoised["samples"] = out, x0
-        return (result, denoised)
-
-
 class ManualSigmas(Node):
     CATEGORY = CATEGORY + "/sigmas"
     COMFY_FUNCTION = "execute"
@@ -245,5 +164,4 @@ class ManualSigmas(Node):
 
 
 NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, ExponentialScheduler, SDTurboScheduler,
-         SplitSigmas, FlipSigmas, SamplerCustom, RandomNoise, DisableNoise, BasicGuider, CFGGuider,
-         SamplerCustomAdvanced, ManualSigmas]
+         SplitSigmas, FlipSigmas, SamplerCustom, ManualSigmas]

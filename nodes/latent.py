@@ -33,23 +33,6 @@ class EmptyLatentImage(Node):
         return ({"samples": torch.zeros([batch_size, 4, height // 8, width // 8])},)
 
 
-class EmptySD3LatentImage(Node):
-    CATEGORY = "latent/sd3"
-    COMFY_FUNCTION = "execute"
-    COMFY_V3 = True
-    DESCRIPTION = "An empty 16-channel latent (SD3, SD3.5 and FLUX.1 VAEs)."
-    INPUTS = (Int("width", default=1024, min=16, max=MAX_RESOLUTION, step=16),
-              Int("height", default=1024, min=16, max=MAX_RESOLUTION, step=16),
-              Int("batch_size", default=1, min=1, max=4096))
-    OUTPUTS = (Output("LATENT"),)
-
-    def execute(self, width, height, batch_size=1):
-        import torch
-
-        # zeros in raw VAE space, as ComfyUI: the latent format's shift applies when sampling starts
-        return ({"samples": torch.zeros([batch_size, 16, height // 8, width // 8])},)
-
-
 class LatentUpscale(Node):
     CATEGORY = "latent"
     COMFY_FUNCTION = "upscale"
@@ -260,5 +243,5 @@ class LatentRotate(Node):
         return (out,)
 
 
-NODES = [EmptyLatentImage, EmptySD3LatentImage, LatentUpscale, LatentUpscaleBy, LatentComposite, LatentBlend, LatentFromBatch,
+NODES = [EmptyLatentImage, LatentUpscale, LatentUpscaleBy, LatentComposite, LatentBlend, LatentFromBatch,
          RepeatLatentBatch, LatentBatch, LatentCrop, LatentFlip, LatentRotate]

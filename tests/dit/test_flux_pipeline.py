@@ -53,7 +53,7 @@ def test_unetloader_loads_schnell_with_its_unshifted_schedule(cpu_fp32, flux_fil
 
 def test_ksampler_runs_tiny_flux_end_to_end_on_a_16_channel_latent(cpu_fp32, flux_file):
     from nodes.conditioning import FluxGuidance
-    from nodes.latent import EmptySD3LatentImage
+    from nodes.latent_extra import EmptySD3LatentImage
     from nodes.loaders import UNETLoader
     from nodes.model_sampling import ModelSamplingFlux
     from nodes.sampling import KSampler
@@ -108,7 +108,8 @@ def test_ksampler_on_flux_equals_an_euler_loop_over_the_network_written_here(cpu
 
 
 def test_samplercustomadvanced_with_basic_guider_equals_ksampler_at_cfg_1(cpu_fp32, flux_file):
-    from nodes.custom_sampling import BasicGuider, BasicScheduler, KSamplerSelect, RandomNoise, SamplerCustomAdvanced
+    from nodes.custom_sampling import BasicScheduler, KSamplerSelect
+    from nodes.guiders import BasicGuider, RandomNoise, SamplerCustomAdvanced
     from nodes.loaders import UNETLoader
     from nodes.sampling import KSampler
 
