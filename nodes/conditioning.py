@@ -167,6 +167,20 @@ class ConditioningSetTimestepRange(Node):
         return (_with(conditioning, start_percent=start, end_percent=end),)
 
 
+class FluxGuidance(Node):
+    CATEGORY = "advanced/conditioning/flux"
+    COMFY_FUNCTION = "execute"
+    COMFY_V3 = True
+    INPUTS = (In("CONDITIONING", "conditioning"),
+              Float("guidance", default=3.5, min=0.0, max=100.0, step=0.1))
+    OUTPUTS = (Output("CONDITIONING"),)
+
+    def execute(self, conditioning, guidance):
+        # FLUX.1 [dev] was distilled from CFG: the scale is an input of the network (its guidance
+        # embedding), read per entry when sampling (core/sampling/flow_conds.py)
+        return (_with(conditioning, guidance=guidance),)
+
+
 NODES = [ConditioningCombine, ConditioningAverage, ConditioningConcat, ConditioningSetArea,
          ConditioningSetAreaPercentage, ConditioningSetAreaStrength, ConditioningSetMask,
-         ConditioningZeroOut, ConditioningSetTimestepRange]
+         ConditioningZeroOut, ConditioningSetTimestepRange, FluxGuidance]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.sampling.names import SAMPLER_NAMES, SCHEDULER_NAMES
-from core.execution.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output
+from core.execution.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output, String
 
 CATEGORY = "sampling/custom_sampling"
 
@@ -144,5 +144,24 @@ class SamplerCustom(Node):
         return (result, denoised)
 
 
+class ManualSigmas(Node):
+    CATEGORY = CATEGORY + "/sigmas"
+    COMFY_FUNCTION = "execute"
+    COMFY_V3 = True
+    INPUTS = (String("sigmas", default="1, 0.5"),)
+    OUTPUTS = (Output("SIGMAS"),)
+
+    def execute(self, sigmas):
+        import re
+
+        import torch
+
+        # every number in the text, whatever separates them ("1, 0.5", "1 0.75 0.5 0")
+        values = [float(v) for v in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", sigmas)]
+        if not values:
+            raise ValueError(f"ManualSigmas, input 'sigmas': no numbers in {sigmas!r}")
+        return (torch.tensor(values, dtype=torch.float32),)
+
+
 NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, ExponentialScheduler, SDTurboScheduler,
-         SplitSigmas, FlipSigmas, SamplerCustom]
+         SplitSigmas, FlipSigmas, SamplerCustom, ManualSigmas]

@@ -40,9 +40,24 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    if cfg.prediction == "flow":
+        return _load_flow_model(sd, cfg, prefix, dtype, where, name)
     unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
     log.info("%s: %s %s-prediction U-Net, %s", where, cfg.family, cfg.prediction, dtype)
     return ModelHandle(unet, cfg, for_family(cfg.family), name=name)
+
+
+def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    from core.models.flux import Flux
+    from core.sampling.model_sampling import default_for_family
+
+    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    c = cfg.unet
+    log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
+             c.depth_single_blocks, c.hidden_size, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
 
 
 class MissingClip:

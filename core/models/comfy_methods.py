@@ -198,7 +198,10 @@ class ModelPatcherMethods:
         if name == "model_sampling":
             from core.sampling.sample import schedule_for
 
-            return ModelSampling(schedule_for(self), self.prediction)
+            schedule = schedule_for(self)
+            if schedule.prediction == "flow":  # flow schedules carry ComfyUI's CONST methods themselves
+                return schedule
+            return ModelSampling(schedule, self.prediction)
         if name == "diffusion_model":
             return self.unet
         if name == "latent_format":

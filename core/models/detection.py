@@ -26,6 +26,9 @@ VAE_PREFIXES = ("first_stage_model.", "vae.", "")
 V_PRED_STD_THRESHOLD = 0.09
 
 
+FLUX_PREFIXES = ("model.diffusion_model.", "")
+
+
 class DetectionError(ValueError):
     """The state dict is not a model we know; the message says what was found."""
 
@@ -34,9 +37,9 @@ class DetectionError(ValueError):
 class ModelConfig:
     """What MODEL.config carries (docs/contracts.md)."""
 
-    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner"
-    prediction: str  # "eps" | "v"
-    unet: UNetConfig
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "flux" | "flux_schnell"
+    prediction: str  # "eps" | "v" | "flow"
+    unet: UNetConfig  # for DiT families their network config (FluxConfig)
     in_channels: int = 4
     adm_in_channels: int | None = None
     inpaint: bool = False
@@ -196,13 +199,59 @@ def _v_by_statistic(sd, prefix: str, n_out: int) -> bool:
     return bool(bias.float().std(unbiased=False) > V_PRED_STD_THRESHOLD)
 
 
+def flux_prefix(sd) -> str | None:
+    for prefix in FLUX_PREFIXES:
+        if f"{prefix}double_blocks.0.img_attn.qkv.weight" in sd and f"{prefix}img_in.weight" in sd:
+            return prefix
+    return None
+
+
+def detect_flux_config(sd, prefix: str, name: str = "state dict"):
+    """FLUX.1 hyperparameters from shapes: widths from the embedders, depths from the block numbers,
+    heads from the QK-norm width, [dev] vs [schnell] from the presence of the guidance embedder."""
+    from core.models.flux import FluxConfig
+
+    hidden, in_channels = _shape(sd[f"{prefix}img_in.weight"])
+    head_dim = _shape(sd[f"{prefix}double_blocks.0.img_attn.norm.query_norm.scale"])[0]
+    if hidden % head_dim or head_dim % 32:
+        raise DetectionError(f"{name}: FLUX head size {head_dim} (hidden {hidden}) has no rotary split "
+                             "(the releases use 128 = 16 + 56 + 56)")
+    out_channels = _shape(sd[f"{prefix}final_layer.linear.weight"])[0]
+    if in_channels != out_channels:
+        raise DetectionError(f"{name}: FLUX model with {in_channels} input and {out_channels} output channels "
+                             "(FLUX.1 Fill/Canny/Depth-style extra inputs) is not supported yet")
+    return FluxConfig(
+        in_channels=in_channels, out_channels=out_channels,
+        vec_in_dim=_shape(sd[f"{prefix}vector_in.in_layer.weight"])[1],
+        context_in_dim=_shape(sd[f"{prefix}txt_in.weight"])[1],
+        hidden_size=hidden,
+        mlp_ratio=_shape(sd[f"{prefix}double_blocks.0.img_mlp.0.weight"])[0] / hidden,
+        num_heads=hidden // head_dim,
+        depth=len(_count(sd, re.escape(prefix) + r"double_blocks\.(\d+)\.")),
+        depth_single_blocks=len(_count(sd, re.escape(prefix) + r"single_blocks\.(\d+)\.")),
+        axes_dim=(head_dim // 8, head_dim * 7 // 16, head_dim * 7 // 16),
+        qkv_bias=f"{prefix}double_blocks.0.img_attn.qkv.bias" in sd,
+        guidance_embed=f"{prefix}guidance_in.in_layer.weight" in sd,
+    )
+
+
+def _detect_flux(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_flux_config(sd, prefix, name)
+    family = "flux" if cfg.guidance_embed else "flux_schnell"
+    return ModelConfig(family=family, prediction="flow", unet=cfg, in_channels=cfg.latent_channels,
+                       text_encoders=_text_encoders(sd), extra={"unet_prefix": prefix, "flux": cfg})
+
+
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
-    """Family, prediction type and U-Net hyperparameters; DetectionError when not a known U-Net."""
+    """Family, prediction type and network hyperparameters; DetectionError when not a known model."""
     prefix = unet_prefix(sd)
+    if prefix is None and flux_prefix(sd) is not None:
+        return _detect_flux(sd, flux_prefix(sd), name)
     if prefix is None:
         sample = ", ".join(list(sd)[:5])
-        raise DetectionError(f"{name}: no Stable Diffusion U-Net found (no 'model.diffusion_model.input_blocks.0.0.weight' "
-                             f"or 'input_blocks.0.0.weight'; {len(sd)} tensors, first keys: {sample})")
+        raise DetectionError(f"{name}: no Stable Diffusion U-Net or FLUX transformer found (no "
+                             "'model.diffusion_model.input_blocks.0.0.weight', 'input_blocks.0.0.weight' or "
+                             f"'double_blocks.0.img_attn.qkv.weight'; {len(sd)} tensors, first keys: {sample})")
     unet = detect_unet_config(sd, prefix)
     ctx, adm, linear = unet.context_dim, unet.adm_in_channels, unet.use_linear_in_transformer
     # Structural rules, so tiny test models and fine-tunes of odd sizes classify like the releases:

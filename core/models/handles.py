@@ -30,6 +30,9 @@ class ModelHandle(ModelPatcherMethods):
         self.patches: dict = {}
         self.model_options: dict = {"transformer_options": {}}
         self.device = None  # None: devices.get_torch_device() at activation
+        # flow models carry their model sampling (core/sampling/model_sampling.py); the ModelSampling*
+        # nodes replace it on a clone. None: the discrete SD schedule of config.prediction.
+        self.model_sampling = None
         self._merged: MergedPatches | None = None
 
     # --- identity ---------------------------------------------------------------------------------

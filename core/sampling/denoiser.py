@@ -8,6 +8,9 @@ Table 1, "VP" column and sigma_data = 1 for v-prediction, Salimans & Ho 2022 eq.
     eps:  D = x - sigma * F(c_in x, t)
     v:    D = x / (sigma^2 + 1) - sigma / sqrt(sigma^2 + 1) * F(c_in x, t)
     with  c_in = 1 / sqrt(sigma^2 + 1)
+
+Flow models (core/sampling/model_sampling.py) see x itself and the continuous timestep of their model
+sampling, and predict a velocity: D = x - sigma * F(x, t).
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ class Denoiser:
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, y=None,
                  control=None, concat=None) -> torch.Tensor:
         s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+        if self.prediction == "flow":
+            return self._flow(x, sigma, s, context, y, control, concat)
         x_in = x / (s * s + 1).sqrt()
         if concat is not None:  # inpainting U-Nets: [noisy latent, mask, masked-image latent]
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
@@ -43,4 +48,12 @@ class Denoiser:
                         y=None if y is None else y.to(dt), control=control).float()
         if self.prediction == "v":
             return x / (s * s + 1) - out * s / (s * s + 1).sqrt()
+        return x - out * s
+
+    def _flow(self, x, sigma, s, context, y, control, concat):
+        x_in = x if concat is None else torch.cat([x, concat.to(x)], dim=1)
+        dt = self.dtype
+        t = self.schedule.timestep(sigma.float()).to(x.device)
+        out = self.unet(x_in.to(dt), t, context.to(dt), y=None if y is None else y.to(dt),
+                        control=control).float()
         return x - out * s

@@ -108,8 +108,11 @@ def _mask_bounds(mask: torch.Tensor):
 
 
 def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: int | None,
-                  device, dtype) -> list:
-    """Resolve areas, masks, timestep ranges and ADM vectors once, before the step loop."""
+                  device, dtype, vector=None) -> list:
+    """Resolve areas, masks, timestep ranges and ADM vectors once, before the step loop.
+
+    ``vector(opts, batch) -> [batch, n]``: the model's own conditioning vector (DiT families,
+    core/sampling/flow_conds.py) instead of SDXL's ADM."""
     batch, _, H, W = latent_shape
     out = []
     for context, opts in conds:
@@ -152,7 +155,9 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
             s_start = schedule.percent_to_sigma(float(opts.get("start_percent", 0.0)))
             s_end = schedule.percent_to_sigma(float(opts.get("end_percent", 1.0)))
         y = None
-        if adm_channels:
+        if vector is not None:
+            y = vector(opts, batch).to(device, dtype)
+        elif adm_channels:
             y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)
         out.append(_Cond(context=_to_batch(context, batch).to(device, dtype), y=y, area=area,
                          weight=weight.to(device, torch.float32), sigma_start=s_start, sigma_end=s_end,

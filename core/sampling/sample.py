@@ -1,8 +1,9 @@
 """The KSampler entry point: seeded noise, sigmas, guidance and a sampler run on one MODEL.
 
-LATENT samples are raw VAE space; they are multiplied by ``model.latent_format.scale_factor`` going
-in and divided coming out. The start point follows ComfyUI: latent + noise * sqrt(1 + sigma_0^2) when
-sigma_0 is the schedule's largest sigma (the VP prior scaled to VE), else latent + noise * sigma_0.
+LATENT samples are raw VAE space; ``model.latent_format`` maps them into sampling space going in and
+back coming out. The start point follows ComfyUI: latent + noise * sqrt(1 + sigma_0^2) when
+sigma_0 is the schedule's largest sigma (the VP prior scaled to VE), else latent + noise * sigma_0; for
+flow models sigma_0 * noise + (1 - sigma_0) * latent, and the result is divided by (1 - sigma_last).
 """
 from __future__ import annotations
 
@@ -27,9 +28,21 @@ def _schedule(prediction: str) -> DiscreteSchedule:
     return DiscreteSchedule(prediction=prediction)
 
 
-def schedule_for(model) -> DiscreteSchedule:
-    """The noise schedule of a MODEL (all SD1/SD2/SDXL checkpoints share the betas; prediction differs)."""
-    return _schedule(model.config.prediction)
+def schedule_for(model):
+    """The model sampling of a MODEL: its flow sampling (set at load or by a ModelSampling* node), else the
+    discrete SD schedule (all SD1/SD2/SDXL checkpoints share the betas; prediction differs)."""
+    sampling = getattr(model, "model_sampling", None)
+    if sampling is not None:
+        return sampling
+    prediction = model.config.prediction
+    if prediction == "flow":  # a flow model whose sampling was dropped: its family's default
+        from core.sampling.model_sampling import default_for_family
+
+        sampling = default_for_family(model.config.family)
+        if sampling is None:
+            raise ValueError(f"MODEL {model.name!r}: flow model of family {model.config.family!r} has no model sampling")
+        return sampling
+    return _schedule(prediction)
 
 
 def prepare_noise(latent: torch.Tensor, seed: int, batch_index=None) -> torch.Tensor:
@@ -50,6 +63,29 @@ def ksampler_sigmas(model, steps: int, sampler_name: str, scheduler: str, denois
     return sigmas
 
 
+def _vector_builder(model):
+    """The per-entry conditioning vector of DiT families (None: U-Nets use adm_in_channels)."""
+    if getattr(model.config, "family", "") in ("flux", "flux_schnell"):
+        from core.sampling.flow_conds import flux_vector
+
+        return functools.partial(flux_vector, pooled_dim=model.config.extra["flux"].vec_in_dim)
+    return None
+
+
+def _flow_arg(sampler, schedule) -> dict:
+    """``flow=`` for SAMPLER values that take it (ours), so flow models get the flow variants; plugin
+    SAMPLER objects keep ComfyUI's ``sample(model, x, sigmas, seed, callback)`` call."""
+    if schedule.prediction != "flow":
+        return {}
+    import inspect
+
+    try:
+        takes = "flow" in inspect.signature(sampler.sample).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return {"flow": schedule} if takes else {}
+
+
 def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
     """noise_mask [B?, 1?, H, W] (pixels) -> [B, 1, h, w] at latent size."""
     mask = mask.float()
@@ -62,15 +98,16 @@ def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
 
 class _InpaintBlend:
     """Keep the unmasked region on the path of the original latent: before each call that region of x
-    is replaced by latent + noise * sigma, after it the denoised estimate there is the latent itself."""
+    is replaced by the model's noise scaling of (noise, latent) at sigma (latent + noise * sigma, or on a
+    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent."""
 
-    def __init__(self, inner, latent, noise, mask):
+    def __init__(self, inner, latent, noise, mask, schedule):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
         self.keep = 1 - mask
+        self.schedule = schedule
 
     def _on_path(self, x, sigma):
-        s = sigma.reshape(-1, 1, 1, 1)
-        return x * self.mask + (self.latent + self.noise * s) * self.keep
+        return x * self.mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * self.keep
 
     def _kept(self, denoised):
         return denoised * self.mask + self.latent * self.keep
@@ -122,7 +159,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         shape = latent_in.shape
         mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
         adm = model.config.adm_in_channels
-        cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype)
+        cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
+                         vector=_vector_builder(model))
         pos = prepare_conds(positive, uncond=False, **cond_args)
         neg = prepare_conds(negative, uncond=True, **cond_args)
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
@@ -133,14 +171,15 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
             blend_noise = noise
             if sampler.inpaint_random_noise:
                 blend_noise = initial_noise(shape, seed + 1).to(device)
-            fn = _InpaintBlend(fn, latent_in, blend_noise, mask)
+            fn = _InpaintBlend(fn, latent_in, blend_noise, mask, schedule)
         sigma0 = float(sigmas[0])
-        scale = (1 + sigma0 ** 2) ** 0.5 if schedule.is_max_sigma(sigma0) else sigma0
-        x = latent_in + noise * scale
+        x = schedule.noise_scaling(sigma0, noise, latent_in, max_denoise=schedule.is_max_sigma(sigma0))
         log.debug("%s: %s over %d sigmas %.4g..%.4g on %s", node, sampler.name, len(sigmas), sigma0,
                   float(sigmas[-1]), device)
         with torch.inference_mode():
-            x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node)
+            x = devices.manager.run(sampler.sample, fn, x, sigmas, seed, callback, what=node,
+                                    **_flow_arg(sampler, schedule))
+        x = schedule.inverse_noise_scaling(float(sigmas[-1]), x)
         out = fmt.process_out(x).float().cpu()
         if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit
             keep = mask.cpu()

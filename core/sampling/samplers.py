@@ -22,6 +22,7 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 
 from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_cfgpp as cfgpp, samplers_dpmpp as dpmpp, uni_pc
+from core.sampling import samplers_flow as flow
 from core.sampling.noise import BrownianNoise, DeviceBrownianNoise, GaussianNoise
 
 
@@ -31,28 +32,29 @@ class _Entry:
     noise: type | None = None  # noise sampler class for stochastic samplers
     inpaint_random_noise: bool = False
     needs_uncond: bool = False  # CFG++: model(x, sigma) -> (denoised, uncond_denoised)
+    flow_fn: Callable | None = None  # the variant for flow models, where ComfyUI has one (ancestral, SDE)
 
 
 _CATALOGUE = {
     "euler": _Entry(basic.euler),
     "euler_cfg_pp": _Entry(cfgpp.euler_cfg_pp, needs_uncond=True),
-    "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise),
+    "euler_ancestral": _Entry(basic.euler_ancestral, GaussianNoise, flow_fn=flow.euler_ancestral_rf),
     "euler_ancestral_cfg_pp": _Entry(cfgpp.euler_ancestral_cfg_pp, GaussianNoise, needs_uncond=True),
     "heun": _Entry(basic.heun),
     "dpm_2": _Entry(basic.dpm_2),
-    "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise),
+    "dpm_2_ancestral": _Entry(basic.dpm_2_ancestral, GaussianNoise, flow_fn=flow.dpm_2_ancestral_rf),
     "lms": _Entry(basic.lms),
     "dpm_fast": _Entry(dpm_solver.dpm_fast),
     "dpm_adaptive": _Entry(dpm_solver.dpm_adaptive),
-    "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise),
-    "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise),
-    "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise),
+    "dpmpp_2s_ancestral": _Entry(dpmpp.dpmpp_2s_ancestral, GaussianNoise, flow_fn=flow.dpmpp_2s_ancestral_rf),
+    "dpmpp_sde": _Entry(dpmpp.dpmpp_sde, BrownianNoise, flow_fn=flow.dpmpp_sde_rf),
+    "dpmpp_sde_gpu": _Entry(dpmpp.dpmpp_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_sde_rf),
     "dpmpp_2m": _Entry(dpmpp.dpmpp_2m),
     "dpmpp_2m_cfg_pp": _Entry(cfgpp.dpmpp_2m_cfg_pp, needs_uncond=True),
-    "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise),
-    "dpmpp_2m_sde_gpu": _Entry(dpmpp.dpmpp_2m_sde, DeviceBrownianNoise),
-    "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise),
-    "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise),
+    "dpmpp_2m_sde": _Entry(dpmpp.dpmpp_2m_sde, BrownianNoise, flow_fn=flow.dpmpp_2m_sde_rf),
+    "dpmpp_2m_sde_gpu": _Entry(dpmpp.dpmpp_2m_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_2m_sde_rf),
+    "dpmpp_3m_sde": _Entry(dpmpp.dpmpp_3m_sde, BrownianNoise, flow_fn=flow.dpmpp_3m_sde_rf),
+    "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise, flow_fn=flow.dpmpp_3m_sde_rf),
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
     "ipndm": _Entry(basic.ipndm),
@@ -96,11 +98,17 @@ class SamplerSpec:
     inpaint_random_noise: bool = False
     options: dict = field(default_factory=dict)
     needs_uncond: bool = False
+    flow_fn: Callable | None = None
 
-    def sample(self, model, x, sigmas, seed: int, callback=None):
+    def sample(self, model, x, sigmas, seed: int, callback=None, flow=None):
+        """``flow``: the model sampling of a flow model (core/sampling/model_sampling.py), or None;
+        samplers with a flow variant run that instead, given the model sampling."""
         noise_sampler = self.noise(x, seed) if self.noise is not None else None
         if self.needs_uncond:
             model = with_uncond(model)
+        if flow is not None and self.flow_fn is not None:
+            return self.flow_fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler,
+                                model_sampling=flow, **self.options)
         return self.fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
 
 
@@ -108,4 +116,5 @@ def get_sampler(name: str, **options) -> SamplerSpec:
     entry = _CATALOGUE.get(name)
     if entry is None:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLER_NAMES)}")
-    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options), entry.needs_uncond)
+    return SamplerSpec(name, entry.fn, entry.noise, entry.inpaint_random_noise, dict(options), entry.needs_uncond,
+                       entry.flow_fn)

@@ -72,3 +72,14 @@ class DiscreteSchedule:
 
     def is_max_sigma(self, sigma: float) -> bool:
         return math.isclose(float(sigma), self.sigma_max, rel_tol=1e-5) or float(sigma) > self.sigma_max
+
+    def noise_scaling(self, sigma, noise: torch.Tensor, latent: torch.Tensor, max_denoise: bool = False):
+        """The sampler's start point: at the largest sigma the VP prior N(0, 1 + sigma^2) in VE scale."""
+        if max_denoise:
+            return latent + noise * math.sqrt(1.0 + float(sigma) ** 2)
+        if isinstance(sigma, torch.Tensor):  # per-item sigmas stay on the device (no sync per step)
+            sigma = sigma.reshape(-1, *([1] * (noise.ndim - 1))).to(noise)
+        return latent + noise * sigma
+
+    def inverse_noise_scaling(self, sigma, latent: torch.Tensor) -> torch.Tensor:
+        return latent

@@ -1,0 +1,27 @@
+"""Per-entry conditioning vectors of DiT families, built once before the step loop like SDXL's ADM.
+
+FLUX.1: the pooled CLIP-L vector with the entry's guidance scale (FluxGuidance; 3.5 when unset, as
+ComfyUI) appended as one last column; core/models/flux.py splits the two again. Carrying guidance in
+the vector keeps it per entry, so positive and negative batched in one call each keep their own.
+"""
+from __future__ import annotations
+
+import torch
+
+DEFAULT_FLUX_GUIDANCE = 3.5
+
+
+def flux_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
+    pooled = opts.get("pooled_output")
+    if pooled is None:  # zeroed-out or hand-made conditioning: no text vector
+        pooled = torch.zeros(1, pooled_dim)
+    pooled = pooled.float().reshape(pooled.shape[0], -1)
+    if pooled.shape[1] != pooled_dim:
+        raise ValueError(f"FLUX conditioning: pooled_output has {pooled.shape[1]} values, the model expects "
+                         f"{pooled_dim} (CLIP-L's pooled output)")
+    guidance = opts.get("guidance", DEFAULT_FLUX_GUIDANCE)
+    guidance = 0.0 if guidance is None else float(guidance)
+    y = torch.cat([pooled, pooled.new_full((pooled.shape[0], 1), guidance)], dim=1)
+    if y.shape[0] != batch:
+        y = y.repeat(-(-batch // y.shape[0]), 1)[:batch]
+    return y
