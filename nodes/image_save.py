@@ -22,7 +22,7 @@ FORMATS = {
 
 def save_png(images, filename_prefix: str, bit_depth: str, prompt=None, extra_pnginfo=None) -> list:
     """Write PNGs; ``ui.images`` entries back. 8-bit goes through SaveImage's writer; PIL cannot write
-    16-bit colour, so 16-bit PNGs are encoded here (IHDR, tEXt metadata, one IDAT, IEND)."""
+    16-bit colour, so 16-bit PNGs go through core.workflow.png.encode_png16."""
     from core import paths
     from core.workflow import png as pngmeta
 
@@ -33,37 +33,17 @@ def save_png(images, filename_prefix: str, bit_depth: str, prompt=None, extra_pn
 
 
 def _save_png16(images, filename_prefix: str, prompt, extra_pnginfo) -> list:
-    import json
-    import struct
-    import zlib
-
-    import numpy as np
-
     from core import paths
     from core.workflow import png as pngmeta
 
     height, width = int(images.shape[1]), int(images.shape[2])
     folder, base, counter, subfolder = pngmeta.save_path(filename_prefix, paths.get().output_dir, width, height)
-    texts = {}
-    if prompt is not None:
-        texts["prompt"] = json.dumps(prompt)
-    for key, value in (extra_pnginfo or {}).items():
-        texts[key] = json.dumps(value)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
+    texts = pngmeta.metadata_texts(prompt, extra_pnginfo)
     results = []
     for batch_number, image in enumerate(images):
         pixels = (image.clamp(0, 1).float().cpu().numpy() * 65535.0 + 0.5).astype(">u2")  # big-endian 16-bit
-        channels = pixels.shape[-1]
-        colour = {1: 0, 3: 2, 4: 6}[channels]
-        raw = b"".join(b"\x00" + row.tobytes() for row in pixels.reshape(height, width * channels))
-        body = [chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0))]
-        body += [chunk(b"tEXt", k.encode("latin-1") + b"\x00" + v.encode("latin-1", "replace")) for k, v in texts.items()]
-        body += [chunk(b"IDAT", zlib.compress(raw, 4)), chunk(b"IEND", b"")]
         name = f"{base.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
-        (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(body))
+        (folder / name).write_bytes(pngmeta.encode_png16(pixels, texts))
         results.append({"filename": name, "subfolder": subfolder, "type": "output"})
         counter += 1
     return results

@@ -64,6 +64,16 @@ def save_path(filename_prefix: str, root, width: int = 0, height: int = 0):
     return folder, base, (max(counters) + 1 if counters else 1), subfolder.replace(os.sep, "/")
 
 
+def metadata_texts(prompt=None, extra_pnginfo=None) -> dict[str, str]:
+    """The text chunks a saved image carries: ``prompt`` and each extra_pnginfo key as JSON ({} when
+    metadata is disabled)."""
+    if not METADATA_ENABLED:
+        return {}
+    texts = {} if prompt is None else {"prompt": json.dumps(prompt)}
+    texts.update((key, json.dumps(value)) for key, value in (extra_pnginfo or {}).items())
+    return texts
+
+
 def png_info(prompt=None, extra_pnginfo=None):
     """PIL PngInfo with the metadata chunks, or None when metadata is disabled."""
     if not METADATA_ENABLED:
@@ -71,11 +81,34 @@ def png_info(prompt=None, extra_pnginfo=None):
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
-    if prompt is not None:
-        info.add_text("prompt", json.dumps(prompt))
-    for key, value in (extra_pnginfo or {}).items():
-        info.add_text(key, json.dumps(value))
+    for key, value in metadata_texts(prompt, extra_pnginfo).items():
+        info.add_text(key, value)
     return info
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _text_chunk(key: str, value: str) -> bytes:
+    """tEXt when the value is Latin-1 (what PNG allows there), else an uncompressed UTF-8 iTXt, as PIL writes."""
+    try:
+        return _chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _chunk(b"iTXt", key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8"))
+
+
+def encode_png16(pixels, texts: dict[str, str], compress_level: int = 4) -> bytes:
+    """A 16-bit PNG from big-endian uint16 pixels [H, W, C] (C = 1, 3 or 4) with text chunks.
+
+    PIL cannot write 16-bit colour, so this writes the four chunk kinds a plain PNG needs."""
+    height, width, channels = pixels.shape
+    colour = {1: 0, 3: 2, 4: 6}[channels]  # grey, RGB, RGBA
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels.reshape(height, width * channels))  # filter 0
+    body = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0))]
+    body += [_text_chunk(key, value) for key, value in texts.items()]
+    body += [_chunk(b"IDAT", zlib.compress(raw, compress_level)), _chunk(b"IEND", b"")]
+    return PNG_SIGNATURE + b"".join(body)
 
 
 def to_pil(image):

@@ -17,7 +17,9 @@ MAY_IMPORT = {
     "core.execution": (),
     "core.workflow": (),
     "core.cli": ("core.execution", "core.workflow", "core.paths"),
-    "core.server": ("core.execution", "core.workflow", "core.paths", "core.compat", "core.cli.flags"),
+    # core.models.safetensors_header: the torch-free header reader behind /view_metadata
+    "core.server": ("core.execution", "core.workflow", "core.paths", "core.compat", "core.cli.flags",
+                    "core.models.safetensors_header"),
     "core.devices": (),
     "core.paths": (),
     "core.images": (),

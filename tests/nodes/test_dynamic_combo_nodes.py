@@ -106,6 +106,29 @@ def test_save_image_advanced_writes_a_16_bit_png_with_the_prompt(tmp_path):
     assert out["result"][0] is image
 
 
+def test_a_16_bit_png_keeps_a_prompt_beyond_latin_1(tmp_path):
+    from core import paths
+    from core.workflow.formats import read_png_text
+
+    paths.configure(base=tmp_path)
+    prompt = {"6": {"inputs": {"text": "山の夕焼け, 🌄"}}}
+    out = SaveImageAdvanced().execute(torch.rand(1, 2, 2, 3), "adv", "png", prompt=prompt,
+                                      **{"format.bit_depth": "16-bit"})
+    entry = out["ui"]["images"][0]
+    data = (tmp_path / "output" / entry["subfolder"] / entry["filename"]).read_bytes()
+    assert json.loads(read_png_text(data)["prompt"]) == prompt
+
+
+def test_png16_text_beyond_latin_1_goes_in_an_itxt_chunk():
+    import numpy as np
+
+    from core.workflow.png import encode_png16, read_png_text
+
+    data = encode_png16(np.zeros((2, 2, 3), dtype=">u2"), {"note": "山の夕焼け", "plain": "café"})
+    assert b"iTXt" in data and b"tEXt" in data
+    assert read_png_text(data) == {"note": "山の夕焼け", "plain": "café"}
+
+
 def test_save_image_advanced_refuses_formats_it_does_not_write(tmp_path):
     with pytest.raises(ValueError, match="SaveImageAdvanced, input 'format'"):
         SaveImageAdvanced().execute(torch.zeros(1, 2, 2, 3), "x", "exr")
