@@ -44,6 +44,8 @@ def config_from_args(args) -> ServerConfig:
                           security=security, preview_method=getattr(args, "preview_method", "none") or "none",
                           preview_size=int(getattr(args, "preview_size", 512) or 512), cache=cache, cache_lru=lru,
                           db_path=db, cpu=bool(getattr(args, "cpu", False)))
+    from core.cluster.options import options_from_args
+    config.cluster = options_from_args(args)
     from core.server.frontends import web_root
     config.web_root = web_root(getattr(args, "front_end", None), front)
     return config

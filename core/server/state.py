@@ -33,6 +33,7 @@ class ServerConfig:
     argv: list = field(default_factory=lambda: list(sys.argv))
     folders: object = None  # core.paths.Folders; None = core.paths.get() at request time
     cpu: bool = False
+    cluster: object = None  # core.cluster.options.ClusterOptions with --ray; None = the in-process worker
 
 
 @dataclass
