@@ -6,6 +6,7 @@ A worker *holds* the models of the last job it ran (what its executor's cache an
 loaded); ``/free`` with ``unload_models`` empties that.
 
 An idle worker looks at the first ``window`` pending jobs in queue order and takes:
+  0. the first job put back after its worker died (it had already started once: it goes first);
   1. the first whose models it already holds (no load at all);
   2. else the first whose models no other live worker holds (it would load them anyway);
   3. else the first job (nobody stays idle while work waits).
@@ -39,6 +40,9 @@ def choose(jobs: list, worker: str, held: dict) -> int | None:
     allowed = [i for i, job in enumerate(jobs) if not _avoid(job, worker, held)]
     if not allowed:
         return None
+    for i in allowed:
+        if jobs[i].attempts:
+            return i
     needs = {i: models_of(jobs[i].prompt) for i in allowed}
     for i in allowed:
         if needs[i] and needs[i] <= mine:
