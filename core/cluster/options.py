@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 ON_LOSS = ("fail", "retry")
 
 
+class ClusterUnavailable(Exception):
+    """--ray was given but Ray is not installed."""
+
+
 @dataclass
 class ClusterOptions:
     address: str = "local"  # "local" starts a cluster; "auto" or "ray://host:10001" joins one
@@ -30,6 +34,9 @@ def options_from_args(args) -> ClusterOptions | None:
     address = getattr(args, "ray", None)
     if not address:
         return None
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        raise ClusterUnavailable(f"--ray {address} needs Ray: pip install -r requirements-ray.txt (docs/cluster.md)")
     return ClusterOptions(address=address, workers=getattr(args, "workers", None),
                           on_worker_loss=getattr(args, "ray_on_worker_loss", "fail") or "fail",
                           shared_folders=bool(getattr(args, "ray_shared_folders", False)), args=_absolute(args))

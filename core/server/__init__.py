@@ -57,11 +57,12 @@ def run(args, registry) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from core.cluster.options import ClusterUnavailable
     from core.server.frontends import FrontendNotFound
 
     try:
         config = config_from_args(args)
-    except FrontendNotFound as e:
+    except (FrontendNotFound, ClusterUnavailable) as e:
         log.error("%s", e)
         return 2
     hosts = [h.strip() for h in str(getattr(args, "listen", "127.0.0.1") or "127.0.0.1").split(",") if h.strip()]
