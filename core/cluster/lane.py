@@ -56,7 +56,7 @@ class Lane:
         try:
             self.info = ray.get(self.actor.ready.remote(), timeout=5.0)
         except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as e:
-            log.info("worker %s not ready yet (%s)", self.worker_id, type(e).__name__)
+            log.debug("worker %s not ready yet (%s)", self.worker_id, type(e).__name__)
             self.pool.stopping.wait(0.5)
             return False
         self.alive = True
