@@ -139,8 +139,10 @@ class WorkerActor:
             sink.put(("preview", fmt, data, node_id))
 
         try:
-            result = self.executor.execute(job["prompt"], prompt_id, job["extra_data"], job["outputs"],
-                                           emit=emit, emit_preview=emit_preview)
+            extra = job["extra_data"]
+            result = self.executor.execute(job["prompt"], prompt_id, extra, job["outputs"], emit=emit,
+                                           emit_preview=emit_preview,
+                                           preview_method=extra.get("preview_method") or "none")
             status = "success" if result.success else ("interrupted" if result.interrupted else "error")
             sink.put(("result", {"status": status, "outputs": result.outputs or {},
                                  "messages": [list(m) for m in result.messages or []],

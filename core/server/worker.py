@@ -151,7 +151,8 @@ class Worker:
             if self.executor is None:
                 self.executor = self.executor_factory(self.registry)
             result = self.executor.execute(job.prompt, job.prompt_id, extra, job.outputs_to_execute,
-                                           emit=emit, emit_preview=emit_preview)
+                                           emit=emit, emit_preview=emit_preview,
+                                           preview_method=extra.get("preview_method") or "none")
             outputs = result.outputs or {}
             messages = [list(m) for m in (result.messages or [])]
             status = "success" if result.success else ("interrupted" if result.interrupted else "error")

@@ -139,10 +139,12 @@ def get(url, path) -> dict:
         return json.loads(resp.read().decode())
 
 
-def queue(url, prompt, client_id=None) -> str:
+def queue(url, prompt, client_id=None, **extra_data) -> str:
     body = {"prompt": prompt, "prompt_id": str(uuid.uuid4())}
     if client_id:
         body["client_id"] = client_id
+    if extra_data:
+        body["extra_data"] = extra_data
     return post(url, "/prompt", body)["prompt_id"]
 
 
@@ -181,6 +183,7 @@ class WsRecorder:
         self.client_id = client_id or uuid.uuid4().hex
         self.ws = connect(url.replace("http", "ws") + f"/ws?clientId={self.client_id}", max_size=None)
         self.messages: list = []
+        self.binary: list = []  # (event type, bytes after the 8-byte header) of binary frames
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -189,6 +192,8 @@ class WsRecorder:
             for msg in self.ws:
                 if isinstance(msg, str):
                     self.messages.append(json.loads(msg))
+                else:
+                    self.binary.append((int.from_bytes(msg[:4], "big"), msg))
         except Exception:
             pass
 

@@ -87,6 +87,18 @@ def test_websocket_clients_see_the_same_message_sequence_as_with_the_in_process_
     assert sequences[1][-2:] == [("execution_success", None), ("executing", None)]
 
 
+def test_previews_and_custom_node_messages_from_a_worker_reach_the_client(cluster):
+    ws = ck.WsRecorder(cluster.url)
+    pid = ck.queue(cluster.url, ck.sd_prompt(seed=150, hold=0.1), ws.client_id, preview_method="latent2rgb")
+    ws.wait_for(lambda m: m["type"] == "executing" and m["data"].get("node") is None
+                and m["data"].get("prompt_id") == pid)
+    ws.close()
+    previews = [frame for kind, frame in ws.binary if kind == 1]  # PREVIEW_IMAGE, this client sent no flags
+    assert previews and previews[0][4:8] == (1).to_bytes(4, "big") and previews[0][8:10] == b"\xff\xd8"  # JPEG
+    hold = [m for m in ws.messages if m["type"] == "cluster_hold"]
+    assert len(hold) == 1 and hold[0]["data"]["pid"] in {lane.info["pid"] for lane in cluster.pool.lanes}
+
+
 def test_jobs_go_first_to_the_worker_that_already_holds_their_checkpoint(cluster):
     # each worker ends up holding one checkpoint: both take a held job, one for A, one for B
     warm = [ck.queue(cluster.url, ck.sd_prompt(ck.CKPT_A, seed=200, hold=4.0)),
@@ -138,7 +150,8 @@ def test_system_stats_lists_every_worker_and_free_empties_their_models(cluster):
 def _kill_worker_mid_job(cluster, on_loss):
     cluster.pool.options.on_worker_loss = on_loss
     ws = ck.WsRecorder(cluster.url)
-    victim = ck.queue(cluster.url, ck.sd_prompt(seed=500, hold=30.0))
+    # long enough to be killed in the middle; short, as with retry it then runs in full elsewhere
+    victim = ck.queue(cluster.url, ck.sd_prompt(seed=500, hold=6.0))
     job = ck.wait_running(cluster.url, victim)
     lane = next(lane for lane in cluster.pool.lanes if lane.worker_id == job["worker_id"])
     hold = ws.wait_for(lambda m: m["type"] == "cluster_hold")  # the node is running in that process
