@@ -6,9 +6,17 @@ Each entry of every custom node folder, in ``os.listdir`` order, is one pack: a 
 A pack exports ``NODE_CLASS_MAPPINGS`` (and optionally ``NODE_DISPLAY_NAME_MAPPINGS`` and
 ``WEB_DIRECTORY``). Built-in names cannot be overridden; between packs the later one wins. A pack
 that fails is recorded in ``registry.failures`` with its traceback and the rest still load.
+
+Before any pack: torch is imported (a pack that snapshots and restores ``sys.modules`` around its own
+import must not be the one that first imports torch: a second import of torch crashes the process),
+the output/input/temp and models folders exist (packs list or check them at import), ComfyUI's module
+names resolve (core/compat). A pack that runs ``pip``/subprocesses while importing is named in the log
+with the command (through a Python audit hook, the documented observation point); a pack that calls
+``sys.exit`` is recorded as failed and the server keeps running.
 """
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import logging
 import os
@@ -18,19 +26,12 @@ import traceback
 from pathlib import Path
 
 from core.compat import ensure_on_path
-from core.execution.registry import PluginFailure, RegistryError
+from core.compat.missing import missing_comfy_module
+from core.execution.registry import PluginFailure, RegistryError, v3_extension_nodes
 
 log = logging.getLogger(__name__)
 
 MODULE_PREFIX = "custom_nodes"
-
-
-def add_cli_arguments(parser) -> None:
-    """The two ComfyUI flags that control loading (for main.py's argument parser)."""
-    parser.add_argument("--disable-all-custom-nodes", action="store_true",
-                        help="Do not load any custom node pack (except whitelisted ones).")
-    parser.add_argument("--whitelist-custom-nodes", nargs="+", default=[], metavar="NAME",
-                        help="Packs to load even with --disable-all-custom-nodes (folder or file names).")
 
 
 def pack_entries(dirs, *, disable_all: bool = False, whitelist=()) -> list[tuple[str, Path]]:
@@ -101,6 +102,7 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
     """Import one pack and register its nodes; on failure record it and return False."""
     sys_name = module_name(name)
     started = time.perf_counter()
+    token = _importing.set(name)
     try:
         if path.is_dir():
             init = path / "__init__.py"
@@ -109,22 +111,29 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
             module = _import_file(sys_name, init, path)
         else:
             module = _import_file(sys_name, path, None)
-    except Exception as e:
-        error = f"{type(e).__name__}: {e}"
-        if isinstance(e, ImportError) and (path / "requirements.txt").is_file():
-            error += f" (the pack lists its dependencies in {path / 'requirements.txt'})"
-        _failure(registry, name, path, error, traceback.format_exc())
+    except (Exception, SystemExit) as e:
+        _failure(registry, name, path, _explain(e, path), traceback.format_exc())
         return False
+    finally:
+        _importing.reset(token)
 
     mappings = getattr(module, "NODE_CLASS_MAPPINGS", None)
-    if not isinstance(mappings, dict):
-        hint = " (V3 comfy_entrypoint packs are not supported)" if hasattr(module, "comfy_entrypoint") else ""
-        _failure(registry, name, path, f"no NODE_CLASS_MAPPINGS dict{hint}")
-        return False
     display = getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}
+    if not isinstance(mappings, dict) and hasattr(module, "comfy_entrypoint"):  # a V3 pack (comfy_api.latest)
+        try:
+            def node_failed(node, e):
+                _failure(registry, name, path, f"node {node}: {type(e).__name__}: {e}")
+
+            mappings, display = v3_extension_nodes(module, name, on_error=node_failed)
+        except Exception as e:
+            _failure(registry, name, path, f"comfy_entrypoint failed: {type(e).__name__}: {e}", traceback.format_exc())
+            return False
+    if not isinstance(mappings, dict):
+        _failure(registry, name, path, "no NODE_CLASS_MAPPINGS dict and no comfy_entrypoint")
+        return False
     _register_web_directory(registry, name, path, module)
 
-    for node_name, cls in mappings.items():
+    for node_name, cls in list(mappings.items()):
         if node_name in builtin:
             log.warning("custom node pack %s: %r is a built-in node and cannot be overridden; skipped",
                         name, node_name)
@@ -132,10 +141,73 @@ def load_pack(registry, name: str, path: Path, builtin: frozenset) -> bool:
         try:
             cls.RELATIVE_PYTHON_MODULE = sys_name
             registry.register(cls, node_name, display_name=display.get(node_name), module=sys_name, override=True)
-        except (RegistryError, AttributeError, TypeError) as e:
-            _failure(registry, name, path, f"node {node_name!r}: {e}")
+        except Exception as e:  # one broken node (e.g. a schema using a missing ComfyUI API) skips only itself
+            _failure(registry, name, path, f"node {node_name!r}: {type(e).__name__}: {e}")
     registry.loaded_packs.append((name, str(path), time.perf_counter() - started))
     return True
+
+
+def _explain(error: BaseException, path: Path) -> str:
+    """The failure message: the missing ComfyUI API, the missing pip package, or the exception."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, SystemExit):
+        return f"the pack called sys.exit({error.code!r}) while importing"
+    comfy_module = missing_comfy_module(error) if isinstance(error, ImportError) else None
+    if comfy_module is not None and isinstance(error, ModuleNotFoundError):
+        return f"{text} (ComfyUI module {comfy_module} is not provided by Latentflow; see docs/custom_nodes.md)"
+    if comfy_module is not None:
+        return f"{text} (a name of ComfyUI's {comfy_module} that Latentflow does not provide; see docs/custom_nodes.md)"
+    if isinstance(error, ModuleNotFoundError) and (path / "requirements.txt").is_file():
+        text += f" (a Python package is missing; the pack lists its dependencies in {path / 'requirements.txt'})"
+    return text
+
+
+# --- what packs do while importing ---------------------------------------------------------------
+_importing: contextvars.ContextVar = contextvars.ContextVar("importing_pack", default=None)
+_AUDITED = {"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec"}
+
+
+def _audit(event: str, args) -> None:
+    """Audit hook: a pack starting a process while it imports (pip installs, git clones) is logged."""
+    if event not in _AUDITED:
+        return
+    pack = _importing.get()
+    if pack is None:
+        return
+    command = args[1] if event == "subprocess.Popen" and len(args) > 1 else args[0] if args else "?"
+    if isinstance(command, (list, tuple)):
+        command = " ".join(str(c) for c in command)
+    kind = "ran pip" if "pip" in str(command) else "started a process"
+    log.warning("custom node pack %s %s while importing: %s", pack, kind, command)
+
+
+_audit_installed = False
+
+
+def _install_audit_hook() -> None:
+    global _audit_installed
+    if not _audit_installed:
+        sys.addaudithook(_audit)  # cannot be removed; it only logs while a pack is importing
+        _audit_installed = True
+
+
+def prepare_environment(import_torch: bool = True) -> None:
+    """What ComfyUI has in place before packs import (see module doc)."""
+    ensure_on_path()
+    _install_audit_hook()
+    if import_torch:  # only when there are packs: without them the server starts without torch
+        try:
+            import torch  # noqa: F401
+        except ImportError:  # torch-free installs still list and validate nodes
+            log.debug("torch is not installed; packs that need it will fail to import")
+    from core import paths
+
+    folders = paths.get()
+    for directory in (folders.output_dir, folders.input_dir, folders.temp_dir, folders.models_dir):
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            log.warning("cannot create %s: %s", directory, e)
 
 
 def _register_web_directory(registry, name: str, path: Path, module) -> None:
@@ -171,9 +243,9 @@ def load_custom_nodes(registry, dirs=None, *, disable_all: bool = False, whiteli
         from core import paths
 
         dirs = paths.get().folder_paths("custom_nodes")
-    ensure_on_path()
-    builtin = frozenset(registry.names())
     entries = pack_entries(dirs, disable_all=disable_all, whitelist=whitelist)
+    prepare_environment(import_torch=bool(entries))
+    builtin = frozenset(registry.names())
     run_prestartup_scripts(registry, entries)
     loaded = [name for name, path in entries if load_pack(registry, name, path, builtin)]
     for name, path, seconds in registry.loaded_packs:

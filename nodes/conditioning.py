@@ -16,6 +16,7 @@ def _with(conditioning, **options) -> list:
 
 class ConditioningCombine(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "combine"
     DISPLAY_NAME = "Conditioning (Combine)"
     INPUTS = (In("CONDITIONING", "conditioning_1"), In("CONDITIONING", "conditioning_2"))
     OUTPUTS = (Output("CONDITIONING"),)
@@ -26,6 +27,7 @@ class ConditioningCombine(Node):
 
 class ConditioningAverage(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "addWeighted"
     DISPLAY_NAME = "Conditioning (Average)"
     INPUTS = (In("CONDITIONING", "conditioning_to"), In("CONDITIONING", "conditioning_from"),
               Float("conditioning_to_strength", default=1.0, min=0.0, max=1.0, step=0.01))
@@ -58,6 +60,7 @@ class ConditioningAverage(Node):
 
 class ConditioningConcat(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "concat"
     DISPLAY_NAME = "Conditioning (Concat)"
     INPUTS = (In("CONDITIONING", "conditioning_to"), In("CONDITIONING", "conditioning_from"))
     OUTPUTS = (Output("CONDITIONING"),)
@@ -76,6 +79,7 @@ class ConditioningConcat(Node):
 
 class ConditioningSetArea(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "append"
     DISPLAY_NAME = "Conditioning (Set Area)"
     INPUTS = (In("CONDITIONING", "conditioning"),
               Int("width", default=64, min=64, max=MAX_RESOLUTION, step=8),
@@ -93,6 +97,7 @@ class ConditioningSetArea(Node):
 
 class ConditioningSetAreaPercentage(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "append"
     DISPLAY_NAME = "Conditioning (Set Area with Percentage)"
     INPUTS = (In("CONDITIONING", "conditioning"),
               Float("width", default=1.0, min=0.0, max=1.0, step=0.01),
@@ -109,6 +114,7 @@ class ConditioningSetAreaPercentage(Node):
 
 class ConditioningSetAreaStrength(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "append"
     INPUTS = (In("CONDITIONING", "conditioning"), Float("strength", default=1.0, min=0.0, max=10.0, step=0.01))
     OUTPUTS = (Output("CONDITIONING"),)
 
@@ -118,13 +124,14 @@ class ConditioningSetAreaStrength(Node):
 
 class ConditioningSetMask(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "append"
     DISPLAY_NAME = "Conditioning (Set Mask)"
     INPUTS = (In("CONDITIONING", "conditioning"), In("MASK", "mask"),
               Float("strength", default=1.0, min=0.0, max=10.0, step=0.01),
               Combo("set_cond_area", choices=("default", "mask bounds")))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, conditioning, mask, strength, set_cond_area):
+    def execute(self, conditioning, mask, set_cond_area, strength):
         if mask.ndim < 3:
             mask = mask.unsqueeze(0)
         return (_with(conditioning, mask=mask, set_area_to_bounds=set_cond_area != "default",
@@ -133,6 +140,7 @@ class ConditioningSetMask(Node):
 
 class ConditioningZeroOut(Node):
     CATEGORY = "advanced/conditioning"
+    COMFY_FUNCTION = "zero_out"
     INPUTS = (In("CONDITIONING", "conditioning"),)
     OUTPUTS = (Output("CONDITIONING"),)
 
@@ -148,6 +156,7 @@ class ConditioningZeroOut(Node):
 
 class ConditioningSetTimestepRange(Node):
     CATEGORY = "advanced/conditioning"
+    COMFY_FUNCTION = "set_range"
     INPUTS = (In("CONDITIONING", "conditioning"),
               Float("start", default=0.0, min=0.0, max=1.0, step=0.001),
               Float("end", default=1.0, min=0.0, max=1.0, step=0.001))

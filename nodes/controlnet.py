@@ -28,6 +28,7 @@ def _load(node: str, name: str):
 
 class ControlNetLoader(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_controlnet"
     DISPLAY_NAME = "Load ControlNet Model"
     INPUTS = (Combo(name="control_net_name", choices=_controlnets),)
     OUTPUTS = (Output("CONTROL_NET"),)
@@ -40,6 +41,7 @@ class DiffControlNetLoader(Node):
     """Kept for old workflows: the files it was for are full ControlNets today; the model is not needed."""
 
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_controlnet"
     DISPLAY_NAME = "Load ControlNet Model (diff)"
     INPUTS = (In("MODEL", "model"), Combo(name="control_net_name", choices=_controlnets))
     OUTPUTS = (Output("CONTROL_NET"),)
@@ -66,6 +68,7 @@ def attach(conditioning: list, control_net, image, strength, start_percent, end_
 
 class ControlNetApply(Node):
     CATEGORY = "conditioning/controlnet"
+    COMFY_FUNCTION = "apply_controlnet"
     DISPLAY_NAME = "Apply ControlNet (OLD)"
     INPUTS = (
         In("CONDITIONING", "conditioning"),
@@ -83,6 +86,7 @@ class ControlNetApply(Node):
 
 class ControlNetApplyAdvanced(Node):
     CATEGORY = "conditioning/controlnet"
+    COMFY_FUNCTION = "apply_controlnet"
     DISPLAY_NAME = "Apply ControlNet"
     INPUTS = (
         In("CONDITIONING", "positive"),
@@ -96,7 +100,10 @@ class ControlNetApplyAdvanced(Node):
     )
     OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"))
 
-    def execute(self, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None):
+    def execute(self, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None,
+                extra_concat=()):
+        if extra_concat:  # ComfyUI's hook for inpainting ControlNets that take extra channels
+            raise ValueError("ControlNetApplyAdvanced, input 'extra_concat': extra concat channels are not supported")
         if strength == 0:
             return (positive, negative)
         # one cache for both lists: positive and negative share a control object, so guidance runs

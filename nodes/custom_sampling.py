@@ -9,6 +9,7 @@ CATEGORY = "sampling/custom_sampling"
 
 class KSamplerSelect(Node):
     CATEGORY = CATEGORY + "/samplers"
+    COMFY_FUNCTION = "get_sampler"
     INPUTS = (Combo("sampler_name", choices=SAMPLER_NAMES),)
     OUTPUTS = (Output("SAMPLER"),)
 
@@ -20,6 +21,7 @@ class KSamplerSelect(Node):
 
 class BasicScheduler(Node):
     CATEGORY = CATEGORY + "/schedulers"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (In("MODEL", "model"), Combo("scheduler", choices=SCHEDULER_NAMES),
               Int("steps", default=20, min=1, max=10000),
               Float("denoise", default=1.0, min=0.0, max=1.0, step=0.01))
@@ -42,6 +44,7 @@ class BasicScheduler(Node):
 
 class KarrasScheduler(Node):
     CATEGORY = CATEGORY + "/schedulers"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (Int("steps", default=20, min=1, max=10000),
               Float("sigma_max", default=14.614642, min=0.0, max=5000.0, step=0.01, round=False),
               Float("sigma_min", default=0.0291675, min=0.0, max=5000.0, step=0.01, round=False),
@@ -58,6 +61,7 @@ class KarrasScheduler(Node):
 
 class ExponentialScheduler(Node):
     CATEGORY = CATEGORY + "/schedulers"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (Int("steps", default=20, min=1, max=10000),
               Float("sigma_max", default=14.614642, min=0.0, max=5000.0, step=0.01, round=False),
               Float("sigma_min", default=0.0291675, min=0.0, max=5000.0, step=0.01, round=False))
@@ -73,6 +77,7 @@ class ExponentialScheduler(Node):
 
 class SDTurboScheduler(Node):
     CATEGORY = CATEGORY + "/schedulers"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (In("MODEL", "model"), Int("steps", default=1, min=1, max=10),
               Float("denoise", default=1.0, min=0.0, max=1.0, step=0.01))
     OUTPUTS = (Output("SIGMAS"),)
@@ -86,6 +91,7 @@ class SDTurboScheduler(Node):
 
 class SplitSigmas(Node):
     CATEGORY = CATEGORY + "/sigmas"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (In("SIGMAS", "sigmas"), Int("step", default=0, min=0, max=10000))
     OUTPUTS = (Output("SIGMAS", "high_sigmas"), Output("SIGMAS", "low_sigmas"))
 
@@ -95,6 +101,7 @@ class SplitSigmas(Node):
 
 class FlipSigmas(Node):
     CATEGORY = CATEGORY + "/sigmas"
+    COMFY_FUNCTION = "get_sigmas"
     INPUTS = (In("SIGMAS", "sigmas"),)
     OUTPUTS = (Output("SIGMAS"),)
 
@@ -109,6 +116,7 @@ class FlipSigmas(Node):
 
 class SamplerCustom(Node):
     CATEGORY = CATEGORY
+    COMFY_FUNCTION = "sample"
     INPUTS = (In("MODEL", "model"), Boolean("add_noise", default=True),
               Int("noise_seed", default=0, min=0, max=MAX_SEED, control_after_generate=True),
               Float("cfg", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01),

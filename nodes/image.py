@@ -88,6 +88,7 @@ def load_image_file(path):
 
 class LoadImage(Node):
     CATEGORY = "image"
+    COMFY_FUNCTION = "load_image"
     DISPLAY_NAME = "Load Image"
     INPUTS = (Combo(name="image", choices=_input_images, image_upload=True),)
     OUTPUTS = (Output("IMAGE"), Output("MASK"))
@@ -106,7 +107,9 @@ class LoadImage(Node):
 
 class LoadImageMask(Node):
     CATEGORY = "mask"
+    COMFY_FUNCTION = "load_image"
     DISPLAY_NAME = "Load Image (as Mask)"
+    _color_channels = ["alpha", "red", "green", "blue"]
     INPUTS = (
         Combo(name="image", choices=_input_images, image_upload=True),
         Combo(name="channel", choices=("alpha", "red", "green", "blue")),
@@ -141,7 +144,10 @@ class LoadImageMask(Node):
 
 class ImageScale(Node):
     CATEGORY = "image/upscaling"
+    COMFY_FUNCTION = "upscale"
     DISPLAY_NAME = "Upscale Image"
+    upscale_methods = list(UPSCALE_METHODS)  # ComfyUI class attributes plugins read
+    crop_methods = list(CROP_METHODS)
     INPUTS = (
         In("IMAGE", "image"),
         Combo(name="upscale_method", choices=UPSCALE_METHODS),
@@ -159,7 +165,9 @@ class ImageScale(Node):
 
 class ImageScaleBy(Node):
     CATEGORY = "image/upscaling"
+    COMFY_FUNCTION = "upscale"
     DISPLAY_NAME = "Upscale Image By"
+    upscale_methods = list(UPSCALE_METHODS)
     INPUTS = (
         In("IMAGE", "image"),
         Combo(name="upscale_method", choices=UPSCALE_METHODS),
@@ -175,6 +183,8 @@ class ImageScaleBy(Node):
 
 class ImageScaleToTotalPixels(Node):
     CATEGORY = "image/upscaling"
+    COMFY_FUNCTION = "upscale"
+    COMFY_V3 = True
     DISPLAY_NAME = "Scale Image to Total Pixels"
     INPUTS = (
         In("IMAGE", "image"),
@@ -191,6 +201,7 @@ class ImageScaleToTotalPixels(Node):
 
 class ImageInvert(Node):
     CATEGORY = "image"
+    COMFY_FUNCTION = "invert"
     DISPLAY_NAME = "Invert Image"
     INPUTS = (In("IMAGE", "image"),)
     OUTPUTS = (Output("IMAGE"),)
@@ -203,6 +214,7 @@ class ImageInvert(Node):
 
 class ImageBatch(Node):
     CATEGORY = "image"
+    COMFY_FUNCTION = "batch"
     DISPLAY_NAME = "Batch Images"
     INPUTS = (In("IMAGE", "image1"), In("IMAGE", "image2"))
     OUTPUTS = (Output("IMAGE"),)
@@ -215,6 +227,7 @@ class ImageBatch(Node):
 
 class EmptyImage(Node):
     CATEGORY = "image"
+    COMFY_FUNCTION = "generate"
     DISPLAY_NAME = "EmptyImage"
     INPUTS = (
         Int(name="width", default=512, min=1, max=MAX_RESOLUTION, step=1),
@@ -232,6 +245,7 @@ class EmptyImage(Node):
 
 class ImagePadForOutpaint(Node):
     CATEGORY = "image"
+    COMFY_FUNCTION = "expand_image"
     DISPLAY_NAME = "Pad Image for Outpainting"
     INPUTS = (
         In("IMAGE", "image"),
@@ -251,6 +265,8 @@ class ImagePadForOutpaint(Node):
 
 class Canny(Node):
     CATEGORY = "image/preprocessors"
+    COMFY_FUNCTION = "detect_edge"
+    COMFY_V3 = True
     DISPLAY_NAME = "Canny"
     INPUTS = (
         In("IMAGE", "image"),

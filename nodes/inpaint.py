@@ -6,6 +6,7 @@ from core.execution.spec import In, Int, Node, Output
 
 class SetLatentNoiseMask(Node):
     CATEGORY = "latent/inpaint"
+    COMFY_FUNCTION = "set_mask"
     DISPLAY_NAME = "Set Latent Noise Mask"
     INPUTS = (In("LATENT", "samples"), In("MASK", "mask"))
     OUTPUTS = (Output("LATENT"),)
@@ -20,12 +21,13 @@ class SetLatentNoiseMask(Node):
 
 class VAEEncodeForInpaint(Node):
     CATEGORY = "latent/inpaint"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "VAE Encode (for Inpainting)"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"), In("MASK", "mask"),
               Int("grow_mask_by", default=6, min=0, max=64, step=1))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae, mask, grow_mask_by=6):
+    def execute(self, vae, pixels, mask, grow_mask_by=6):
         import math
 
         import torch

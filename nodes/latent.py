@@ -19,6 +19,7 @@ def _samples(node: str, latent, name: str = "samples"):
 
 class EmptyLatentImage(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "generate"
     DISPLAY_NAME = "Empty Latent Image"
     DESCRIPTION = "Create a new batch of empty latent images to be denoised via sampling."
     INPUTS = (Int("width", default=512, min=16, max=MAX_RESOLUTION, step=8),
@@ -34,7 +35,10 @@ class EmptyLatentImage(Node):
 
 class LatentUpscale(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "upscale"
     DISPLAY_NAME = "Upscale Latent"
+    upscale_methods = list(UPSCALE_METHODS)  # ComfyUI class attributes plugins read
+    crop_methods = list(CROPS)
     INPUTS = (In("LATENT", "samples"), Combo("upscale_method", choices=UPSCALE_METHODS),
               Int("width", default=512, min=0, max=MAX_RESOLUTION, step=8),
               Int("height", default=512, min=0, max=MAX_RESOLUTION, step=8),
@@ -62,7 +66,9 @@ class LatentUpscale(Node):
 
 class LatentUpscaleBy(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "upscale"
     DISPLAY_NAME = "Upscale Latent By"
+    upscale_methods = list(UPSCALE_METHODS)
     INPUTS = (In("LATENT", "samples"), Combo("upscale_method", choices=UPSCALE_METHODS),
               Float("scale_by", default=1.5, min=0.01, max=8.0, step=0.01))
     OUTPUTS = (Output("LATENT"),)
@@ -79,14 +85,18 @@ class LatentUpscaleBy(Node):
 
 class LatentComposite(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "composite"
     INPUTS = (In("LATENT", "samples_to"), In("LATENT", "samples_from"),
               Int("x", default=0, min=0, max=MAX_RESOLUTION, step=8),
               Int("y", default=0, min=0, max=MAX_RESOLUTION, step=8),
               Int("feather", default=0, min=0, max=MAX_RESOLUTION, step=8))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, samples_to, samples_from, x, y, feather):
+    def execute(self, samples_to, samples_from, x, y, composite_method="normal", feather=0):
         from core.sampling.latent_ops import composite
+
+        if composite_method != "normal":
+            raise ValueError(f"LatentComposite: composite_method {composite_method!r} is not supported (only 'normal')")
 
         out = dict(samples_to)
         out["samples"] = composite(_samples("LatentComposite", samples_to, "samples_to"),
@@ -97,9 +107,9 @@ class LatentComposite(Node):
 
 class LatentBlend(Node):
     CATEGORY = "_for_testing"
+    COMFY_FUNCTION = "blend"
     INPUTS = (In("LATENT", "samples1"), In("LATENT", "samples2"),
-              Float("blend_factor", default=0.5, min=0.0, max=1.0, step=0.01),
-              Combo("blend_mode", choices=("normal",)))
+              Float("blend_factor", default=0.5, min=0.0, max=1.0, step=0.01))
     OUTPUTS = (Output("LATENT"),)
 
     def execute(self, samples1, samples2, blend_factor, blend_mode="normal"):
@@ -116,6 +126,7 @@ class LatentBlend(Node):
 
 class LatentFromBatch(Node):
     CATEGORY = "latent/batch"
+    COMFY_FUNCTION = "frombatch"
     DISPLAY_NAME = "Latent From Batch"
     INPUTS = (In("LATENT", "samples"), Int("batch_index", default=0, min=0, max=63),
               Int("length", default=1, min=1, max=64))
@@ -140,6 +151,7 @@ class LatentFromBatch(Node):
 
 class RepeatLatentBatch(Node):
     CATEGORY = "latent/batch"
+    COMFY_FUNCTION = "repeat"
     INPUTS = (In("LATENT", "samples"), Int("amount", default=1, min=1, max=64))
     OUTPUTS = (Output("LATENT"),)
 
@@ -161,6 +173,8 @@ class RepeatLatentBatch(Node):
 
 class LatentBatch(Node):
     CATEGORY = "latent/batch"
+    COMFY_FUNCTION = "batch"
+    COMFY_V3 = True
     INPUTS = (In("LATENT", "samples1"), In("LATENT", "samples2"))
     OUTPUTS = (Output("LATENT"),)
 
@@ -183,6 +197,7 @@ class LatentBatch(Node):
 
 class LatentCrop(Node):
     CATEGORY = "latent/transform"
+    COMFY_FUNCTION = "crop"
     INPUTS = (In("LATENT", "samples"),
               Int("width", default=512, min=64, max=MAX_RESOLUTION, step=8),
               Int("height", default=512, min=64, max=MAX_RESOLUTION, step=8),
@@ -201,6 +216,7 @@ class LatentCrop(Node):
 
 class LatentFlip(Node):
     CATEGORY = "latent/transform"
+    COMFY_FUNCTION = "flip"
     INPUTS = (In("LATENT", "samples"), Combo("flip_method", choices=("x-axis: vertically", "y-axis: horizontally")))
     OUTPUTS = (Output("LATENT"),)
 
@@ -213,6 +229,7 @@ class LatentFlip(Node):
 
 class LatentRotate(Node):
     CATEGORY = "latent/transform"
+    COMFY_FUNCTION = "rotate"
     INPUTS = (In("LATENT", "samples"), Combo("rotation", choices=("none", "90 degrees", "180 degrees", "270 degrees")))
     OUTPUTS = (Output("LATENT"),)
 

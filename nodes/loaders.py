@@ -32,6 +32,7 @@ def _explain(node: str, input_name: str, name: str, error: Exception) -> ValueEr
 
 class CheckpointLoaderSimple(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_checkpoint"
     DISPLAY_NAME = "Load Checkpoint"
     DESCRIPTION = "Loads a single-file Stable Diffusion checkpoint (SD1.x, SD2.x, SDXL): U-Net, text encoder, VAE."
     INPUTS = (Combo(name="ckpt_name", choices=_files("checkpoints"), tooltip="The checkpoint (model) to load."),)
@@ -50,6 +51,7 @@ class CheckpointLoaderSimple(Node):
 
 class UNETLoader(Node):
     CATEGORY = "advanced/loaders"
+    COMFY_FUNCTION = "load_unet"
     DISPLAY_NAME = "Load Diffusion Model"
     INPUTS = (
         Combo(name="unet_name", choices=_files("diffusion_models")),
@@ -73,6 +75,7 @@ class UNETLoader(Node):
 
 class VAELoader(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_vae"
     DISPLAY_NAME = "Load VAE"
     INPUTS = (Combo(name="vae_name", choices=_files("vae")),)
     OUTPUTS = (Output("VAE"),)

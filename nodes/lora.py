@@ -40,8 +40,17 @@ class _LoraFileCache:
         return self._sd
 
 
+def _file_cache(node) -> _LoraFileCache:
+    """The node's file cache; plugin subclasses whose __init__ skips ours get one on first use."""
+    cache = getattr(node, "_cache", None)
+    if cache is None:
+        cache = node._cache = _LoraFileCache()
+    return cache
+
+
 class LoraLoader(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_lora"
     DISPLAY_NAME = "Load LoRA"
     INPUTS = (
         In("MODEL", "model"),
@@ -60,7 +69,7 @@ class LoraLoader(Node):
             return (model, clip)
         from core.models.lora import load_lora_for_models
 
-        sd = self._cache.load("LoraLoader", lora_name)
+        sd = _file_cache(self).load(type(self).__name__, lora_name)
         new_model, new_clip, _ = load_lora_for_models(model, clip, sd, strength_model, strength_clip,
                                                       name=f"LoraLoader {lora_name!r}")
         return (new_model, new_clip)
@@ -68,6 +77,7 @@ class LoraLoader(Node):
 
 class LoraLoaderModelOnly(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_lora_model_only"
     DISPLAY_NAME = "LoraLoaderModelOnly"
     INPUTS = (
         In("MODEL", "model"),
@@ -84,7 +94,7 @@ class LoraLoaderModelOnly(Node):
             return (model,)
         from core.models.lora import load_lora_for_models
 
-        sd = self._cache.load("LoraLoaderModelOnly", lora_name)
+        sd = _file_cache(self).load(type(self).__name__, lora_name)
         new_model, _, _ = load_lora_for_models(model, None, sd, strength_model, 0.0,
                                                name=f"LoraLoaderModelOnly {lora_name!r}")
         return (new_model,)

@@ -35,6 +35,7 @@ def _common(cfg_default=8.0):
 
 class KSampler(Node):
     CATEGORY = "sampling"
+    COMFY_FUNCTION = "sample"
     DESCRIPTION = "Uses the provided model, positive and negative conditioning to denoise the latent image."
     INPUTS = (In("MODEL", "model"),
               Int("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True,
@@ -55,6 +56,7 @@ class KSampler(Node):
 
 class KSamplerAdvanced(Node):
     CATEGORY = "sampling"
+    COMFY_FUNCTION = "sample"
     DISPLAY_NAME = "KSampler (Advanced)"
     INPUTS = (In("MODEL", "model"),
               Combo("add_noise", choices=("enable", "disable")),
@@ -66,12 +68,12 @@ class KSamplerAdvanced(Node):
     OUTPUTS = (Output("LATENT"),)
 
     def execute(self, model, add_noise, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
-                latent_image, start_at_step, end_at_step, return_with_leftover_noise):
+                latent_image, start_at_step, end_at_step, return_with_leftover_noise, denoise=1.0):
         from core.sampling.sample import common_ksampler
 
         _check_names("KSamplerAdvanced", sampler_name, scheduler)
         return (common_ksampler(model, noise_seed, steps, cfg, sampler_name, scheduler, positive, negative,
-                                _latent("KSamplerAdvanced", latent_image), denoise=1.0,
+                                _latent("KSamplerAdvanced", latent_image), denoise=denoise,
                                 disable_noise=add_noise == "disable", start_step=start_at_step,
                                 last_step=end_at_step, force_full_denoise=return_with_leftover_noise != "enable",
                                 node="KSamplerAdvanced"),)

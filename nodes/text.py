@@ -33,18 +33,21 @@ def _prompt(name: str) -> String:
 
 class CLIPTextEncode(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "CLIP Text Encode (Prompt)"
     DESCRIPTION = "Encodes a prompt (with (word:1.2) weights and embedding:name) into conditioning."
     INPUTS = (_prompt("text"), In("CLIP", "clip"))
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, text, clip):
+    def execute(self, clip, text):
         clip = _require_clip("CLIPTextEncode", clip)
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text)),)
 
 
 class CLIPTextEncodeSDXL(Node):
     CATEGORY = "advanced/conditioning"
+    COMFY_FUNCTION = "encode"
+    COMFY_V3 = True
     DISPLAY_NAME = "CLIPTextEncodeSDXL"
     INPUTS = (
         In("CLIP", "clip"),
@@ -71,6 +74,8 @@ class CLIPTextEncodeSDXL(Node):
 
 class CLIPTextEncodeSDXLRefiner(Node):
     CATEGORY = "advanced/conditioning"
+    COMFY_FUNCTION = "encode"
+    COMFY_V3 = True
     DISPLAY_NAME = "CLIPTextEncodeSDXLRefiner"
     INPUTS = (
         Float(name="ascore", default=6.0, min=0.0, max=1000.0, step=0.01),
@@ -81,7 +86,7 @@ class CLIPTextEncodeSDXLRefiner(Node):
     )
     OUTPUTS = (Output("CONDITIONING"),)
 
-    def execute(self, ascore, width, height, text, clip):
+    def execute(self, clip, ascore, width, height, text):
         clip = _require_clip("CLIPTextEncodeSDXLRefiner", clip)
         extra = {"aesthetic_score": ascore, "width": width, "height": height}
         return (clip.encode_from_tokens_scheduled(clip.tokenize(text), add_dict=extra),)
@@ -89,6 +94,7 @@ class CLIPTextEncodeSDXLRefiner(Node):
 
 class CLIPSetLastLayer(Node):
     CATEGORY = "conditioning"
+    COMFY_FUNCTION = "set_last_layer"
     DISPLAY_NAME = "CLIP Set Last Layer"
     INPUTS = (In("CLIP", "clip"), Int(name="stop_at_clip_layer", default=-1, min=-24, max=-1, step=1))
     OUTPUTS = (Output("CLIP"),)
@@ -107,6 +113,7 @@ def _device_choice(device: str):
 
 class CLIPLoader(Node):
     CATEGORY = "advanced/loaders"
+    COMFY_FUNCTION = "load_clip"
     DISPLAY_NAME = "Load CLIP"
     INPUTS = (
         Combo(name="clip_name", choices=_text_encoder_files),
@@ -132,6 +139,7 @@ class CLIPLoader(Node):
 
 class DualCLIPLoader(Node):
     CATEGORY = "advanced/loaders"
+    COMFY_FUNCTION = "load_clip"
     DISPLAY_NAME = "DualCLIPLoader"
     INPUTS = (
         Combo(name="clip_name1", choices=_text_encoder_files),

@@ -34,6 +34,8 @@ def _models():
 
 class UpscaleModelLoader(Node):
     CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_model"
+    COMFY_V3 = True
     DISPLAY_NAME = "Load Upscale Model"
     INPUTS = (Combo(name="model_name", choices=_models),)
     OUTPUTS = (Output("UPSCALE_MODEL"),)
@@ -152,6 +154,8 @@ def upscale(model, image, device=None, tile: int = TILE, overlap: int = OVERLAP)
 
 class ImageUpscaleWithModel(Node):
     CATEGORY = "image/upscaling"
+    COMFY_FUNCTION = "upscale"
+    COMFY_V3 = True
     DISPLAY_NAME = "Upscale Image (using Model)"
     INPUTS = (In("UPSCALE_MODEL", "upscale_model"), In("IMAGE", "image"))
     OUTPUTS = (Output("IMAGE"),)

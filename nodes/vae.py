@@ -32,32 +32,35 @@ def _tile_inputs(tile_step: int):
 
 class VAEDecode(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "decode"
     DISPLAY_NAME = "VAE Decode"
     DESCRIPTION = "Decodes latent images back into pixel space images."
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae"))
     OUTPUTS = (Output("IMAGE"),)
 
-    def execute(self, samples, vae):
+    def execute(self, vae, samples):
         return (_require("VAEDecode", vae).decode(_samples("VAEDecode", samples)),)
 
 
 class VAEEncode(Node):
     CATEGORY = "latent"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "VAE Encode"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae"))
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae):
+    def execute(self, vae, pixels):
         return ({"samples": _require("VAEEncode", vae).encode(pixels)},)
 
 
 class VAEDecodeTiled(Node):
     CATEGORY = "_for_testing"
+    COMFY_FUNCTION = "decode"
     DISPLAY_NAME = "VAE Decode (Tiled)"
     INPUTS = (In("LATENT", "samples"), In("VAE", "vae")) + _tile_inputs(32)
     OUTPUTS = (Output("IMAGE"),)
 
-    def execute(self, samples, vae, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
+    def execute(self, vae, samples, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
         if overlap > tile_size // 4:
             overlap = tile_size // 4  # wider overlaps only cost time; keep tiles mostly new pixels
         latent = _samples("VAEDecodeTiled", samples)
@@ -66,11 +69,12 @@ class VAEDecodeTiled(Node):
 
 class VAEEncodeTiled(Node):
     CATEGORY = "_for_testing"
+    COMFY_FUNCTION = "encode"
     DISPLAY_NAME = "VAE Encode (Tiled)"
     INPUTS = (In("IMAGE", "pixels"), In("VAE", "vae")) + _tile_inputs(64)
     OUTPUTS = (Output("LATENT"),)
 
-    def execute(self, pixels, vae, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
+    def execute(self, vae, pixels, tile_size=512, overlap=64, temporal_size=64, temporal_overlap=8):
         return ({"samples": _require("VAEEncodeTiled", vae).encode_tiled(pixels, tile_size=tile_size, overlap=overlap)},)
 
 

@@ -12,6 +12,7 @@ DATA = Path(__file__).resolve().parent / "data"
 MANIFESTS = DATA / "reference" / "checkpoints"
 CLIP_TOKENS = DATA / "reference" / "clip_tokens.json"
 WORKFLOWS = DATA / "workflows"
+COMFY_NODE_INTERFACES = DATA / "comfy_node_interfaces.json"
 
 
 def manifest(name: str) -> dict:
@@ -30,3 +31,8 @@ def workflow(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"test workflow {path} is missing from the repository")
     return path
+
+
+def comfy_node_interfaces() -> dict:
+    """ComfyUI's built-in node interfaces: name -> {module, FUNCTION, RETURN_TYPES, inputs, ...}."""
+    return json.loads(COMFY_NODE_INTERFACES.read_text(encoding="utf-8"))["nodes"]

@@ -118,13 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+current = None  # the last parsed flags (plugins read them through comfy.cli_args.args)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("serve", "run", "-h", "--help"):
         argv.insert(0, "serve")
-    return build_parser().parse_args(argv)
+    global current
+    current = build_parser().parse_args(argv)
+    return current
 
 
 def cache_policy(args) -> tuple:

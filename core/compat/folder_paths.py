@@ -6,7 +6,10 @@ Module attributes such as ``models_dir`` or ``folder_names_and_paths`` are compu
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import MutableMapping
+
+from core.compat.missing import module_getattr
 
 import core.paths as _paths
 
@@ -166,4 +169,44 @@ def __getattr__(name):
                "temp_directory": lambda: str(folders.temp_dir), "user_directory": lambda: str(folders.user_dir)}
     if name in dynamic:
         return dynamic[name]()
-    raise AttributeError(f"module 'folder_paths' has no attribute {name!r}")
+    if name == "supported_pt_extensions":
+        return set(_paths.MODEL_EXTENSIONS)
+    return _missing(name)
+
+
+_missing = module_getattr("folder_paths")
+
+
+def set_output_directory(output_dir) -> None:
+    _folders().output_dir = Path(output_dir).resolve()
+
+
+def set_input_directory(input_dir) -> None:
+    _folders().input_dir = Path(input_dir).resolve()
+
+
+def set_temp_directory(temp_dir) -> None:
+    _folders().temp_dir = Path(temp_dir).resolve()
+
+
+def get_input_subfolders() -> list:
+    root = Path(get_input_directory())
+    if not root.is_dir():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+
+
+def recursive_search(directory, excluded_dir_names=None):
+    """``([relative file paths], {dir: mtime})`` under ``directory`` (ComfyUI's signature)."""
+    root = Path(directory)
+    if not root.is_dir():
+        return [], {}
+    excluded = set(excluded_dir_names or ())
+    files, dirs = [], {str(root): root.stat().st_mtime}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = [d for d in dirnames if d not in excluded]
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            dirs[full] = os.path.getmtime(full)
+        files.extend(os.path.relpath(os.path.join(dirpath, f), root) for f in filenames)
+    return sorted(files), dirs

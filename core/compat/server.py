@@ -1,8 +1,10 @@
 """ComfyUI's ``server`` module for custom node packs: ``PromptServer.instance``.
 
 ``instance`` is one object for the whole process. Packs decorate ``instance.routes`` at import
-time, before any HTTP server exists; when the server starts it adds those routes to its
-application (bare and under ``/api``, as ComfyUI does) and connects itself with :meth:`connect`,
+time, before any HTTP server exists, or add routes, static folders and middlewares to
+``instance.app`` (an aiohttp Application from the start); when the server starts it adds those
+routes to its application (``routes`` bare and under ``/api``, as ComfyUI does) and connects itself
+with :meth:`connect`,
 after which ``send_sync`` reaches websocket clients and ``client_id`` / ``last_node_id`` describe
 the running job. Without a server (``main.py run``) messages go to :meth:`subscribe` listeners, so
 packs import and run the same way headless.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+
+from core.compat.missing import module_getattr
 
 log = logging.getLogger("latentflow.compat.server")
 
@@ -47,8 +51,12 @@ class PromptServer:
 
     def __init__(self):
         self.routes = web.RouteTableDef()
-        self.app = None
+        self.app = web.Application()  # packs' add_routes/router/middlewares at import; copied at start
+        self.pending_app = self.app
         self.loop = None
+        self.number = 0
+        self.client_session = None
+        self.prompt_queue = None
         self.sockets = {}
         self.supports = ["custom_nodes_from_web"]
         self._listeners = []
@@ -60,6 +68,19 @@ class PromptServer:
         """The HTTP server's app and websocket hub take over messages (called by core.server)."""
         self.app, self._hub = app, hub
         self.sockets = hub.clients
+
+    def disconnect(self, app) -> None:
+        """The server stopped: packs imported from now on get a fresh pending application again."""
+        if self.app is app:
+            self.app = self.pending_app = web.Application()
+            self._hub = None
+            self.sockets = {}
+
+    def send_progress_text_sync(self, text, node_id, sid=None) -> None:
+        self.send_progress_text(text, node_id, sid)
+
+    def queue_updated(self) -> None:
+        """Packs call it after changing the queue; our hub sends status itself."""
 
     # --- the running job, as packs read it ---------------------------------------------------------
     @property
@@ -128,3 +149,5 @@ class PromptServer:
 
 
 PromptServer.instance = PromptServer.standalone()
+
+__getattr__ = module_getattr(__name__)

@@ -7,7 +7,6 @@ deep graphs.
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 
 
@@ -37,11 +36,22 @@ def freeze(value):
         return ("__list__",) + tuple(freeze(v) for v in value)
     if isinstance(value, dict):
         return ("__dict__",) + tuple(sorted(((str(k), freeze(v)) for k, v in value.items()), key=lambda kv: kv[0]))
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return ("__json__", json.dumps(value, sort_keys=True, default=repr))
+    # Objects (tensors an expansion passes as constants): the very object, compared by identity,
+    # since their own == may not return a bool.
+    return _Identity(value)
+
+
+class _Identity:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __hash__(self):
+        return id(self.value)
+
+    def __eq__(self, other):
+        return isinstance(other, _Identity) and other.value is self.value
 
 
 class Interner:

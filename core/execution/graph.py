@@ -16,18 +16,48 @@ def unwrap_value(value):
     return value
 
 
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+
+
+def _split(entry) -> tuple:
+    if isinstance(entry, (list, tuple)):
+        return (entry[0] if entry else "*"), (entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {})
+    return entry, {}
+
+
 def declared_inputs(input_types: dict) -> dict:
-    """``{name: (section, type, options)}`` over required then optional inputs, in order."""
+    """``{name: (section, type, options)}`` over required then optional inputs, in order.
+
+    A V3 dynamic combo (``COMFY_DYNAMICCOMBO_V3``, its options each carrying inputs) also declares
+    every option's inputs as optional ``name.child`` entries: the flat keys a prompt sends them under.
+    """
     out = {}
     for section in ("required", "optional"):
         for name, entry in (input_types.get(section) or {}).items():
-            if isinstance(entry, (list, tuple)):
-                type_ = entry[0] if entry else "*"
-                opts = entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}
-            else:
-                type_, opts = entry, {}
+            type_, opts = _split(entry)
             out[name] = (section, type_, opts)
+            if type_ == DYNAMIC_COMBO:
+                _dynamic_children(name, opts, out)
     return out
+
+
+def _dynamic_children(name: str, opts: dict, out: dict) -> None:
+    for option in opts.get("options") or []:
+        if not isinstance(option, dict):
+            continue
+        for section in ("required", "optional"):
+            for child, entry in ((option.get("inputs") or {}).get(section) or {}).items():
+                key = f"{name}.{child}"
+                type_, child_opts = _split(entry)
+                known = out.get(key)
+                if known and isinstance(known[1], (list, tuple)) and isinstance(type_, (list, tuple)):
+                    # the same child in several options with other choices: any of them is valid
+                    type_ = list(dict.fromkeys([*known[1], *type_]))
+                elif known:
+                    continue
+                out[key] = ("optional", type_, child_opts)
+                if type_ == DYNAMIC_COMBO:
+                    _dynamic_children(key, child_opts, out)
 
 
 def type_name(type_) -> str:

@@ -78,8 +78,8 @@ def preview_method() -> str:
 class ProgressBar:
     """Per-node step counter: ``update(1)`` after each step; checks for interrupts every call."""
 
-    def __init__(self, total: int, node_id: str | None = None):
-        self.total = int(total)
+    def __init__(self, total, node_id: str | None = None):
+        self.total = _number(total)
         self.current = 0
         ctx = _current.get()
         self._ctx = ctx
@@ -88,10 +88,11 @@ class ProgressBar:
     def update(self, n: int = 1, preview=None):
         self.update_absolute(self.current + n, preview=preview)
 
-    def update_absolute(self, value: int, total: int | None = None, preview=None):
+    def update_absolute(self, value, total=None, preview=None):
         if total is not None:
-            self.total = int(total)
-        self.current = min(int(value), self.total) if self.total else int(value)
+            self.total = _number(total)
+        value = _number(value)
+        self.current = min(value, self.total) if self.total else value
         ctx = self._ctx
         if ctx is None:
             return
@@ -101,3 +102,9 @@ class ProgressBar:
             ctx.emit_preview(self.node_id, preview)
         ctx.emit("progress", {"value": self.current, "max": self.total,
                               "prompt_id": ctx.prompt_id, "node": self.node_id})
+
+
+def _number(value):
+    """Steps are ints; some nodes count seconds: keep a float that is not whole."""
+    value = float(value)
+    return int(value) if value.is_integer() else value

@@ -13,6 +13,11 @@ A built-in node subclasses :class:`Node` and lists its inputs as spec objects::
 ``__init_subclass__`` turns that into ``INPUT_TYPES``, ``RETURN_TYPES``, ``RETURN_NAMES``,
 ``OUTPUT_IS_LIST`` and ``FUNCTION``, so the classic interface (what plugins write by hand) is the
 single contract the registry and executor see. Nothing is kept twice.
+
+Plugins call built-ins by ComfyUI's method names (``nodes.KSampler().sample(...)``) and, for the
+nodes ComfyUI rewrote in its V3 API, as classmethods (``ImageUpscaleWithModel.execute(m, img)[0]``).
+``COMFY_FUNCTION = "sample"`` makes that name FUNCTION and another name of ``execute``;
+``COMFY_V3 = True`` lets ``execute`` be called on the class too, returning a ``NodeOutput``.
 """
 from __future__ import annotations
 
@@ -187,8 +192,42 @@ HIDDEN_EXTRA_PNGINFO = "EXTRA_PNGINFO"
 HIDDEN_UNIQUE_ID = "UNIQUE_ID"
 
 
+class _HybridExecute:
+    """``execute`` of a node that ComfyUI made a V3 node: an instance method for our executor, and a
+    classmethod-style call on the class (``Cls.execute(...)``) that returns a NodeOutput as ComfyUI's does."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is not None:
+            return self.fn.__get__(obj, owner)
+        fn = self.fn
+
+        def on_class(*args, **kwargs):
+            from core.execution.node_output import NodeOutput
+
+            out = fn(owner(), *args, **kwargs)
+            if isinstance(out, dict):
+                return NodeOutput(*(out.get("result") or ()), ui=out.get("ui"))
+            return NodeOutput(*out)
+
+        on_class.__name__ = getattr(fn, "__name__", "execute")
+        on_class.__wrapped__ = fn
+        return on_class
+
+
 class Node:
-    """Base for built-in nodes; subclasses declare INPUTS/OUTPUTS and implement ``execute``."""
+    """Base for built-in nodes; subclasses declare INPUTS/OUTPUTS and implement ``execute``.
+
+    ``COMFY_FUNCTION``: ComfyUI's name for the method (FUNCTION becomes it; ``execute`` stays a second
+    name of the same function). ``COMFY_V3``: ComfyUI declares this node with its V3 API, so plugins
+    may call ``Cls.execute(...)`` on the class.
+    """
 
     INPUTS: tuple = ()
     OUTPUTS: tuple = ()
@@ -199,19 +238,25 @@ class Node:
     FUNCTION = "execute"
     OUTPUT_NODE = False
 
+    COMFY_FUNCTION: str | None = None
+    COMFY_V3 = False
+
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
+        _comfy_names(cls)
         if "INPUTS" not in cls.__dict__ and "OUTPUTS" not in cls.__dict__ and "HIDDEN" not in cls.__dict__:
             return
         names = [spec.name for spec in cls.INPUTS]
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__}: duplicate input names in {names}")
         cls.RETURN_TYPES = tuple(o.type for o in cls.OUTPUTS)
-        cls.RETURN_NAMES = tuple(o.name or o.type for o in cls.OUTPUTS)
-        cls.OUTPUT_IS_LIST = tuple(o.is_list for o in cls.OUTPUTS)
+        # Set only when they say something (as in ComfyUI's classes): a plugin subclass that changes
+        # RETURN_TYPES must not inherit names or list flags sized for our outputs.
+        _set_or_clear(cls, "RETURN_NAMES", tuple(o.name or o.type for o in cls.OUTPUTS),
+                      any(o.name for o in cls.OUTPUTS))
+        _set_or_clear(cls, "OUTPUT_IS_LIST", tuple(o.is_list for o in cls.OUTPUTS), any(o.is_list for o in cls.OUTPUTS))
         tooltips = [o.tooltip for o in cls.OUTPUTS]
-        if any(tooltips):
-            cls.OUTPUT_TOOLTIPS = tuple(t or "" for t in tooltips)
+        _set_or_clear(cls, "OUTPUT_TOOLTIPS", tuple(t or "" for t in tooltips), any(tooltips))
 
         specs, hidden = tuple(cls.INPUTS), dict(cls.HIDDEN)
 
@@ -232,3 +277,34 @@ class Node:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def _set_or_clear(cls, attr: str, value, meaningful: bool) -> None:
+    if meaningful:
+        setattr(cls, attr, value)
+    elif hasattr(cls, attr):  # inherited from a built-in parent with other outputs
+        setattr(cls, attr, None)
+
+
+def _comfy_names(cls) -> None:
+    """Give a node's own ``execute`` ComfyUI's method name (and class-call form) and point FUNCTION at it.
+
+    Only a built-in declaration is touched (a class that itself sets COMFY_FUNCTION or COMFY_V3 and
+    defines ``execute``), so a plugin subclass keeps its own FUNCTION and overrides
+    (``class X(nodes.LoraLoader): def load_lora(...)`` still runs its ``load_lora``).
+    """
+    own = cls.__dict__.get("execute")
+    declared = "COMFY_FUNCTION" in cls.__dict__ or "COMFY_V3" in cls.__dict__
+    if own is None or not declared:
+        return
+    fn = own.fn if isinstance(own, _HybridExecute) else own
+    if cls.COMFY_V3 and not isinstance(own, _HybridExecute):
+        hybrid = _HybridExecute(fn)
+        hybrid.name = "execute"
+        cls.execute = hybrid
+    name = cls.COMFY_FUNCTION
+    if name and name != "execute":
+        if name in cls.__dict__ and cls.__dict__[name] is not fn:
+            raise TypeError(f"{cls.__name__}: COMFY_FUNCTION {name!r} is already another method")
+        setattr(cls, name, fn)
+        cls.FUNCTION = name

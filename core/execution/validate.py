@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from core.execution.graph import declared_inputs, find_cycle, is_link, type_name, types_match, unwrap_value
+from core.execution.node_call import run_sync
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
     # 2. Output nodes.
     outputs = [nid for nid, node in prompt.items()
                if getattr(registry.get(node["class_type"]), "OUTPUT_NODE", False)]
-    if partial_targets:
+    if partial_targets is not None:  # an empty list selects nothing: refused below, as ComfyUI does
         targets = {str(t) for t in partial_targets}
         outputs = [o for o in outputs if o in targets]
     if not outputs:
@@ -222,6 +223,12 @@ def check_node_inputs(registry, prompt, node_id) -> list:
                 errors.append(error("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {shown}",
                                     input_name=name, input_config=config, received_value=value))
 
+    for name, value in inputs.items():  # undeclared links still feed **kwargs nodes: their source must exist
+        if name not in declared and is_link(value) and str(value[0]) not in prompt:
+            errors.append(error("bad_linked_input", "Linked node does not exist",
+                                f"{name}: node #{value[0]} is not in the prompt",
+                                input_name=name, received_value=list(value)))
+
     if validate_fn is not None and not errors:
         kwargs = {}
         for name in declared:
@@ -232,6 +239,8 @@ def check_node_inputs(registry, prompt, node_id) -> list:
             kwargs["input_types"] = received_types
         try:
             result = validate_fn(**kwargs)
+            if inspect.isawaitable(result):  # async VALIDATE_INPUTS
+                result = run_sync(result)
         except Exception as e:
             errors.append(error("exception_during_validation", "Exception when validating node", str(e)))
         else:

@@ -277,19 +277,3 @@ def load_encoder(sd: dict, *, dtype=None, device="cpu", activation: str | None =
     embeddings = module.transformer.embeddings
     embeddings.position_ids = torch.arange(config.max_positions, device=device)[None]
     return module.eval().requires_grad_(False)
-
-
-def random_state_dict(config: TextEncoderConfig, *, seed: int = 0, scale: float = 0.1) -> dict:
-    """Seeded random weights in ``config``'s checkpoint layout (prefix-free): tiny test models and fixtures."""
-    gen = torch.Generator().manual_seed(seed)
-    module = build_encoder(config, "meta")
-    sd = {}
-    for key, ref in module.state_dict().items():
-        noise = torch.randn(ref.shape, generator=gen) * scale
-        if key == "logit_scale":
-            sd[key] = torch.tensor(4.6052)  # log(1 / 0.07), CLIP's initial temperature
-        elif "layer_norm" in key and key.endswith("weight"):
-            sd[key] = 1.0 + noise  # LayerNorm gains near 1 so activations keep their scale
-        else:
-            sd[key] = noise
-    return to_checkpoint(sd, config.layout)

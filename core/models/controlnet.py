@@ -1,73 +1,50 @@
 """ControlNet (Zhang et al. 2023, "Adding Conditional Control to Text-to-Image Diffusion Models").
 
-A trainable copy of the U-Net encoder and middle block whose outputs pass through zero-initialised
-1×1 convolutions and are added to the U-Net's skip connections and middle output. The hint image is
-encoded by ``input_hint_block`` (eight 3×3 convs, three stride-2) to the latent resolution and added
-after the first input block. Attribute names equal the released checkpoints (``control_model.*`` of
-ControlNet 1.0/1.1, reference/checkpoints/controlnet_v11_sd15.json); diffusers-format files
-(``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as) are renamed on load.
+A trainable copy of the U-Net encoder and middle block (``unet.UNetEncoder``, the same class) whose
+outputs pass through zero-initialised 1×1 convolutions and are added to the U-Net's skip connections and
+middle output. The hint image is encoded by ``input_hint_block`` (eight 3×3 convs, three stride-2) to the
+latent resolution and added after the first input block. Attribute names equal the released checkpoints
+(``control_model.*`` of ControlNet 1.0/1.1, tests/data/reference/checkpoints/controlnet_v11_sd15.json);
+diffusers-format files (``controlnet_cond_embedding``, ``down_blocks``...; what SDXL ControlNets ship as)
+are renamed on load.
 
-:class:`ControlNetHandle` is the CONTROL_NET value and also the per-conditioning "control" object that
-core.sampling.guidance calls: ``get_control(x, sigma, cond_context, batched) -> {"input", "middle"}``.
+:class:`ControlNetHandle` is the CONTROL_NET value and, bound to a hint, the per-conditioning "control"
+object that core.sampling.guidance calls; core/models/control.py has the contract it shares with the
+T2I-Adapter's handle. Its residuals are ``{"input": one per input block, "middle": [one]}``.
 """
 from __future__ import annotations
 
-import copy
-import logging
 import re
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.models.attention import SpatialTransformer
-from core.models.unet import Downsample, ResBlock, TimestepBlock, UNetConfig, timestep_embedding
+from core.models.building import fill_module, on_meta
+from core.models.control import ControlHandle, tile_to_batch
+from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
+from core.models.unet import UNetConfig, UNetEncoder
+from core.models.weights import load_file
 
-log = logging.getLogger(__name__)
 
 HINT_CHANNELS = (16, 16, 32, 32, 96, 96, 256)  # input_hint_block widths; stride 2 before 32, 96, 256
 
 
-class ControlNet(nn.Module):
+class ControlNet(UNetEncoder):
+    WHAT = "ControlNet"
+
     def __init__(self, cfg: UNetConfig, hint_channels: int = 3):
-        super().__init__()
-        self.config = cfg
+        super().__init__(cfg)
         mc = cfg.model_channels
-        emb_dim = mc * 4
-        self.time_embed = nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if cfg.adm_in_channels:
-            self.label_emb = nn.Sequential(nn.Sequential(nn.Linear(cfg.adm_in_channels, emb_dim), nn.SiLU(),
-                                                         nn.Linear(emb_dim, emb_dim)))
         layers, ch = [], hint_channels
         for i, out in enumerate(HINT_CHANNELS):
             layers += [nn.Conv2d(ch, out, 3, padding=1, stride=2 if i in (2, 4, 6) else 1), nn.SiLU()]
             ch = out
         layers.append(nn.Conv2d(ch, mc, 3, padding=1))  # zero-initialised in training
         self.input_hint_block = nn.Sequential(*layers)  # keys 0, 2, ..., 14 (odd indices are SiLU)
-
-        def transformer(ch: int, depth: int) -> SpatialTransformer:
-            heads, dim_head = cfg.heads_for(ch)
-            return SpatialTransformer(ch, heads, dim_head, depth, cfg.context_dim, cfg.use_linear_in_transformer)
-
-        self.input_blocks = nn.ModuleList([TimestepBlock(nn.Conv2d(cfg.in_channels, mc, 3, padding=1))])
-        self.zero_convs = nn.ModuleList([nn.Sequential(nn.Conv2d(mc, mc, 1))])
-        ch, depth_in = mc, iter(cfg.transformer_depth)
-        for level, mult in enumerate(cfg.channel_mult):
-            for _ in range(cfg.num_res_blocks[level]):
-                blocks = [ResBlock(ch, emb_dim, mult * mc)]
-                ch = mult * mc
-                depth = next(depth_in)
-                if depth > 0:
-                    blocks.append(transformer(ch, depth))
-                self.input_blocks.append(TimestepBlock(*blocks))
-                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
-            if level != len(cfg.channel_mult) - 1:
-                self.input_blocks.append(TimestepBlock(Downsample(ch)))
-                self.zero_convs.append(nn.Sequential(nn.Conv2d(ch, ch, 1)))
-        middle = [ResBlock(ch, emb_dim, ch)]
-        if cfg.transformer_depth_middle > 0:
-            middle.append(transformer(ch, cfg.transformer_depth_middle))
-        middle.append(ResBlock(ch, emb_dim, ch))
-        self.middle_block = TimestepBlock(*middle)
+        # one zero-initialised 1x1 conv per input block, on that block's output
+        self.zero_convs = nn.ModuleList(nn.Sequential(nn.Conv2d(c, c, 1)) for c in self.input_channels)
+        ch = self.input_channels[-1]
         self.middle_block_out = nn.Sequential(nn.Conv2d(ch, ch, 1))
 
     @property
@@ -84,11 +61,7 @@ class ControlNet(nn.Module):
         ``guided`` is :meth:`encode_hint` of the hint, when the caller keeps it between steps.
         """
         dtype = self.dtype
-        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(dtype))
-        if self.config.adm_in_channels:
-            if y is None:
-                raise ValueError(f"this ControlNet needs the vector input y [B, {self.config.adm_in_channels}] (SDXL)")
-            emb = emb + self.label_emb(y.to(dtype))
+        emb = self.embed(timesteps, y, dtype)
         if guided is None:
             guided = self.encode_hint(hint)  # [B, mc, H, W]: the hint at latent resolution
         h, context = x.to(dtype), context.to(dtype)
@@ -180,69 +153,25 @@ def load_controlnet_module(sd: dict, dtype: torch.dtype | None = None, where: st
         raise ValueError(f"{where}: not a ControlNet (no input_hint_block/zero_convs keys; found e.g. "
                          f"{', '.join(sorted(sd)[:3])})")
     cfg, hint_ch = config_from_state_dict(sd)
-    with torch.device("meta"):
-        module = ControlNet(cfg, hint_ch)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    if missing:
-        raise ValueError(f"{where}: {len(missing)} weights missing, e.g. {', '.join(missing[:5])}")
-    if unexpected:
-        log.warning("%s: %d unexpected keys ignored, e.g. %s", where, len(unexpected), ", ".join(unexpected[:5]))
     dtype = dtype or next(iter(sd.values())).dtype
     if not dtype.is_floating_point:
         dtype = torch.float32
-    tensors = {}
-    for k, ref in expected.items():
-        if tuple(sd[k].shape) != tuple(ref.shape):
-            raise ValueError(f"{where}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(ref.shape)}")
-        tensors[k] = sd[k].to(dtype)
-    module.load_state_dict(tensors, assign=True)
-    return module.eval().requires_grad_(False)
+    # built on meta and filled as every loader does (building.py): keys and shapes checked, extras logged
+    module = fill_module(on_meta(lambda: ControlNet(cfg, hint_ch)), sd, "", dtype, "cpu", where, whole=True)
+    return module.requires_grad_(False)
 
 
-# --- the CONTROL_NET value and the per-conditioning control --------------------------------------
+# --- the CONTROL_NET value ------------------------------------------------------------------------
 
-class ControlNetHandle:
-    """A loaded ControlNet; :meth:`apply` gives a copy bound to a hint, strength and step range."""
+class ControlNetHandle(ControlHandle):
+    """A loaded ControlNet; :meth:`apply` binds it to a hint (core.models.control has the contract)."""
 
     def __init__(self, model: ControlNet, name: str = "controlnet"):
-        self.model = model
-        self.name = name
-        self.hint: torch.Tensor | None = None  # IMAGE [B, H, W, C]
-        self.strength = 1.0
-        self.start_percent, self.end_percent = 0.0, 1.0
-        self.previous = None
-        self.vae = None
+        super().__init__(model, name)
         self._hint_cache = None
-        self._schedule = None
 
-    def apply(self, hint: torch.Tensor, strength: float, start_percent: float = 0.0, end_percent: float = 1.0,
-              previous=None, vae=None) -> "ControlNetHandle":
-        c = copy.copy(self)
-        c.hint, c.strength = hint, float(strength)
-        c.start_percent, c.end_percent = float(start_percent), float(end_percent)
-        c.previous, c.vae, c._hint_cache = previous, vae, None
-        return c
-
-    def _sigma_range(self) -> tuple[float, float]:
-        if self._schedule is None:
-            from core.sampling.schedule import DiscreteSchedule
-
-            self._schedule = DiscreteSchedule()
-        return self._schedule.percent_to_sigma(self.start_percent), self._schedule.percent_to_sigma(self.end_percent)
-
-    def _hint_for(self, x: torch.Tensor, batched: int, dtype) -> torch.Tensor:
-        """The hint resized to the output pixel size (nearest-exact, centre crop) and tiled to the batch."""
-        from core.images import resize_nchw
-
-        h, w = x.shape[2] * 8, x.shape[3] * 8
-        hint = resize_nchw(self.hint.movedim(-1, 1)[:, :3].float(), w, h, "nearest-exact", "center")
-        per_cond = x.shape[0] // max(batched, 1)
-        if hint.shape[0] != per_cond:  # one hint for the whole batch, or fewer hints than images: tile
-            reps = -(-per_cond // hint.shape[0])
-            hint = hint.repeat(reps, 1, 1, 1)[:per_cond]
-        return hint.repeat(max(batched, 1), 1, 1, 1).to(x.device, dtype)
+    def _unbind(self) -> None:
+        self._hint_cache = None
 
     def _guided_for(self, x: torch.Tensor, batched: int, dtype) -> torch.Tensor:
         """``input_hint_block`` of the hint for this batch, kept until the latent size, batch or device changes.
@@ -253,61 +182,29 @@ class ControlNetHandle:
         if self._hint_cache is not None and self._hint_cache[0] == key:
             return self._hint_cache[1]
         per_cond = x.shape[0] // max(batched, 1)
+        hint = tile_to_batch(self.hint_pixels(x), per_cond, 1).to(x.device, dtype)  # [per_cond, 3, 8h, 8w]
         with torch.no_grad():
-            guided = self.model.encode_hint(self._hint_for(x, batched, dtype)[:per_cond])  # [per_cond, mc, h, w]
-        guided = guided.repeat(max(batched, 1), 1, 1, 1)
+            guided = tile_to_batch(self.model.encode_hint(hint), x.shape[0], batched)  # [B, mc, h, w]
         self._hint_cache = (key, guided)
         return guided
 
-    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int):
-        prev = self.previous.get_control(x, sigma, cond_context, batched) if self.previous is not None else None
-        if self.strength == 0 or self.hint is None:
-            return prev
-        s_start, s_end = self._sigma_range()
-        level = float(sigma.max())
-        if not (s_end <= level <= s_start):
-            return prev
-        model = self.model
-        if next(model.parameters()).device != x.device:
-            model.to(x.device)
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int) -> dict:
+        model = self.model_to(x.device)
         dtype = model.dtype
         s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
         x_in = x / (s * s + 1).sqrt()  # the VP input the network was trained on (as the U-Net sees it)
-        t = self._schedule.timestep(sigma.float()).to(x.device)
+        t = self.schedule.timestep(sigma.float()).to(x.device)
         with torch.no_grad():
             outs = model(x_in.to(dtype), None, t, cond_context["c_crossattn"], cond_context.get("y"),
                          guided=self._guided_for(x, batched, dtype))
-        if self.strength != 1.0:
-            outs = [o * self.strength for o in outs]
-        control = {"input": outs[:-1], "middle": [outs[-1]]}
-        return _add_controls(prev, control)
+        return {"input": outs[:-1], "middle": [outs[-1]]}
 
 
-def _add_controls(a: dict | None, b: dict) -> dict:
-    if a is None:
-        return b
-    out = {}
-    for part in ("input", "middle", "adapter"):
-        xs, ys = a.get(part) or [], b.get(part) or []
-        merged = []
-        for i in range(max(len(xs), len(ys))):
-            u = xs[i] if i < len(xs) else None
-            v = ys[i] if i < len(ys) else None
-            merged.append(v if u is None else u if v is None else u + v)
-        if merged:
-            out[part] = merged
-    return out
-
-
-def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlNetHandle:
-    from pathlib import Path
-
-    from core.models.weights import load_file
-
+def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlHandle:
+    """The CONTROL_NET value of a file: a ControlNet, or a T2I-Adapter (ControlNetLoader loads both, as
+    ComfyUI's does)."""
     path = Path(path)
     sd, _ = load_file(path)
-    from core.models.t2i_adapter import T2IAdapterHandle, is_t2i_adapter, load_t2i_adapter_module
-
-    if is_t2i_adapter(sd):  # ControlNetLoader loads T2I-Adapters too (as ComfyUI's does)
+    if is_t2i_adapter(sd):
         return T2IAdapterHandle(load_t2i_adapter_module(sd, dtype, where=f"T2I-Adapter {path.name}"), name=path.stem)
     return ControlNetHandle(load_controlnet_module(sd, dtype, where=f"ControlNet {path.name}"), name=path.stem)

@@ -12,16 +12,17 @@ import logging
 
 import torch
 
+from core.models.comfy_methods import ModelPatcherMethods, VaeMethods
 from core.models.latent_formats import LatentFormat
-from core.models.patcher import (  # noqa: F401 (ScaledPatch, WeightScale, as_patch re-exported)
-    DiffPatch, MergedPatches, ScaledPatch, WeightScale, add_patches, as_patch)
+from core.models.patcher import MergedPatches, add_patches
 
 log = logging.getLogger(__name__)
 
 UNET_PREFIX = "model.diffusion_model."
+COMFY_PREFIX = "diffusion_model."  # ComfyUI's BaseModel state-dict names of the same weights
 
 
-class ModelHandle:
+class ModelHandle(ModelPatcherMethods):
     def __init__(self, unet: torch.nn.Module, config, latent_format: LatentFormat, name: str = ""):
         self.unet = unet
         self.config = config
@@ -53,11 +54,15 @@ class ModelHandle:
         return {UNET_PREFIX + k for k, _ in self.unet.named_parameters()}
 
     def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
-        """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored)."""
-        return add_patches(self.patches, self.weight_keys(), patches, strength_patch, strength_model)
+        """Add ``{checkpoint key: patch}``; returns the keys that name a U-Net weight (others are ignored).
 
-    def add_weight_diff(self, key: str, diff: torch.Tensor, strength: float = 1.0) -> None:
-        self.patches.setdefault(key, []).append(DiffPatch(strength, diff))
+        ComfyUI's model keys (``diffusion_model.*``, what plugins take from ``get_key_patches``) are the
+        same weights one prefix shorter; they are accepted and returned as given."""
+        if any(k.startswith(COMFY_PREFIX) for k in patches):
+            renamed = {("model." + k if k.startswith(COMFY_PREFIX) else k): v for k, v in patches.items()}
+            applied = add_patches(self.patches, self.weight_keys(), renamed, strength_patch, strength_model)
+            return [k[len("model."):] if k[len("model."):] in patches else k for k in applied]
+        return add_patches(self.patches, self.weight_keys(), patches, strength_patch, strength_model)
 
     # --- device manager hooks ------------------------------------------------------------------------
     def modules(self) -> list:
@@ -84,7 +89,7 @@ def _deepcopyable(options: dict) -> bool:
         return False
 
 
-class VaeHandle:
+class VaeHandle(VaeMethods):
     """Raw VAE space in and out (no latent scale factor); IMAGE is [B,H,W,C] 0..1 float32 on the CPU."""
 
     def __init__(self, vae, name: str = ""):
@@ -151,12 +156,17 @@ class VaeHandle:
             return self.decode_tiled(latent)
         return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
-    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
-        """Like decode, tile by tile; ``tile_size``/``overlap`` in pixels (as the VAEDecodeTiled node)."""
+    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64, *,
+                     tile_x: int | None = None, tile_y: int | None = None, **_comfy) -> torch.Tensor:
+        """Like decode, tile by tile; ``tile_size``/``overlap`` in pixels (as the VAEDecodeTiled node).
+
+        ComfyUI's keywords ``tile_x``/``tile_y``/``overlap`` (latent units) are accepted for plugins."""
         from core import devices
         from core.models.vae_tiling import tiled_map
 
         r = self.downscale_ratio
+        if tile_x is not None or tile_y is not None:
+            tile_size, overlap = max(tile_x or 0, tile_y or 0) * r, overlap * r
         tile, ov = max(tile_size // r, 1), max(overlap // r, 0)
         device = self._device()
         with devices.manager.activate(self, device), torch.inference_mode():
@@ -164,11 +174,14 @@ class VaeHandle:
             x = tiled_map(latent.float(), fn, tile, min(ov, tile // 2), r, 3)
         return ((x + 1.0) / 2.0).clamp(0, 1).movedim(1, -1)
 
-    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64, *,
+                     tile_x: int | None = None, tile_y: int | None = None, **_comfy) -> torch.Tensor:
         from core import devices
         from core.models.vae_tiling import tiled_map
 
         r = self.downscale_ratio
+        if tile_x is not None or tile_y is not None:  # ComfyUI's keywords, in pixels for encode
+            tile_size = max(tile_x or 0, tile_y or 0)
         tile = max(tile_size // r * r, r)
         ov = min(overlap // r * r, tile // 2)
         x = self._crop(image)

@@ -106,9 +106,27 @@ class WeightScale:
 def as_patch(patch):
     if hasattr(patch, "delta") or isinstance(patch, WeightScale):
         return patch
+    if isinstance(patch, torch.Tensor):  # ComfyUI plugins: a bare difference tensor
+        return DiffPatch(1.0, patch)
+    if isinstance(patch, (tuple, list)) and patch and isinstance(patch[0], str):
+        return _comfy_patch(patch)
+    if isinstance(patch, (tuple, list)) and len(patch) == 1 and isinstance(patch[0], torch.Tensor):
+        return DiffPatch(1.0, patch[0])  # ComfyUI's (diff,) from get_key_patches (model merging)
     if isinstance(patch, (tuple, list)) and len(patch) in (3, 4):
         return LowRankPatch(float(patch[0]), patch[1], patch[2], None if len(patch) == 3 else patch[3])
     raise TypeError(f"not a weight patch: {type(patch).__name__} (need .delta(weight) or (strength, up, down[, alpha]))")
+
+
+def _comfy_patch(patch):
+    """ComfyUI's tagged patch tuples: ("diff", (tensor,)) and ("lora", (up, down, alpha, mid, dora_scale, ...))."""
+    kind, values = patch[0], patch[1]
+    if kind == "diff":
+        return DiffPatch(1.0, values[0])
+    if kind == "lora" and (len(values) < 4 or values[3] is None) and (len(values) < 5 or values[4] is None):
+        alpha = values[2] if len(values) > 2 else None
+        return LowRankPatch(1.0, values[0], values[1], None if alpha is None else float(alpha))
+    raise TypeError(f"weight patch kind {kind!r} (ComfyUI format) is not supported; supported: 'diff', "
+                    f"'lora' without mid/DoRA, tensors, (tensor,), objects with .delta(weight)")
 
 
 class ScaledPatch:

@@ -20,12 +20,13 @@ SDXL adapters (unshuffle by 16, ``conv_in`` of 256/768 channels) are recognised 
 """
 from __future__ import annotations
 
-import copy
 import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from core.models.control import ControlHandle, tile_to_batch
 
 
 def _conv(w: torch.Tensor) -> nn.Conv2d:
@@ -154,64 +155,25 @@ def load_t2i_adapter_module(sd: dict, dtype: torch.dtype | None = None, where: s
     return model.eval().requires_grad_(False)
 
 
-class T2IAdapterHandle:
-    """The CONTROL_NET value for an adapter, and the per-conditioning control guidance calls."""
+class T2IAdapterHandle(ControlHandle):
+    """The CONTROL_NET value for an adapter (core.models.control has the contract it follows)."""
 
     def __init__(self, model: T2IAdapter, name: str = "t2i_adapter"):
-        self.model = model
-        self.name = name
-        self.hint = None
-        self.strength = 1.0
-        self.start_percent, self.end_percent = 0.0, 1.0
-        self.previous = None
+        super().__init__(model, name)
         self._features = None
-        self._schedule = None
 
-    def apply(self, hint, strength, start_percent=0.0, end_percent=1.0, previous=None, vae=None):
-        c = copy.copy(self)
-        c.hint, c.strength = hint, float(strength)
-        c.start_percent, c.end_percent = float(start_percent), float(end_percent)
-        c.previous, c._features = previous, None
-        return c
+    def _unbind(self) -> None:
+        self._features = None
 
-    def _sigma_range(self):
-        if self._schedule is None:
-            from core.sampling.schedule import DiscreteSchedule
-
-            self._schedule = DiscreteSchedule()
-        return self._schedule.percent_to_sigma(self.start_percent), self._schedule.percent_to_sigma(self.end_percent)
-
-    def _features_for(self, x: torch.Tensor, batched: int) -> list:
-        """Features of the hint at 8× the latent size (computed once per size and batch), strength applied."""
-        from core.images import resize_nchw
-
+    def residuals(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int) -> dict:
+        """Features of the hint at 8× the latent size, computed once per size and batch: they depend on
+        neither x nor sigma."""
         key = (x.shape[2], x.shape[3], x.shape[0], batched, x.device)
-        if self._features is not None and self._features[0] == key:
-            return self._features[1]
-        hint = resize_nchw(self.hint.movedim(-1, 1)[:, :3].float(), x.shape[3] * 8, x.shape[2] * 8,
-                           "nearest-exact", "center")
-        if self.model.hint_channels == 1:  # sketch/canny adapters read one channel (BT.601 luma)
-            hint = (hint * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        if next(self.model.parameters()).device != x.device:
-            self.model.to(x.device)
-        with torch.no_grad():
-            feats = self.model(hint.to(x.device))
-        per_cond = x.shape[0] // max(batched, 1)
-        out = []
-        for f in feats:
-            reps = -(-per_cond // f.shape[0])
-            f = f.repeat(reps, 1, 1, 1)[:per_cond].repeat(max(batched, 1), 1, 1, 1)
-            out.append(f * self.strength)
-        self._features = (key, out)
-        return out
-
-    def get_control(self, x: torch.Tensor, sigma: torch.Tensor, cond_context: dict, batched: int):
-        from core.models.controlnet import _add_controls
-
-        prev = self.previous.get_control(x, sigma, cond_context, batched) if self.previous is not None else None
-        if self.strength == 0 or self.hint is None:
-            return prev
-        s_start, s_end = self._sigma_range()
-        if not (s_end <= float(sigma.max()) <= s_start):
-            return prev
-        return _add_controls(prev, {"adapter": self._features_for(x, batched)})
+        if self._features is None or self._features[0] != key:
+            hint = self.hint_pixels(x)
+            if self.model.hint_channels == 1:  # sketch/canny adapters read one channel (BT.601 luma)
+                hint = (hint * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            with torch.no_grad():
+                feats = self.model_to(x.device)(hint.to(x.device))
+            self._features = (key, [tile_to_batch(f, x.shape[0], batched) for f in feats])
+        return {"adapter": self._features[1]}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from core.models import prompt as prompt_syntax
+from core.models.comfy_methods import ClipMethods
 from core.models.clip import ClipTextEncoder, config_from_state_dict, load_encoder, to_checkpoint, to_module_keys
 from core.models.tokenizer import END_OF_TEXT, START_OF_TEXT, get_tokenizer
 
@@ -116,14 +117,8 @@ class Encoder:
             pieces.append(t.t() if shape_probe.shape == (5, 6) and t.ndim == 2 else t)
         return pieces
 
-    @torch.no_grad()
-    def set_weight(self, key: str, value: torch.Tensor) -> None:
-        params = self.model.state_dict(keep_vars=True)
-        for name, part in to_module_keys({key: value}, self.model.config.layout).items():
-            params[name].copy_(part.to(params[name].dtype))
 
-
-class ClipHandle:
+class ClipHandle(ClipMethods):
     """A CLIP value: one or two text encoders, the clip-skip choice, embedding folders and weight patches."""
 
     def __init__(self, encoders: list[Encoder], family: str, embedding_dirs=None):
@@ -148,15 +143,22 @@ class ClipHandle:
         self.layer_idx = int(layer_idx)
 
     def tokenize(self, text: str, return_word_ids: bool = False) -> dict:
-        """``{"l"|"h"|"g": [chunk, ...]}`` with chunks of 77 ``(token, weight)`` pairs."""
+        """``{"l"|"h"|"g": [chunk, ...]}`` with chunks of 77 ``(token, weight)`` pairs.
+
+        ``return_word_ids`` (ComfyUI's flag, used by prompt-weighting plugins): ``(token, weight, word id)``
+        triples, word ids counting words from 1 and 0 for start, end and padding tokens."""
         dirs = self._embedding_dirs()
         encode_word = self.tokenizer.encode
         tokens = {}
         for enc in self.encoders:
             find = enc.embedding_lookup(dirs) if dirs else None
             words = prompt_syntax.tokenize_prompt(text, encode_word, find)
-            tokens[enc.role.name] = prompt_syntax.pack_chunks(
-                words, start=START_OF_TEXT, end=END_OF_TEXT, pad=enc.role.pad_token)
+            if return_word_ids:
+                words = [[(*item, i + 1) for item in word] for i, word in enumerate(words)]
+            chunks = prompt_syntax.pack_chunks(words, start=START_OF_TEXT, end=END_OF_TEXT, pad=enc.role.pad_token)
+            if return_word_ids:
+                chunks = [[item if len(item) == 3 else (*item, 0) for item in chunk] for chunk in chunks]
+            tokens[enc.role.name] = chunks
         return tokens
 
     def encode_from_tokens(self, tokens: dict, return_pooled=False, return_dict: bool = False):
@@ -321,7 +323,7 @@ def clip_from_checkpoint(state_dict: dict, family: str, *, dtype=None, device=No
 def _encoder_from_checkpoint(part: dict, role: EncoderRole, dtype, device, where: str) -> ClipTextEncoder:
     """What ``clip.load_encoder`` does, the checkpoint loader's fast way: built on meta without running
     transformers' initialisers, tensors set straight into their modules (half the time)."""
-    from core.models.checkpoint import fill_module, on_meta
+    from core.models.building import fill_module, on_meta
 
     config = config_from_state_dict(part, activation=role.activation)
     model = fill_module(on_meta(lambda: ClipTextEncoder(config)), to_module_keys(part, config.layout), "",

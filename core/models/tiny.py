@@ -1,10 +1,16 @@
-"""Tiny checkpoints for tests: the real single-file key layout with small shapes and seeded weights.
+"""Test support: seeded random networks in the released key layouts. Not used by the product.
+
+Tests and benchmarks (bench/, which has no tests/ on its path) build their models here; no module of
+core/ or nodes/ imports it (tests/foundation/test_import_cycles.py checks).
 
 ``write_tiny_checkpoint(path, family)`` writes a .safetensors that every loader treats as the real
-thing: the same key names as reference/checkpoints/*.json, U-Net model_channels 32 with two levels,
-a 4-level VAE with 32 channels (so latents are still 1/8 of the image and have 4 channels), and
-text encoders of width 32 with 2 layers (CLIP in the transformers layout, OpenCLIP in its own).
+thing: the same key names as the released checkpoints (tests/data/reference/checkpoints), U-Net
+model_channels 32 with two levels, a 4-level VAE with 32 channels (so latents are still 1/8 of the image
+and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the transformers layout,
+OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
+``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
+gives a text encoder of any size in its checkpoint layout.
 """
 from __future__ import annotations
 
@@ -13,8 +19,10 @@ from pathlib import Path
 
 import torch
 
+from core.models.clip import TextEncoderConfig, build_encoder, to_checkpoint
 from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
+from core.models.weights import save_safetensors
 
 FAMILIES = ("sd15", "sd21v", "sdxl", "sd15_inpaint")
 TEXT_WIDTH = 32
@@ -148,10 +156,23 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
 
 
 def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
-    from safetensors.torch import save_file
-
     sd, metadata = tiny_state_dict(family, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)
-    return path
+    return save_safetensors(sd, path, metadata)
+
+
+def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, scale: float = 0.1) -> dict:
+    """Seeded random text-encoder weights in ``config``'s checkpoint layout (prefix-free), any size."""
+    gen = torch.Generator().manual_seed(seed)
+    module = build_encoder(config, "meta")
+    sd = {}
+    for key, ref in module.state_dict().items():
+        noise = torch.randn(ref.shape, generator=gen) * scale
+        if key == "logit_scale":
+            sd[key] = torch.tensor(4.6052)  # log(1 / 0.07), CLIP's initial temperature
+        elif "layer_norm" in key and key.endswith("weight"):
+            sd[key] = 1.0 + noise  # LayerNorm gains near 1 so activations keep their scale
+        else:
+            sd[key] = noise
+    return to_checkpoint(sd, config.layout)

@@ -78,16 +78,6 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
-def sdxl_size_vector(pooled: torch.Tensor, height: int, width: int, crop_h: int = 0, crop_w: int = 0,
-                     target_height: int | None = None, target_width: int | None = None) -> torch.Tensor:
-    """SDXL's ``y`` [B, 2816]: pooled text (1280) + embeddings of original size, crop, target size
-    (Podell et al. 2023 §2.2), each number through a 256-dim ``timestep_embedding``."""
-    sizes = [height, width, crop_h, crop_w, target_height or height, target_width or width]
-    emb = timestep_embedding(torch.tensor(sizes, dtype=torch.float32), 256).reshape(1, -1)  # [1, 1536]
-    emb = emb.to(pooled.device, pooled.dtype).expand(pooled.shape[0], -1)
-    return torch.cat([pooled, emb], dim=1)
-
-
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the time embedding added in between (Ho et al. 2020)."""
 
@@ -141,7 +131,17 @@ class TimestepBlock(nn.Sequential):
         return x
 
 
-class UNetModel(nn.Module):
+def _transformer(cfg: UNetConfig, ch: int, depth: int) -> SpatialTransformer:
+    heads, dim_head = cfg.heads_for(ch)
+    return SpatialTransformer(ch, heads, dim_head, depth, cfg.context_dim, cfg.use_linear_in_transformer)
+
+
+class UNetEncoder(nn.Module):
+    """Time (and SDXL label) embedding, input blocks and middle block, under their checkpoint names: the
+    U-Net's encoder, and what a ControlNet is a trainable copy of (Zhang et al. 2023)."""
+
+    WHAT = "network"  # names the network in errors
+
     def __init__(self, cfg: UNetConfig):
         super().__init__()
         self.config = cfg
@@ -153,12 +153,8 @@ class UNetModel(nn.Module):
             self.label_emb = nn.Sequential(nn.Sequential(nn.Linear(cfg.adm_in_channels, emb_dim), nn.SiLU(),
                                                          nn.Linear(emb_dim, emb_dim)))
 
-        def transformer(ch: int, depth: int) -> SpatialTransformer:
-            heads, dim_head = cfg.heads_for(ch)
-            return SpatialTransformer(ch, heads, dim_head, depth, cfg.context_dim, cfg.use_linear_in_transformer)
-
         self.input_blocks = nn.ModuleList([TimestepBlock(Conv2d(cfg.in_channels, mc, 3, padding=1))])
-        skip_channels = [mc]
+        self.input_channels = [mc]  # channels out of each input block (the U-Net's skips)
         self.level_ends = []  # index of each level's last input block (before its downsample)
         ch = mc
         depth_in = iter(cfg.transformer_depth)
@@ -169,19 +165,40 @@ class UNetModel(nn.Module):
                 ch = mult * mc
                 depth = next(depth_in)
                 if depth > 0:
-                    layers.append(transformer(ch, depth))
+                    layers.append(_transformer(cfg, ch, depth))
                 self.input_blocks.append(TimestepBlock(*layers))
-                skip_channels.append(ch)
+                self.input_channels.append(ch)
             self.level_ends.append(len(self.input_blocks) - 1)
             if level != levels - 1:
                 self.input_blocks.append(TimestepBlock(Downsample(ch)))
-                skip_channels.append(ch)
+                self.input_channels.append(ch)
 
         middle = [ResBlock(ch, emb_dim, ch)]
         if cfg.transformer_depth_middle > 0:
-            middle.append(transformer(ch, cfg.transformer_depth_middle))
+            middle.append(_transformer(cfg, ch, cfg.transformer_depth_middle))
         middle.append(ResBlock(ch, emb_dim, ch))
         self.middle_block = TimestepBlock(*middle)
+
+    def embed(self, timesteps: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        """``[B, 4·model_channels]``: the timestep embedding, plus SDXL's embedding of the vector ``y``."""
+        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(dtype))
+        if self.config.adm_in_channels:
+            if y is None:
+                raise ValueError(f"this {self.WHAT} needs the vector input y [B, {self.config.adm_in_channels}] "
+                                 "(SDXL size conditioning)")
+            emb = emb + self.label_emb(y.to(dtype))
+        return emb
+
+
+class UNetModel(UNetEncoder):
+    WHAT = "U-Net"
+
+    def __init__(self, cfg: UNetConfig):
+        super().__init__(cfg)
+        mc = cfg.model_channels
+        emb_dim = mc * 4
+        skip_channels = list(self.input_channels)
+        ch = skip_channels[-1]
 
         self.output_blocks = nn.ModuleList()
         depth_out = iter(cfg.transformer_depth_output)
@@ -191,7 +208,7 @@ class UNetModel(nn.Module):
                 ch = mc * mult
                 depth = next(depth_out)
                 if depth > 0:
-                    layers.append(transformer(ch, depth))
+                    layers.append(_transformer(cfg, ch, depth))
                 if level and i == cfg.num_res_blocks[level]:
                     layers.append(Upsample(ch))
                 self.output_blocks.append(TimestepBlock(*layers))
@@ -208,11 +225,7 @@ class UNetModel(nn.Module):
         timesteps = torch.as_tensor(timesteps, device=x.device)
         if timesteps.ndim == 0:
             timesteps = timesteps.expand(x.shape[0])
-        emb = self.time_embed(timestep_embedding(timesteps, self.config.model_channels).to(dtype))  # [B, 4*mc]
-        if self.config.adm_in_channels:
-            if y is None:
-                raise ValueError(f"this U-Net needs the vector input y [B, {self.config.adm_in_channels}] (SDXL size conditioning)")
-            emb = emb + self.label_emb(y.to(dtype))
+        emb = self.embed(timesteps, y, dtype)  # [B, 4*mc]
         h = x.to(dtype)
         context = context.to(dtype)
         skips = []

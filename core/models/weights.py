@@ -157,7 +157,7 @@ def load_file(path) -> tuple[dict, dict]:
 
 
 def save_safetensors(sd: dict, path, metadata: dict | None = None) -> Path:
-    """Write a state dict (tests, tiny checkpoints, benchmarks)."""
+    """Write a state dict as .safetensors (tensors made contiguous, string ``metadata`` in the header)."""
     from safetensors.torch import save_file
 
     path = Path(path)

@@ -167,12 +167,30 @@ def _split_control(control, lo: int, hi: int):
             for k, v in control.items()}
 
 
-def _denoise_split(denoiser, x, sigma, context, y, control, concat):
+class WrappedDenoiser:
+    """``model_options["model_function_wrapper"]`` (plugins' ``set_model_unet_function_wrapper``) around a
+    Denoiser: the wrapper gets ``apply_model(x, sigma, **c) -> denoised`` and ComfyUI's argument dict."""
+
+    def __init__(self, denoiser, wrapper):
+        self.inner, self.wrapper = denoiser, wrapper
+
+    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None, **_):
+        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat)
+
+    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=()):
+        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat, "transformer_options": {}}
+        return self.wrapper(self._apply, {"input": x, "timestep": sigma, "c": c,
+                                          "cond_or_uncond": list(cond_or_uncond)})
+
+
+def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=()):
     """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
     so cond + uncond (or large batches) still run where only part fits."""
     from core.devices import is_oom
 
     try:
+        if cond_or_uncond and isinstance(denoiser, WrappedDenoiser):
+            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond)
         return denoiser(x, sigma, context, y=y, control=control, concat=concat)
     except Exception as e:
         if not is_oom(e) or x.shape[0] == 1:
@@ -190,16 +208,15 @@ class CFGDenoiser:
     """``model(x, sigma) -> denoised`` with classifier-free guidance over prepared conditionings."""
 
     def __init__(self, denoiser, positive: list, negative: list, cfg: float, model_options=None,
-                 concat=None, model=None, force_uncond: bool = False):
-        self.denoiser = denoiser
+                 concat=None, model=None):
+        wrapper = (model_options or {}).get("model_function_wrapper")
+        self.denoiser = denoiser if wrapper is None else WrappedDenoiser(denoiser, wrapper)
         self.positive = positive
         self.negative = negative
         self.cfg = float(cfg)
         self.model_options = model_options or {}
         self.concat = concat  # [B, 5, H, W] for inpainting U-Nets
         self.model = model
-        self.force_uncond = force_uncond
-        self.last_uncond = None  # the unconditional estimate of the latest call (CFG++ samplers read it)
         self._ranged = any(c.sigma_start < 1e8 or c.sigma_end > 0 for c in positive + negative)
 
     def _calc(self, x, sigma, use_uncond: bool):
@@ -238,7 +255,8 @@ class CFGDenoiser:
             control = None
             if members[0][1].control is not None:
                 control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-            den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat)
+            den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
+                                 [1 if idx else 0 for idx, _ in members])
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
@@ -255,17 +273,28 @@ class CFGDenoiser:
         control = None
         if members[0][1].control is not None:
             control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat)
+        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members])
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self._guided(x, sigma, need_uncond=False)[0]
+
+    def denoise_pair(self, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(guided D, unconditional D_u) of one call: what CFG++ samplers take (core.sampling.samplers).
+
+        D_u is the negative prompt's own estimate even at cfg 1, where ``__call__`` skips it."""
+        return self._guided(x, sigma, need_uncond=True)
+
+    def _guided(self, x, sigma, need_uncond: bool):
         opts = self.model_options
-        use_uncond = self.force_uncond or not (math.isclose(self.cfg, 1.0)
-                                               and not opts.get("disable_cfg1_optimization", False))
+        use_uncond = need_uncond or not (math.isclose(self.cfg, 1.0)
+                                         and not opts.get("disable_cfg1_optimization", False))
         results = self._calc(x, sigma, use_uncond)
+        for fn in opts.get("sampler_pre_cfg_function", ()):  # plugins: [cond, uncond] -> [cond, uncond]
+            results = fn({"conds": [self.positive, self.negative], "conds_out": list(results), "cond_scale": self.cfg,
+                          "timestep": sigma, "input": x, "sigma": sigma, "model": self.model, "model_options": opts})
         cond = results[0]
         uncond = results[1] if use_uncond else cond
-        self.last_uncond = uncond
         if "sampler_cfg_function" in opts:
             args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
                     "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,
@@ -277,4 +306,4 @@ class CFGDenoiser:
             denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
                            "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
                            "model_options": opts, "input": x})
-        return denoised
+        return denoised, uncond

@@ -29,7 +29,7 @@ def _schedule(prediction: str) -> DiscreteSchedule:
 
 def schedule_for(model) -> DiscreteSchedule:
     """The noise schedule of a MODEL (all SD1/SD2/SDXL checkpoints share the betas; prediction differs)."""
-    return _schedule(getattr(model.config, "prediction", "eps"))
+    return _schedule(model.config.prediction)
 
 
 def prepare_noise(latent: torch.Tensor, seed: int, batch_index=None) -> torch.Tensor:
@@ -66,17 +66,21 @@ class _InpaintBlend:
 
     def __init__(self, inner, latent, noise, mask):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
+        self.keep = 1 - mask
 
-    @property
-    def last_uncond(self):
-        inner = getattr(self.inner, "last_uncond", None)
-        return None if inner is None else inner * self.mask + self.latent * (1 - self.mask)
+    def _on_path(self, x, sigma):
+        s = sigma.reshape(-1, 1, 1, 1)
+        return x * self.mask + (self.latent + self.noise * s) * self.keep
+
+    def _kept(self, denoised):
+        return denoised * self.mask + self.latent * self.keep
 
     def __call__(self, x, sigma):
-        keep = 1 - self.mask
-        s = sigma.reshape(-1, 1, 1, 1)
-        x = x * self.mask + (self.latent + self.noise * s) * keep
-        return self.inner(x, sigma) * self.mask + self.latent * keep
+        return self._kept(self.inner(self._on_path(x, sigma), sigma))
+
+    def denoise_pair(self, x, sigma):
+        denoised, uncond = self.inner.denoise_pair(self._on_path(x, sigma), sigma)
+        return self._kept(denoised), self._kept(uncond)
 
 
 def _inpaint_concat(model, latent_in, mask):
@@ -97,7 +101,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
     if len(sigmas) <= 1:
         return (latent_image, latent_image) if return_denoised else latent_image
     schedule = schedule_for(model)
-    device = getattr(model, "device", None) or devices.get_torch_device()
+    device = model.device or devices.get_torch_device()
     fmt = model.latent_format
     steps = len(sigmas) - 1
     bar = progress.ProgressBar(steps)
@@ -117,15 +121,14 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         sigmas = sigmas.float().to(device)
         shape = latent_in.shape
         mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
-        adm = getattr(model.config, "adm_in_channels", None)
+        adm = model.config.adm_in_channels
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype)
         pos = prepare_conds(positive, uncond=False, **cond_args)
         neg = prepare_conds(negative, uncond=True, **cond_args)
-        concat = _inpaint_concat(model, latent_in, mask) if getattr(model.config, "in_channels", 4) == 9 else None
+        concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, getattr(model, "model_options", None), concat, model,
-                         force_uncond=sampler.needs_uncond)
+        fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:

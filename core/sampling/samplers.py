@@ -1,5 +1,14 @@
 """Sampler catalogue under ComfyUI's names, and the SAMPLER value (``SamplerSpec``) nodes pass around.
 
+The sampler contract (k-diffusion's): a sampler is a pure function
+``fn(model, x, sigmas, callback=None, noise_sampler=None, **options) -> x`` that loops over ``sigmas``
+with its state in local variables. ``model(x, sigma) -> denoised`` is D(x; sigma) over the VE latent
+(core/sampling/denoiser.py), guidance included. Samplers marked ``needs_uncond`` (the CFG++ family) need
+the unconditional estimate of the same call as well: they receive ``model(x, sigma) -> (denoised,
+uncond_denoised)`` instead, which :meth:`SamplerSpec.sample` builds with :func:`with_uncond`: from the
+model's ``denoise_pair`` when it is a :class:`GuidedDenoiser` (core.sampling.guidance.CFGDenoiser is),
+else ``(D, D)``, since without guidance the unconditional estimate is D itself.
+
 Every name in :data:`SAMPLER_NAMES` has its own implementation; none is an alias of another,
 except ``ddim``, which ComfyUI defines as Euler (DDIM with eta = 0 is Euler on the VE ODE; Karras et al.
 2022, §3) plus fresh random noise for the inpainting blend, and the ``*_sde_gpu`` names, which run the
@@ -8,7 +17,9 @@ same solver with Brownian noise drawn on the sampling device instead of the CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
+
+import torch
 
 from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_cfgpp as cfgpp, samplers_dpmpp as dpmpp, uni_pc
 from core.sampling.noise import BrownianNoise, DeviceBrownianNoise, GaussianNoise
@@ -19,7 +30,7 @@ class _Entry:
     fn: Callable
     noise: type | None = None  # noise sampler class for stochastic samplers
     inpaint_random_noise: bool = False
-    needs_uncond: bool = False  # CFG++: the unconditional estimate is computed even at cfg 1
+    needs_uncond: bool = False  # CFG++: model(x, sigma) -> (denoised, uncond_denoised)
 
 
 _CATALOGUE = {
@@ -44,7 +55,7 @@ _CATALOGUE = {
     "dpmpp_3m_sde_gpu": _Entry(dpmpp.dpmpp_3m_sde, DeviceBrownianNoise),
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
-    "ipndm": _Entry(cfgpp.ipndm),
+    "ipndm": _Entry(basic.ipndm),
     "ddim": _Entry(basic.euler, inpaint_random_noise=True),
     "uni_pc": _Entry(uni_pc.uni_pc),
     "uni_pc_bh2": _Entry(uni_pc.uni_pc_bh2),
@@ -52,6 +63,27 @@ _CATALOGUE = {
 
 SAMPLER_NAMES = tuple(_CATALOGUE)
 assert SAMPLER_NAMES == names.SAMPLER_NAMES, "core/sampling/names.py is out of date"
+
+
+@runtime_checkable
+class GuidedDenoiser(Protocol):
+    """A denoiser that can also give the unconditional estimate of the same call."""
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor: ...
+
+    def denoise_pair(self, x: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def with_uncond(model) -> Callable:
+    """``model`` as CFG++ samplers call it: ``(x, sigma) -> (denoised, uncond_denoised)``."""
+    if isinstance(model, GuidedDenoiser):
+        return model.denoise_pair
+
+    def unguided(x, sigma):
+        denoised = model(x, sigma)
+        return denoised, denoised
+
+    return unguided
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,8 @@ class SamplerSpec:
 
     def sample(self, model, x, sigmas, seed: int, callback=None):
         noise_sampler = self.noise(x, seed) if self.noise is not None else None
+        if self.needs_uncond:
+            model = with_uncond(model)
         return self.fn(model, x, sigmas, callback=callback, noise_sampler=noise_sampler, **self.options)
 
 

@@ -2,7 +2,8 @@
 
 Every sampler is ``fn(model, x, sigmas, callback=None, noise_sampler=None) -> x``: ``model(x, sigma[B])``
 returns the denoised estimate, ``sigmas`` is descending and ends in 0, ``noise_sampler(sigma, sigma_next)``
-returns unit Gaussian noise shaped like x (ancestral/SDE samplers only).
+returns unit Gaussian noise shaped like x (ancestral/SDE samplers only). The CFG++ samplers
+(samplers_cfgpp.py) take a model that returns the unconditional estimate too (core/sampling/samplers.py).
 """
 from __future__ import annotations
 
@@ -181,4 +182,30 @@ def lcm(model, x, sigmas, callback=None, noise_sampler=None):
         x = denoised
         if sig[i + 1] > 0:
             x = x + noise_sampler(sig[i], sig[i + 1]) * sig[i + 1]
+    return x
+
+
+@torch.no_grad()
+def ipndm(model, x, sigmas, callback=None, noise_sampler=None, max_order: int = 4):
+    """Improved PNDM (Zhang & Chen 2022, DEIS paper §5): Adams-Bashforth with the fixed uniform-step
+    coefficients of orders 1-4 applied to dx/dsigma, warming up from first order."""
+    s_in = x.new_ones([x.shape[0]])
+    sig = sigmas.tolist()
+    history = []
+    for i in range(len(sig) - 1):
+        denoised = model(x, sigmas[i] * s_in)
+        _report(callback, i, x, sig[i], denoised)
+        d = to_d(x, sig[i], denoised)
+        dt = sig[i + 1] - sig[i]
+        order = min(max_order, i + 1)
+        if order == 1:
+            step = d
+        elif order == 2:
+            step = (3 * d - history[-1]) / 2
+        elif order == 3:
+            step = (23 * d - 16 * history[-1] + 5 * history[-2]) / 12
+        else:
+            step = (55 * d - 59 * history[-1] + 37 * history[-2] - 9 * history[-3]) / 24
+        x = x + dt * step
+        history = (history + [d])[-(max_order - 1):]
     return x

@@ -1,9 +1,10 @@
-"""CFG++ samplers (Chung et al. 2024, "CFG++: Manifold-constrained Classifier Free Guidance") and iPNDM.
+"""CFG++ samplers (Chung et al. 2024, "CFG++: Manifold-constrained Classifier Free Guidance").
 
 CFG++ takes the data estimate from the guided denoiser but re-noises along the *unconditional*
 noise direction: with D = D_cfg and D_u the unconditional estimate, a DDIM/Euler step becomes
-x_next = D + sigma_next * (x - D_u) / sigma (their Algorithm 1 written in the VE latent). The guider
-exposes D_u as ``model.last_uncond``; a bare denoiser without guidance has D_u = D.
+x_next = D + sigma_next * (x - D_u) / sigma (their Algorithm 1 written in the VE latent). So the CFG++
+samplers take ``model(x, sigma) -> (D, D_u)``, both from one call (the ``needs_uncond`` contract of
+core/sampling/samplers.py).
 """
 from __future__ import annotations
 
@@ -14,19 +15,14 @@ import torch
 from core.sampling.samplers_basic import _report, ancestral_step, to_d
 
 
-def _uncond(model, denoised):
-    u = getattr(model, "last_uncond", None)
-    return denoised if u is None else u
-
-
 @torch.no_grad()
 def euler_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None):
     s_in = x.new_ones([x.shape[0]])
     sig = sigmas.tolist()
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
-        x = denoised + to_d(x, sig[i], _uncond(model, denoised)) * sig[i + 1]
+        x = denoised + to_d(x, sig[i], uncond) * sig[i + 1]
     return x
 
 
@@ -35,10 +31,10 @@ def euler_ancestral_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None, 
     s_in = x.new_ones([x.shape[0]])
     sig = sigmas.tolist()
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
         down, up = ancestral_step(sig[i], sig[i + 1], eta)
-        x = denoised + to_d(x, sig[i], _uncond(model, denoised)) * down
+        x = denoised + to_d(x, sig[i], uncond) * down
         if sig[i + 1] > 0 and up > 0:
             x = x + noise_sampler(sig[i], sig[i + 1]) * up
     return x
@@ -52,9 +48,8 @@ def dpmpp_2m_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None):
     sig = sigmas.tolist()
     old_uncond, h_last = None, None
     for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
+        denoised, uncond = model(x, sigmas[i] * s_in)
         _report(callback, i, x, sig[i], denoised)
-        uncond = _uncond(model, denoised)
         if sig[i + 1] == 0:
             x = denoised
             continue
@@ -65,30 +60,4 @@ def dpmpp_2m_cfg_pp(model, x, sigmas, callback=None, noise_sampler=None):
             r = h_last / h
             x = x - math.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
         old_uncond, h_last = uncond, h
-    return x
-
-
-@torch.no_grad()
-def ipndm(model, x, sigmas, callback=None, noise_sampler=None, max_order: int = 4):
-    """Improved PNDM (Zhang & Chen 2022, DEIS paper §5): Adams-Bashforth with the fixed uniform-step
-    coefficients of orders 1-4 applied to dx/dsigma, warming up from first order."""
-    s_in = x.new_ones([x.shape[0]])
-    sig = sigmas.tolist()
-    history = []
-    for i in range(len(sig) - 1):
-        denoised = model(x, sigmas[i] * s_in)
-        _report(callback, i, x, sig[i], denoised)
-        d = to_d(x, sig[i], denoised)
-        dt = sig[i + 1] - sig[i]
-        order = min(max_order, i + 1)
-        if order == 1:
-            step = d
-        elif order == 2:
-            step = (3 * d - history[-1]) / 2
-        elif order == 3:
-            step = (23 * d - 16 * history[-1] + 5 * history[-2]) / 12
-        else:
-            step = (55 * d - 59 * history[-1] + 37 * history[-2] - 9 * history[-3]) / 24
-        x = x + dt * step
-        history = (history + [d])[-(max_order - 1):]
     return x

@@ -86,6 +86,9 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
         logging.getLogger().removeHandler(app[routes_logs.LOGS])
         if worker.thread.is_alive():
             await asyncio.to_thread(worker.stop)
+        pack_server = prompt_server()
+        if hasattr(pack_server, "disconnect"):
+            pack_server.disconnect(app)
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
@@ -97,6 +100,9 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
 def _add_pack_routes(app, hub):
     """Routes packs declared at import, bare and under /api; the pack server talks through our hub."""
     pack_server = prompt_server()
+    pending = getattr(pack_server, "pending_app", None)
+    if pending is not None and pending is not app:
+        _copy_pack_app(pending, app)
     if hasattr(pack_server, "connect"):
         pack_server.connect(app, hub)
     for route in getattr(pack_server, "routes", None) or ():
@@ -109,6 +115,27 @@ def _add_pack_routes(app, hub):
                 copy.register(app.router)
             except (ValueError, RuntimeError) as e:
                 log.warning("custom node route %r not added: %s", copy, e)
+
+
+def _copy_pack_app(pending: web.Application, app: web.Application) -> None:
+    """What packs added to ``PromptServer.instance.app`` before the server existed: routes, static
+    folders, middlewares and startup/shutdown hooks move onto the real application."""
+    for resource in pending.router.resources():
+        info = resource.get_info()
+        try:
+            if "directory" in info:  # app.router.add_static(prefix, directory)
+                app.router.add_static(info["prefix"], info["directory"], follow_symlinks=False)
+                continue
+            path = info.get("path") or info.get("formatter")
+            for route in resource:
+                if route.method == "HEAD":
+                    continue  # add_get adds HEAD itself
+                app.router.add_route(route.method, path, route.handler)
+        except (ValueError, RuntimeError, KeyError) as e:
+            log.warning("custom node route %r not added: %s", info, e)
+    app.middlewares.extend(pending.middlewares)
+    for hooks in ("on_startup", "on_shutdown", "on_cleanup"):
+        getattr(app, hooks).extend(getattr(pending, hooks))
 
 
 # --- static files ------------------------------------------------------------------------------

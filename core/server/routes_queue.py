@@ -1,6 +1,7 @@
 """/prompt, /queue, /interrupt, /history and the job-status API (docs/comfy-api.md §1.1-1.4, §1.8)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -125,7 +126,8 @@ async def post_prompt(request):
         return prompt_error("invalid_prompt", "client_id must be a string")
 
     try:
-        result = st.validate(st.registry, prompt, targets)
+        # off the event loop: INPUT_TYPES may scan model folders and VALIDATE_INPUTS may be async or slow
+        result = await asyncio.get_running_loop().run_in_executor(None, st.validate, st.registry, prompt, targets)
     except Exception as e:  # a validator bug: say so (500) rather than blame the client's prompt
         log.exception("validation raised on prompt %s", prompt_id)
         return prompt_error("server_error", "Validation failed inside the server", repr(e), status=500)

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
+from core.models.control import tile_to_batch
 from core.models.controlnet import (ControlNet, ControlNetHandle, diffusers_to_ldm, load_controlnet,
                                     load_controlnet_module)
 from core.models.unet import UNetConfig, UNetModel
-
-from .conftest import tiny_controlnet_state_dict
+from tests.controlnet.control_testnets import control_inputs, tiny_controlnet_state_dict, unet_out
 
 
 def test_full_size_sd15_controlnet_has_the_manifest_keys_and_shapes(controlnet_manifest):
@@ -41,41 +41,24 @@ def tiny(tmp_path_factory):
     return unet, load_controlnet(path), cfg
 
 
-def _inputs(batch=2, hw=8, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, 4, hw, hw, generator=gen)
-    sigma = torch.full((batch,), 3.0)
-    context = torch.randn(batch, 77, 32, generator=gen)
-    hint = torch.rand(1, hw * 8, hw * 8, 3, generator=gen)
-    return x, sigma, context, hint
-
-
-def _unet_out(unet, x, sigma, context, control):
-    from core.sampling.schedule import DiscreteSchedule
-
-    t = DiscreteSchedule().timestep(sigma)
-    with torch.no_grad():
-        return unet(x / (sigma[:, None, None, None] ** 2 + 1).sqrt(), t, context, control=control)
-
-
 def test_controlnet_changes_the_unet_output(tiny):
     unet, cn, _ = tiny
-    x, sigma, context, hint = _inputs()
+    x, sigma, context, hint = control_inputs()
     control = cn.apply(hint, 1.0).get_control(x, sigma, {"c_crossattn": context, "y": None}, 1)
     assert len(control["input"]) == len(unet.input_blocks) and len(control["middle"]) == 1
-    assert not torch.allclose(_unet_out(unet, x, sigma, context, control), _unet_out(unet, x, sigma, context, None))
+    assert not torch.allclose(unet_out(unet, x, sigma, context, control), unet_out(unet, x, sigma, context, None))
 
 
 def test_strength_zero_equals_no_controlnet_bit_for_bit(tiny):
     unet, cn, _ = tiny
-    x, sigma, context, hint = _inputs()
+    x, sigma, context, hint = control_inputs()
     control = cn.apply(hint, 0.0).get_control(x, sigma, {"c_crossattn": context, "y": None}, 1)
-    assert torch.equal(_unet_out(unet, x, sigma, context, control), _unet_out(unet, x, sigma, context, None))
+    assert torch.equal(unet_out(unet, x, sigma, context, control), unet_out(unet, x, sigma, context, None))
 
 
 def test_strength_scales_the_residuals(tiny):
     _, cn, _ = tiny
-    x, sigma, context, hint = _inputs()
+    x, sigma, context, hint = control_inputs()
     one = cn.apply(hint, 1.0).get_control(x, sigma, {"c_crossattn": context}, 1)
     half = cn.apply(hint, 0.5).get_control(x, sigma, {"c_crossattn": context}, 1)
     assert all(torch.allclose(0.5 * a, b) for a, b in zip(one["input"], half["input"]))
@@ -85,7 +68,7 @@ def test_start_and_end_percent_bound_the_steps_it_acts_on(tiny):
     from core.sampling.schedule import DiscreteSchedule
 
     _, cn, _ = tiny
-    x, _, context, hint = _inputs(batch=1)
+    x, _, context, hint = control_inputs(batch=1)
     sched = DiscreteSchedule()
     c = cn.apply(hint, 1.0, start_percent=0.2, end_percent=0.6)
     def active(percent):
@@ -96,7 +79,7 @@ def test_start_and_end_percent_bound_the_steps_it_acts_on(tiny):
 
 def test_chained_controlnets_add_their_residuals(tiny):
     _, cn, _ = tiny
-    x, sigma, context, hint = _inputs()
+    x, sigma, context, hint = control_inputs()
     ctx = {"c_crossattn": context}
     first = cn.apply(hint, 0.7)
     second = cn.apply(1.0 - hint, 1.3, previous=first)
@@ -108,18 +91,18 @@ def test_chained_controlnets_add_their_residuals(tiny):
 
 def test_hint_is_resized_to_the_output_size_and_tiled_over_the_batch(tiny):
     _, cn, _ = tiny
-    x, sigma, context, _ = _inputs(batch=4, hw=6)
+    x, sigma, context, _ = control_inputs(batch=4, hw=6)
     hint = torch.rand(1, 100, 70, 3)
     c = cn.apply(hint, 1.0)
     out = c.get_control(x, sigma, {"c_crossattn": context}, 2)  # 2 conds x 2 images
     assert out["input"][0].shape == (4, 32, 6, 6)
-    resized = c._hint_for(x, 2, torch.float32)
+    resized = tile_to_batch(c.hint_pixels(x), x.shape[0], 2)
     assert resized.shape == (4, 3, 48, 48) and torch.equal(resized[0], resized[3])
 
 
 def test_batch_items_get_their_own_hint(tiny):
     _, cn, _ = tiny
-    x, sigma, context, _ = _inputs(batch=2)
+    x, sigma, context, _ = control_inputs(batch=2)
     hints = torch.rand(2, 64, 64, 3)
     together = cn.apply(hints, 1.0).get_control(x, sigma, {"c_crossattn": context}, 1)
     alone = cn.apply(hints[1:], 1.0).get_control(x[1:], sigma[1:], {"c_crossattn": context[1:]}, 1)
@@ -149,7 +132,7 @@ def test_residuals_equal_diffusers_controlnet_with_the_same_weights():
 
 def test_hint_block_runs_once_per_job_on_one_conditionings_images(tiny):
     _, cn, _ = tiny
-    x, sigma, context, hint = _inputs(batch=2)  # cond + uncond of one image
+    x, sigma, context, hint = control_inputs(batch=2)  # cond + uncond of one image
     calls = []
     handle = cn.model.input_hint_block.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     try:
@@ -163,13 +146,13 @@ def test_hint_block_runs_once_per_job_on_one_conditionings_images(tiny):
 
 def test_cached_hint_gives_the_residuals_of_a_plain_forward(tiny):
     _, cn, _ = tiny
-    x, sigma, context, hint = _inputs(batch=2)
+    x, sigma, context, hint = control_inputs(batch=2)
     c = cn.apply(hint, 0.8)
     c.get_control(x, sigma * 2, {"c_crossattn": context}, 2)  # fills the cache at another step
     got = c.get_control(x, sigma, {"c_crossattn": context}, 2)
     x_in = x / (sigma[:, None, None, None] ** 2 + 1).sqrt()
     with torch.no_grad():
-        plain = cn.model(x_in, c._hint_for(x, 2, torch.float32), c._schedule.timestep(sigma), context)
+        plain = cn.model(x_in, tile_to_batch(c.hint_pixels(x), 2, 2), c.schedule.timestep(sigma), context)
     for a, b in zip(got["input"] + got["middle"], plain):
         assert torch.allclose(a, 0.8 * b, rtol=1e-4, atol=1e-5)
 
@@ -177,7 +160,7 @@ def test_cached_hint_gives_the_residuals_of_a_plain_forward(tiny):
 def test_every_controlnet_conv_sees_a_contiguous_input(tiny):
     """A channels-last activation makes a CPU conv re-lay its whole weight out on every call."""
     _, cn, _ = tiny
-    x, sigma, context, hint = _inputs(batch=2)
+    x, sigma, context, hint = control_inputs(batch=2)
     seen = []
     hooks = [m.register_forward_pre_hook(lambda m, args, name=name: seen.append((name, args[0].is_contiguous())))
              for name, m in cn.model.named_modules() if isinstance(m, torch.nn.Conv2d)]
@@ -201,7 +184,7 @@ def test_sampling_runs_the_controlnet_once_per_step_on_cond_and_uncond_together(
     unet, cn, cfg = tiny
     devices.configure({"cpu": True, "force_fp32": True})
     model = ModelHandle(unet, ModelConfig(family="sd1", prediction="eps", unet=cfg), SD15)
-    _, _, context, hint = _inputs(batch=2)
+    _, _, context, hint = control_inputs(batch=2)
     pos, neg = ControlNetApplyAdvanced().execute([[context[:1], {}]], [[context[1:], {}]], cn, hint, 1.0, 0.0, 1.0)
     batches = []
     handle = cn.model.register_forward_pre_hook(lambda m, args, kwargs: batches.append(args[0].shape[0]),
@@ -229,7 +212,7 @@ def test_every_sampler_runs_with_a_controlnet_on_a_batch(tiny, sampler):
     unet, cn, cfg = tiny
     devices.configure({"cpu": True, "force_fp32": True})
     model = ModelHandle(unet, ModelConfig(family="sd1", prediction="eps", unet=cfg), SD15)
-    _, _, context, hint = _inputs(batch=2)
+    _, _, context, hint = control_inputs(batch=2)
     pos, neg = [[context[:1], {}]], [[context[1:], {}]]
     latent = torch.zeros(2, 4, 8, 8)
     sigmas = ksampler_sigmas(model, 3, sampler, "karras")
@@ -244,3 +227,18 @@ def test_every_sampler_runs_with_a_controlnet_on_a_batch(tiny, sampler):
     assert not torch.allclose(plain, controlled)
     per_item = (plain - controlled).flatten(1).abs().amax(1)
     assert (per_item > 0).all()  # both batch items got the control
+
+
+def test_loader_names_a_missing_weight_and_the_file():
+    sd = tiny_controlnet_state_dict()
+    del sd["control_model.zero_convs.3.0.weight"]
+    with pytest.raises(ValueError, match=r"ControlNet cn\.safetensors: .*1 missing \(first: zero_convs\.3\.0\.weight\)"):
+        load_controlnet_module(sd, where="ControlNet cn.safetensors")
+
+
+def test_loader_keeps_the_files_dtype_and_shares_its_memory():
+    sd = {k: v.half() for k, v in tiny_controlnet_state_dict().items()}
+    module = load_controlnet_module(sd)
+    weight = module.zero_convs[0][0].weight
+    assert module.dtype == torch.float16 and not weight.requires_grad
+    assert weight.data_ptr() == sd["control_model.zero_convs.0.0.weight"].data_ptr()  # no copy

@@ -37,7 +37,9 @@ def test_spec_generates_the_classic_interface():
     assert types["optional"]["flag"] == ("BOOLEAN", {"default": True})
     assert list(types["required"]) == ["model", "seed", "cfg", "mode", "text"]
     assert Example.RETURN_TYPES == ("LATENT",) and Example.RETURN_NAMES == ("latent",)
-    assert Example.OUTPUT_IS_LIST == (False,) and Example.FUNCTION == "execute"
+    # like ComfyUI's classes, no OUTPUT_IS_LIST when no output is a list (a plugin subclass that changes
+    # RETURN_TYPES must not inherit flags sized for ours)
+    assert not hasattr(Example, "OUTPUT_IS_LIST") and Example.FUNCTION == "execute"
     assert Example.OUTPUT_TOOLTIPS == ("the result",)
 
 

@@ -7,7 +7,7 @@ from core.models.lora import key_map, load_lora_for_models
 from core.models.patcher import MergedPatches
 from core.models.patcher import resolve
 
-from .conftest import kohya_lora_for
+from tests.lora.lora_testfiles import kohya_lora_for
 
 UNET = "model.diffusion_model."
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from core.models.checkpoint import fill_module, load_checkpoint, on_meta, skip_init
+from core.models.building import fill_module, on_meta, skip_init
+from core.models.checkpoint import load_checkpoint
 from core.models.weights import WeightsError, load_file
 
 

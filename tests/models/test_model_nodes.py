@@ -47,9 +47,9 @@ def test_load_decode_encode_round_trip_through_nodes(folders):
 
     model, clip, vae = CheckpointLoaderSimple().execute("tiny.safetensors")
     assert model.config.family == "sd1" and clip is not None
-    (image,) = VAEDecode().execute({"samples": torch.randn(1, 4, 4, 4)}, vae)
+    (image,) = VAEDecode().execute(vae, {"samples": torch.randn(1, 4, 4, 4)})
     assert image.shape == (1, 32, 32, 3)
-    (latent,) = VAEEncode().execute(image, vae)
+    (latent,) = VAEEncode().execute(vae, image)
     assert latent["samples"].shape == (1, 4, 4, 4)
 
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.models.clip import OPENCLIP, TextEncoderConfig, random_state_dict
+from core.models.clip import OPENCLIP, TextEncoderConfig
 from core.models.patcher import DiffPatch
 from core.models.text_encoder import clip_from_checkpoint, clip_from_files
+from core.models.tiny import random_text_encoder_state_dict
 from core.models.tokenizer import END_OF_TEXT
 
 TOL = dict(atol=1e-4, rtol=1e-4)
@@ -26,12 +27,12 @@ def prefixed(prefix, sd):
 
 @pytest.fixture(scope="module")
 def l_weights():
-    return random_state_dict(TINY_L, seed=1)
+    return random_text_encoder_state_dict(TINY_L, seed=1)
 
 
 @pytest.fixture(scope="module")
 def h_weights():
-    return random_state_dict(TINY_H, seed=2)
+    return random_text_encoder_state_dict(TINY_H, seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +294,7 @@ def test_standalone_openclip_file_loads_as_sd2(sd2, h_weights):
 
 
 def test_dual_files_load_as_sdxl_in_either_order(sdxl, l_weights):
-    big_g = random_state_dict(TextEncoderConfig(hidden_size=192, num_layers=2, intermediate_size=256, activation="gelu",
+    big_g = random_text_encoder_state_dict(TextEncoderConfig(hidden_size=192, num_layers=2, intermediate_size=256, activation="gelu",
                                                 projection_dim=192, layout=OPENCLIP), seed=4)
     for pair in ([l_weights, big_g], [big_g, l_weights]):
         clip = clip_from_files(pair, "sdxl", dtype=torch.float32, device="cpu")

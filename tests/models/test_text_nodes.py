@@ -4,8 +4,9 @@ import torch
 from safetensors.torch import save_file
 
 from core import paths
-from core.models.clip import OPENCLIP, TextEncoderConfig, random_state_dict
+from core.models.clip import OPENCLIP, TextEncoderConfig
 from core.models.text_encoder import clip_from_checkpoint
+from core.models.tiny import random_text_encoder_state_dict
 from nodes.text import (CLIPLoader, CLIPSetLastLayer, CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner,
                         DualCLIPLoader)
 
@@ -16,12 +17,12 @@ TINY_G = TextEncoderConfig(hidden_size=64, num_layers=2, intermediate_size=128, 
 
 @pytest.fixture(scope="module")
 def l_weights():
-    return random_state_dict(TINY_L, seed=11)
+    return random_text_encoder_state_dict(TINY_L, seed=11)
 
 
 @pytest.fixture(scope="module")
 def g_weights():
-    return random_state_dict(TINY_G, seed=12)
+    return random_text_encoder_state_dict(TINY_G, seed=12)
 
 
 @pytest.fixture()
@@ -71,7 +72,7 @@ def test_stop_at_clip_layer_range():
 
 
 def test_clip_text_encode_returns_conditioning_with_pooled_output(sd1):
-    (cond,) = CLIPTextEncode().execute("a cat", sd1)
+    (cond,) = CLIPTextEncode().execute(sd1, "a cat")
     assert len(cond) == 1
     tensor, extra = cond[0]
     assert tensor.shape == (1, 77, 32) and extra["pooled_output"].shape == (1, 32)
@@ -79,7 +80,7 @@ def test_clip_text_encode_returns_conditioning_with_pooled_output(sd1):
 
 def test_clip_text_encode_without_clip_names_the_node():
     with pytest.raises(ValueError, match="CLIPTextEncode, input 'clip'"):
-        CLIPTextEncode().execute("a cat", None)
+        CLIPTextEncode().execute(None, "a cat")
 
 
 def test_sdxl_encode_adds_size_conditioning_and_encodes_each_text_with_its_encoder(sdxl):
@@ -94,7 +95,7 @@ def test_sdxl_encode_adds_size_conditioning_and_encodes_each_text_with_its_encod
 
 
 def test_refiner_encode_adds_aesthetic_score_and_size(sdxl):
-    (cond,) = CLIPTextEncodeSDXLRefiner().execute(2.5, 640, 512, "a cat", sdxl)
+    (cond,) = CLIPTextEncodeSDXLRefiner().execute(sdxl, 2.5, 640, 512, "a cat")
     extra = cond[0][1]
     assert (extra["aesthetic_score"], extra["width"], extra["height"]) == (2.5, 640, 512)
     assert "pooled_output" in extra
@@ -103,7 +104,7 @@ def test_refiner_encode_adds_aesthetic_score_and_size(sdxl):
 def test_set_last_layer_returns_a_changed_copy(sd1):
     (skipped,) = CLIPSetLastLayer().execute(sd1, -2)
     assert skipped is not sd1 and skipped.layer_idx == -2 and sd1.layer_idx is None
-    assert not torch.allclose(CLIPTextEncode().execute("a cat", skipped)[0][0][0], CLIPTextEncode().execute("a cat", sd1)[0][0][0])
+    assert not torch.allclose(CLIPTextEncode().execute(skipped, "a cat")[0][0][0], CLIPTextEncode().execute(sd1, "a cat")[0][0][0])
 
 
 def test_clip_loader_reads_the_text_encoders_folder(models_dir, l_weights, sd1):
@@ -138,6 +139,6 @@ def test_prompt_embeddings_come_from_the_embeddings_folder(models_dir, l_weights
     (models_dir / "embeddings").mkdir(parents=True)
     cat_row = l_weights["text_model.embeddings.token_embedding.weight"][2368]
     save_file({"emb": cat_row[None].clone()}, str(models_dir / "embeddings" / "kitty.safetensors"))
-    (with_embedding,) = CLIPTextEncode().execute("a embedding:kitty", sd1)
-    (with_word,) = CLIPTextEncode().execute("a cat", sd1)
+    (with_embedding,) = CLIPTextEncode().execute(sd1, "a embedding:kitty")
+    (with_word,) = CLIPTextEncode().execute(sd1, "a cat")
     torch.testing.assert_close(with_embedding[0][0], with_word[0][0], atol=1e-4, rtol=1e-4)

@@ -2,10 +2,9 @@
 import pytest
 import torch
 
+from core.models import tiny
 from core.models.detection import detect
 from core.models.text_encoder import clip_from_checkpoint
-
-tiny = pytest.importorskip("core.models.tiny", reason="core.models.tiny (tiny checkpoints) not present")
 
 TINY_FAMILIES = {"sd15": "sd1", "sd21v": "sd2", "sdxl": "sdxl", "sd15_inpaint": "sd1"}
 

@@ -7,7 +7,8 @@ import torch
 
 from core.models.checkpoint import load_checkpoint
 from core.models.tiny import fill_random
-from core.models.unet import UNetConfig, UNetModel, sdxl_size_vector
+from core.models.unet import UNetConfig, UNetModel
+from core.sampling.guidance import sdxl_adm
 
 diffusers = pytest.importorskip("diffusers")
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint  # noqa: E402
@@ -57,8 +58,9 @@ def compare_unet(unet: UNetModel, batch: int, size: int, atol: float):
     kwargs, y = {}, None
     if cfg.adm_in_channels:
         pooled = torch.randn(batch, cfg.adm_in_channels - 1536, generator=gen)
-        sizes = (1024, 768, 16, 32, 1024, 896)
-        y = sdxl_size_vector(pooled, *sizes)
+        sizes = (1024, 768, 16, 32, 1024, 896)  # diffusers' time_ids: original (h, w), crop (top, left), target (h, w)
+        opts = dict(zip(("height", "width", "crop_h", "crop_w", "target_height", "target_width"), sizes))
+        y = sdxl_adm({"pooled_output": pooled, **opts}, cfg.adm_in_channels, (size, size), batch)
         kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": torch.tensor([sizes] * batch, dtype=torch.float32)}
     with torch.inference_mode():
         ours = unet(x, t, ctx, y)

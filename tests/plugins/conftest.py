@@ -1,4 +1,5 @@
-"""Fixtures for the custom node loader tests: fresh model folders and a registry with one built-in."""
+"""Fixtures for the custom node loader tests: fresh model folders, a registry with one built-in, and the
+ComfyUI-surface stand-in packs loaded beside the built-in nodes (``comfy_registry``)."""
 from __future__ import annotations
 
 import os
@@ -36,3 +37,15 @@ def packs_dir(tmp_path):
     os.environ.pop("THIRDPARTY_PRESTARTUP", None)
     yield target
     os.environ.pop("THIRDPARTY_PRESTARTUP", None)
+
+
+@pytest.fixture(scope="session")
+def comfy_registry(tmp_path_factory):
+    """Built-in nodes + the stand-in packs of fixtures/comfy_packs, over folders with a tiny checkpoint."""
+    import core.paths
+    from comfypacks import build_environment
+
+    previous = core.paths.get()
+    registry = build_environment(tmp_path_factory.mktemp("comfy_base"))
+    yield registry
+    core.paths.folders = previous

@@ -106,13 +106,3 @@ def test_default_folders_include_custom_nodes_from_extra_model_paths(registry, p
     folders.load_extra_model_paths(yaml_file)
     assert "thirdparty_pack" in load_custom_nodes(registry)
 
-
-def test_cli_flags_parse_like_comfyui():
-    import argparse
-
-    from core.custom_nodes import add_cli_arguments
-
-    parser = argparse.ArgumentParser()
-    add_cli_arguments(parser)
-    args = parser.parse_args(["--disable-all-custom-nodes", "--whitelist-custom-nodes", "a", "b"])
-    assert args.disable_all_custom_nodes and args.whitelist_custom_nodes == ["a", "b"]

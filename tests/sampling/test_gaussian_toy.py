@@ -67,18 +67,20 @@ def test_stochastic_sampler_is_reproducible_from_its_seed(name):
 
 
 class GuidedGaussian:
-    """CFG over two Gaussian 'conditions' (means MU +- 0.2); exposes the unconditional estimate as
-    ``last_uncond`` like core.sampling.guidance.CFGDenoiser."""
+    """CFG over two Gaussian 'conditions' (means MU +- 0.2); gives the unconditional estimate through
+    ``denoise_pair`` like core.sampling.guidance.CFGDenoiser."""
 
     def __init__(self, cfg):
-        self.cfg, self.last_uncond = cfg, None
+        self.cfg = cfg
 
-    def __call__(self, x, sigma):
+    def denoise_pair(self, x, sigma):
         s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
         k = S ** 2 / (S ** 2 + s ** 2)
         cond, uncond = (MU + 0.2) + k * (x - MU - 0.2), (MU - 0.2) + k * (x - MU + 0.2)
-        self.last_uncond = uncond
-        return uncond + self.cfg * (cond - uncond)
+        return uncond + self.cfg * (cond - uncond), uncond
+
+    def __call__(self, x, sigma):
+        return self.denoise_pair(x, sigma)[0]
 
 
 @pytest.mark.parametrize("name", ["euler_cfg_pp", "euler_ancestral_cfg_pp", "dpmpp_2m_cfg_pp"])

@@ -55,6 +55,33 @@ def test_cfg_one_skips_the_negative_forward():
     assert [c["batch"] for c in unet.calls] == [1]
 
 
+def test_denoise_pair_gives_the_guided_and_the_unconditional_estimate_of_one_call():
+    x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([3.0])
+    fn, unet = build([cond(1.0)], [cond(-1.0)], 7.5)
+    denoised, uncond = fn.denoise_pair(x, sigma)
+    assert [c["batch"] for c in unet.calls] == [2]
+    torch.testing.assert_close(denoised, fn(x, sigma))
+    torch.testing.assert_close(uncond, single(-1.0, x, sigma))
+
+
+def test_denoise_pair_runs_the_negative_prompt_even_at_cfg_one():
+    x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([3.0])
+    fn, unet = build([cond(1.0)], [cond(-1.0)], 1.0)
+    denoised, uncond = fn.denoise_pair(x, sigma)
+    assert [c["batch"] for c in unet.calls] == [2]
+    torch.testing.assert_close(denoised, single(1.0, x, sigma))
+    torch.testing.assert_close(uncond, single(-1.0, x, sigma))
+
+
+def test_guidance_keeps_no_estimate_between_calls():
+    """No side channel: what a sampler needs comes back from the call that computed it."""
+    fn, _ = build([cond(1.0)], [cond(-1.0)], 7.5)
+    before = dict(vars(fn))
+    fn.denoise_pair(torch.randn(1, 4, 16, 16), torch.tensor([3.0]))
+    fn(torch.randn(1, 4, 16, 16), torch.tensor([2.0]))
+    assert vars(fn).keys() == before.keys() and all(vars(fn)[k] is v for k, v in before.items())
+
+
 def test_prompts_of_different_lengths_batch_together_exactly():
     x, sigma = torch.randn(1, 4, 16, 16), torch.tensor([2.0])
     fn, unet = build([cond(1.0, tokens=154)], [cond(-1.0, tokens=77)], 5.0)
@@ -103,24 +130,35 @@ def test_control_hook_result_reaches_the_unet():
     assert sorted(c["control"] is not None for c in unet.calls) == [False, True]
 
 
-def test_sdxl_vector_matches_the_unet_modules_size_embedding():
-    from core.models.unet import sdxl_size_vector
+def _diffusers_size_embedding(values) -> torch.Tensor:
+    """SDXL's ``add_time_proj`` in diffusers (an independent implementation): Timesteps(256, cos first, no shift)."""
+    from diffusers.models.embeddings import get_timestep_embedding
 
+    t = torch.tensor(values, dtype=torch.float32)
+    return get_timestep_embedding(t, 256, flip_sin_to_cos=True, downscale_freq_shift=0).reshape(1, -1)
+
+
+def test_sdxl_vector_is_pooled_text_then_the_size_and_crop_embeddings():
     pooled = torch.randn(1, 1280)
     opts = {"pooled_output": pooled, "width": 1024, "height": 768, "crop_w": 16, "crop_h": 8,
             "target_width": 1024, "target_height": 1024}
     y = sdxl_adm(opts, 2816, (96, 128), batch=2)
-    expected = sdxl_size_vector(pooled, 768, 1024, 8, 16, 1024, 1024)
+    expected = torch.cat([pooled, _diffusers_size_embedding([768, 1024, 8, 16, 1024, 1024])], dim=1)
     assert y.shape == (2, 2816)
-    torch.testing.assert_close(y[1:], expected)
+    torch.testing.assert_close(y, expected.expand(2, -1))
 
 
 def test_sdxl_vector_defaults_to_the_latent_size():
-    from core.models.unet import sdxl_size_vector
-
     pooled = torch.randn(1, 1280)
     y = sdxl_adm({"pooled_output": pooled}, 2816, (64, 96), batch=1)
-    torch.testing.assert_close(y, sdxl_size_vector(pooled, 512, 768))
+    torch.testing.assert_close(y, torch.cat([pooled, _diffusers_size_embedding([512, 768, 0, 0, 512, 768])], dim=1))
+
+
+def test_sdxl_refiner_vector_ends_with_the_aesthetic_score():
+    pooled = torch.randn(1, 1280)
+    opts = {"pooled_output": pooled, "width": 1024, "height": 768, "aesthetic_score": 2.5}
+    y = sdxl_adm(opts, 2560, (96, 128), batch=1)
+    torch.testing.assert_close(y, torch.cat([pooled, _diffusers_size_embedding([768, 1024, 0, 0, 2.5])], dim=1))
 
 
 def test_out_of_memory_splits_the_batch_and_gives_the_same_result():

@@ -92,7 +92,7 @@ def test_inpainting_unet_gets_mask_and_masked_image_channels(tiny_models):
         image = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
         mask = torch.zeros(64, 64)
         mask[:32] = 1
-        latent = VAEEncodeForInpaint().execute(image, vae, mask, 6)[0]
+        latent = VAEEncodeForInpaint().execute(vae, image, mask, 6)[0]
         out = _run(model, clip, latent, steps=2)["samples"]
     finally:
         handle.remove()
@@ -190,3 +190,31 @@ def test_every_sampler_runs_through_ksampler(tiny_models, sampler):
                scheduler="karras")["samples"]
     assert out.shape == (1, 4, 8, 8) and torch.isfinite(out).all()
     assert torch.equal(out[:, :, 5:], latent["samples"][:, :, 5:])  # below the mask: kept exactly
+
+
+def test_cfg_pp_at_cfg_one_still_renoises_with_the_negative_prompt(tiny_models):
+    """CFG++ asks guidance for the unconditional estimate (denoise_pair), which runs the negative prompt even
+    where plain CFG at 1 skips it; with the negative equal to the positive it is plain Euler again."""
+    _, (model, clip, _) = tiny_models("sd15")
+    latent = EmptyLatentImage().execute(64, 64, 1)[0]
+    pos, neg = _conds(clip)
+
+    def run(sampler, negative):
+        return KSampler().execute(model, 4, 3, 1.0, sampler, "karras", pos, negative, latent, 1.0)[0]["samples"]
+
+    assert not torch.allclose(run("euler_cfg_pp", neg), run("euler", neg), atol=1e-4)
+    torch.testing.assert_close(run("euler_cfg_pp", pos), run("euler", pos), rtol=1e-4, atol=1e-4)
+
+
+def test_cfg_pp_through_the_inpainting_blend_still_gets_the_unconditional_estimate(tiny_models):
+    """A mask of ones blends nothing away, so CFG++ must give the unmasked result bit for bit (were the
+    blend to drop denoise_pair, the sampler would fall back to D_u = D and differ)."""
+    _, (model, clip, _) = tiny_models("sd15")
+    samples = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    pos, neg = _conds(clip)
+
+    def run(latent):
+        return KSampler().execute(model, 4, 3, 5.0, "dpmpp_2m_cfg_pp", "karras", pos, neg, latent, 1.0)[0]["samples"]
+
+    masked = run({"samples": samples, "noise_mask": torch.ones(1, 64, 64)})
+    assert torch.equal(masked, run({"samples": samples}))

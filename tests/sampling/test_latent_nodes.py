@@ -43,13 +43,13 @@ def test_bislerp_keeps_vector_norms_between_orthogonal_neighbours():
 
 def test_latent_composite_pastes_at_the_pixel_offset_divided_by_8():
     to, src = {"samples": torch.zeros(1, 4, 8, 8)}, {"samples": torch.ones(1, 4, 2, 2)}
-    out = L.LatentComposite().execute(to, src, 16, 8, 0)[0]["samples"]
+    out = L.LatentComposite().execute(to, src, 16, 8, feather=0)[0]["samples"]
     assert out[0, 0, 1:3, 2:4].eq(1).all() and out.sum() == 16
 
 
 def test_latent_composite_feather_fades_inner_edges():
     to, src = {"samples": torch.zeros(1, 4, 8, 8)}, {"samples": torch.ones(1, 4, 4, 4)}
-    out = L.LatentComposite().execute(to, src, 16, 16, 16)[0]["samples"][0, 0]
+    out = L.LatentComposite().execute(to, src, 16, 16, feather=16)[0]["samples"][0, 0]
     assert out[2, 2] == pytest.approx(0.25) and out[3, 3] == pytest.approx(1.0)
 
 
@@ -127,7 +127,7 @@ def test_set_area_percentage_and_strength():
 
 
 def test_set_mask_options():
-    out = C.ConditioningSetMask().execute(cond(1), torch.ones(8, 8), 0.7, "mask bounds")[0][0][1]
+    out = C.ConditioningSetMask().execute(cond(1), torch.ones(8, 8), "mask bounds", 0.7)[0][0][1]
     assert out["mask"].shape == (1, 8, 8) and out["mask_strength"] == 0.7 and out["set_area_to_bounds"]
 
 
