@@ -75,8 +75,11 @@ def test_websocket_clients_see_the_same_message_sequence_as_with_the_in_process_
                 ws.wait_for(lambda m: m["type"] == "executing" and m["data"].get("node") is None
                             and m["data"].get("prompt_id") == pid)
                 ws.close()
-            events = [(m["type"], m["data"].get("node")) for m in ws.for_prompt(pid) if m["type"] != "progress"]
+            # progress and progress_state are throttled by time, so their counts vary from run to run
+            timed = {"progress", "progress_state"}
+            events = [(m["type"], m["data"].get("node")) for m in ws.for_prompt(pid) if m["type"] not in timed]
             sequences.append(events)
+            assert {m["type"] for m in ws.for_prompt(pid)} >= timed
             executed = [m for m in ws.for_prompt(pid) if m["type"] == "executed"]
             image = executed[-1]["data"]["output"]["images"][0]
             assert (cluster.base / "output" / image["filename"]).is_file()
