@@ -113,7 +113,8 @@ class WorkerActor:
                     break
                 yield item
         finally:
-            thread.join()
+            if thread.is_alive():  # not started when writing the input files failed
+                thread.join()
             with self._lock:
                 self._running, self._sink = None, None
             self.jobs_done += 1
