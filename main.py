@@ -27,33 +27,22 @@ def configure_folders(args) -> paths.Folders:
 
 
 def configure_runtime(args) -> None:
-    """Device and precision flags go to core.devices; metadata flag to the PNG writer."""
-    try:
-        from core import devices
-    except ImportError:  # torch-free installs can still validate and serve
-        return
-    configure = getattr(devices, "configure", None)
-    if configure is not None:
-        configure(args)
-    if args.disable_metadata:
-        try:
-            from core.workflow import png as pngmeta
-            pngmeta.METADATA_ENABLED = False
-        except ImportError:
-            pass
+    """Device and precision flags go to core.devices (imports torch); the metadata flag to the PNG writer."""
+    from core import devices
+    from core.workflow import png as pngmeta
+
+    devices.configure(args)
+    pngmeta.METADATA_ENABLED = not args.disable_metadata
 
 
 def build_registry(args):
     """Built-in nodes first, then custom node packs (which cannot override built-ins)."""
     import nodes
+    from core import custom_nodes
     from core.execution.registry import NodeRegistry
 
     registry = NodeRegistry()
     nodes.register_builtin_nodes(registry)
-    try:
-        from core import custom_nodes
-    except ImportError:
-        return registry
     custom_nodes.load_custom_nodes(registry, paths.get().folder_paths("custom_nodes"),
                                    disable_all=args.disable_all_custom_nodes,
                                    whitelist=args.whitelist_custom_nodes)
@@ -75,6 +64,8 @@ def main(argv=None) -> int:
     args = cli.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")
     configure_folders(args)
+    for flag in cli.ignored_flags(args):
+        log.warning("%s is accepted for compatibility with ComfyUI but has no effect in Latentflow", flag)
     if args.command == "run" and args.server:
         from core.cli import remote
 

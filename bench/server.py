@@ -4,7 +4,8 @@
   only parses the JSON body and answers JSON (the floor any aiohttp server pays);
 - fan-out of 100 progress messages to 100 websocket clients, against a bare server looping
   ``send_str`` over the same sockets;
-- process start to the first 200 on /system_stats (``main.py``), against ``python -c "import aiohttp"``.
+- process start to the first 200 on GET /prompt (``main.py``; /system_stats says 503 + Retry-After until
+  the background device set-up is done), against ``python -c "import aiohttp"``.
 
 Servers run in subprocesses (this file with ``serve-ours``/``serve-bare``) and the same client code
 drives both. Last line: JSON with ``*_ratio`` names (ours / peer; below 1 is better for times).
@@ -247,7 +248,8 @@ def measure_startup(base: str, repeats: int = 3) -> tuple:
                                  "--disable-all-custom-nodes"], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_http(f"http://127.0.0.1:{port}/system_stats", proc)
+            # GET /prompt: /system_stats answers 503 until the background device set-up is done
+            wait_http(f"http://127.0.0.1:{port}/prompt", proc)
             ours.append(time.perf_counter() - t0)
         finally:
             stop(proc)
@@ -295,7 +297,7 @@ def main():
                 if proc.poll() is None:
                     stop(proc)
         s_ours, s_peer = measure_startup(base)
-        print(f"start to first 200 on /system_stats: main.py {s_ours:.2f} s, core.server alone "
+        print(f"start to first 200 (GET /prompt for main.py): main.py {s_ours:.2f} s, core.server alone "
               f"{server_only_s:.2f} s | python -c 'import aiohttp': {s_peer:.2f} s")
     results.update({
         "prompt_latency_ms": round(o["latency_ms"], 3), "bare_latency_ms": round(b["latency_ms"], 3),

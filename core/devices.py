@@ -2,7 +2,7 @@
 
 API used by loaders, the sampler and the VAE::
 
-    devices.configure(args)                 # argparse namespace (or any object / dict) with the §9.3 flags
+    devices.configure(args)                 # main.py's argparse namespace, or a dict of some §9.3 flags
     devices.get_torch_device()              # cuda / mps / cpu
     devices.unet_dtype(), vae_dtype(), text_encoder_dtype()
     with devices.manager.activate(handle):  # handle.unet / .vae on the compute device, patches merged
@@ -23,6 +23,7 @@ import contextlib
 import gc
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -68,15 +69,21 @@ settings = Settings()
 
 
 def configure(args=None) -> Settings:
-    """Take the device/precision flags from an argparse namespace, dict or object; unknown names ignored."""
+    """Take the device/precision flags from main.py's argparse namespace, or from a dict of some of them.
+
+    Names are read directly, so a flag the parser lacks (or a misspelt dict key) fails here instead of
+    quietly keeping its default.
+    """
     global settings
-    values = {}
-    if args is not None:
-        get = args.get if isinstance(args, dict) else (lambda k, d=None: getattr(args, k, d))
-        for name in FLAG_NAMES:
-            value = get(name, None)
-            if value is not None:
-                values[name] = value
+    if args is None:
+        values = {}
+    elif isinstance(args, dict):
+        unknown = sorted(set(args) - set(FLAG_NAMES))
+        if unknown:
+            raise TypeError(f"devices.configure: unknown flag(s) {', '.join(unknown)}; known: {', '.join(FLAG_NAMES)}")
+        values = dict(args)
+    else:
+        values = {name: getattr(args, name) for name in FLAG_NAMES}
     settings = Settings(**values)
     manager.reset()
     return settings
@@ -171,16 +178,31 @@ def is_oom(error: BaseException) -> bool:
 
 
 class ModelManager:
-    """Tracks which handles' modules are on the compute device, most recently used last."""
+    """Tracks which handles' modules are on the compute device, most recently used last.
+
+    Handles are held by weak reference: a model that no cached node output (or running node) holds any
+    more is released with its memory instead of being kept alive by this bookkeeping.
+    """
 
     def __init__(self):
         self._lock = threading.RLock()
-        self.loaded: list = []  # handles whose modules sit on the compute device
+        self._loaded: list[weakref.ref] = []  # handles whose modules sit on the compute device
         self.active: list = []
+
+    @property
+    def loaded(self) -> list:
+        """The live loaded handles, least recently used first."""
+        with self._lock:
+            pairs = [(ref, ref()) for ref in self._loaded]
+            self._loaded = [ref for ref, handle in pairs if handle is not None]
+            return [handle for _, handle in pairs if handle is not None]
+
+    def _forget(self, handle) -> None:
+        self._loaded = [ref for ref in self._loaded if ref() is not None and ref() is not handle]
 
     def reset(self) -> None:
         with self._lock:
-            self.loaded.clear()
+            self._loaded.clear()
             self.active.clear()
 
     def _reserve(self) -> int:
@@ -192,8 +214,7 @@ class ModelManager:
         target = offload_device()
         for module in handle.modules():
             module.to(target)
-        if handle in self.loaded:
-            self.loaded.remove(handle)
+        self._forget(handle)
 
     def free(self, needed: int, device: torch.device, keep=()) -> None:
         """Offload idle models (least recently used first) until ``needed`` bytes fit on ``device``."""
@@ -211,6 +232,7 @@ class ModelManager:
                 empty_cache()
 
     def unload_all(self) -> None:
+        """Move every idle model to the offload device (``POST /free``, and the OOM retry)."""
         with self._lock:
             idle = [h for h in self.loaded if h not in self.active]
             for handle in idle:
@@ -229,9 +251,8 @@ class ModelManager:
             self.free(size, device, keep=(handle,))
         for module in modules:
             module.to(device)
-        if handle in self.loaded:
-            self.loaded.remove(handle)
-        self.loaded.append(handle)
+        self._forget(handle)
+        self._loaded.append(weakref.ref(handle))
 
     @contextlib.contextmanager
     def activate(self, handle, device: torch.device | None = None):

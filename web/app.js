@@ -235,7 +235,7 @@ export class App {
 
   // --- files -----------------------------------------------------------------------------------
   saveWorkflow() { return saveWorkflow(this.graph, this.renderer.view); }
-  exportApi() { return graphToPrompt(this.graph); }
+  exportApi() { return graphToPrompt(this.graph, { catalogue: this.catalogue }); }
 
   loadWorkflow(data, { quiet = false } = {}) {
     const { missing } = loadWorkflow(this.graph, data, this.catalogue);

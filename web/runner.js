@@ -14,7 +14,17 @@ export class Runner {
     const walk = n => n.widgets.forEach((w, i) => {
       if (w.type !== "control") return;
       const target = n.widgets[i - 1];
-      if (!target || target.type !== "number" || target.converted) return;   // a linked input is driven upstream
+      if (!target || target.converted) return;   // a linked input is driven upstream
+      if (target.type === "combo") {   // step through (or pick from) the options
+        const values = target.options.values ?? [], at = values.indexOf(target.value);
+        let next = at;
+        if (w.value === "increment") next = Math.min(values.length - 1, at + 1);
+        else if (w.value === "decrement") next = Math.max(0, at - 1);
+        else if (w.value === "randomize") next = Math.floor(Math.random() * values.length);
+        if (next !== at && next >= 0) this.app.graph.setWidget(n, target.name, values[next]);
+        return;
+      }
+      if (target.type !== "number") return;
       const o = target.options, v = Number(target.value);
       const max = Math.min(o.max ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), min = o.min ?? 0;
       let nv = v;
@@ -33,7 +43,7 @@ export class Runner {
     let last = null;
     for (let i = 0; i < batch; i++) {
       if (before) this.applySeedControls();
-      const body = promptRequest(this.app.graph, this.app.saveWorkflow(), { clientId: this.app.api.clientId, front });
+      const body = promptRequest(this.app.graph, this.app.saveWorkflow(), { clientId: this.app.api.clientId, front, catalogue: this.app.catalogue });
       try {
         last = await this.app.api.queuePrompt(body);
         this.app.graph.emit("queued", last);

@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+# ComfyUI flags accepted so its command lines start unchanged, that change nothing here (yet);
+# main.py warns when one is given. tests/foundation/test_flags.py checks that no code reads them.
+NO_EFFECT = frozenset({
+    "cuda_device", "default_device", "disable_smart_memory", "deterministic", "fp64_unet", "fp8_e4m3fn_unet",
+    "fp8_e5m2_unet", "fp8_e4m3fn_text_enc", "fp8_e5m2_text_enc", "use_split_cross_attention",
+    "use_quad_cross_attention", "use_pytorch_cross_attention", "force_upcast_attention", "dont_upcast_attention",
+    "disable_xformers", "auto_launch", "disable_auto_launch", "multi_user", "enable_compress_response_body",
+})
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("folders")
@@ -132,10 +141,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return current
 
 
+def ignored_flags(args) -> list[str]:
+    """The NO_EFFECT flags this command line sets, as typed (``--fp8_e4m3fn-unet``)."""
+    return sorted("--" + name.replace("_", "-").replace("fp8-e4m3fn", "fp8_e4m3fn").replace("fp8-e5m2", "fp8_e5m2")
+                  for name in NO_EFFECT if vars(args).get(name) not in (None, False))
+
+
 def cache_policy(args) -> tuple:
-    if getattr(args, "cache_none", False):
+    """(policy, size) from --cache-classic / --cache-lru N / --cache-none (mutually exclusive)."""
+    if args.cache_none:
         return "none", 0
-    if getattr(args, "cache_lru", 0):
+    if args.cache_lru:
         return "lru", args.cache_lru
     return "classic", 0
 
@@ -153,3 +169,17 @@ def parse_set(item: str):
     except ValueError:
         value = raw
     return node_id, name, value
+
+
+def apply_sets(prompt: dict, sets) -> None:
+    """Apply ``--set NODE_ID.INPUT=VALUE`` overrides to an API prompt; a ValueError names a bad one."""
+    for item in sets or ():
+        node_id, name, value = parse_set(item)
+        if node_id not in prompt:
+            raise ValueError(f"--set {item!r}: the workflow has no node {node_id!r} "
+                             f"(ids: {', '.join(sorted(prompt, key=_id_order))})")
+        prompt[node_id].setdefault("inputs", {})[name] = value
+
+
+def _id_order(node_id):
+    return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))

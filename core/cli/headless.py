@@ -6,7 +6,6 @@ import logging
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from core import paths
 from core.cli import flags as cli
@@ -22,28 +21,21 @@ class WorkflowError(Exception):
 
 def load_prompt(registry, path) -> tuple:
     """(API prompt, UI workflow or None) from a UI/API JSON file or a PNG carrying one."""
-    from core.workflow import formats as workflow
+    from core.workflow import formats
 
-    path = Path(path)
-    if not path.is_file():
-        raise WorkflowError(f"workflow file not found: {path}")
     try:
-        return workflow.load_workflow_file(path, registry.object_info())
-    except (ValueError, KeyError, TypeError) as e:
-        raise WorkflowError(f"{path}: {e}") from e
+        return formats.load_workflow_file(path, registry.object_info())
+    except formats.WorkflowError as e:  # its message names the file already
+        raise WorkflowError(str(e)) from e
+    except (ValueError, KeyError, TypeError) as e:  # a malformed workflow the converter did not foresee
+        raise WorkflowError(f"{path}: {type(e).__name__}: {e}") from e
 
 
 def apply_overrides(prompt: dict, sets) -> None:
-    for item in sets:
-        node_id, name, value = cli.parse_set(item)
-        if node_id not in prompt:
-            raise WorkflowError(f"--set {item!r}: the workflow has no node {node_id!r} "
-                                f"(ids: {', '.join(sorted(prompt, key=_id_order))})")
-        prompt[node_id].setdefault("inputs", {})[name] = value
-
-
-def _id_order(node_id):
-    return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))
+    try:
+        cli.apply_sets(prompt, sets)
+    except ValueError as e:
+        raise WorkflowError(str(e)) from None
 
 
 class ProgressPrinter:

@@ -27,47 +27,22 @@ class RemoteError(Exception):
 
 
 def load_workflow(path) -> tuple:
-    """(prompt-or-UI-workflow dict, UI workflow or None) from a .json file or a PNG carrying one."""
-    path = Path(path)
-    if not path.is_file():
-        raise RemoteError(f"workflow file not found: {path}", EXIT_REFUSED)
-    if path.suffix.lower() == ".png":
-        from PIL import Image
+    """(API prompt or UI workflow, UI workflow or None) from a .json file or a PNG carrying one."""
+    from core.workflow.formats import WorkflowError, read_workflow_file
 
-        with Image.open(path) as img:
-            text = dict(getattr(img, "text", {}) or {})
-        raw = text.get("workflow") or text.get("prompt")
-        if raw is None:
-            raise RemoteError(f"{path}: the PNG carries no workflow or prompt", EXIT_REFUSED)
-    else:
-        raw = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(raw)
-    except ValueError as e:
-        raise RemoteError(f"{path}: not valid JSON ({e})", EXIT_REFUSED) from None
-    if not isinstance(data, dict):
-        raise RemoteError(f"{path}: a workflow must be a JSON object", EXIT_REFUSED)
-    if isinstance(data.get("prompt"), dict) and "nodes" not in data:
-        data = data["prompt"]  # a saved POST /prompt body
-    return data, (data if _is_ui(data) else None)
-
-
-def _is_ui(data) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("nodes"), list)
+        return read_workflow_file(path)
+    except WorkflowError as e:
+        raise RemoteError(str(e), EXIT_REFUSED) from None
 
 
 def apply_sets(prompt: dict, sets) -> None:
-    from core.cli.flags import parse_set
+    from core.cli.flags import apply_sets
 
-    for item in sets or ():
-        try:
-            node_id, name, value = parse_set(item)
-        except ValueError as e:
-            raise RemoteError(str(e), EXIT_REFUSED) from None
-        if node_id not in prompt:
-            raise RemoteError(f"--set {item!r}: the workflow has no node {node_id!r} "
-                              f"(ids: {', '.join(sorted(prompt))})", EXIT_REFUSED)
-        prompt[node_id].setdefault("inputs", {})[name] = value
+    try:
+        apply_sets(prompt, sets)
+    except ValueError as e:
+        raise RemoteError(str(e), EXIT_REFUSED) from None
 
 
 def _ws_url(base: str, client_id: str, token: str | None) -> str:

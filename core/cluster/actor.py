@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -140,10 +141,9 @@ class WorkerActor:
             sink.put(("preview", fmt, data, node_id))
 
         try:
-            extra = job["extra_data"]
-            result = self.executor.execute(job["prompt"], prompt_id, extra, job["outputs"], emit=emit,
-                                           emit_preview=emit_preview,
-                                           preview_method=extra.get("preview_method") or "none")
+            result = self.executor.execute(job["prompt"], prompt_id, job["extra_data"], job["outputs"],
+                                           emit=emit, emit_preview=emit_preview,
+                                           preview_method=job.get("preview_method") or "none")  # server's flag
             status = "success" if result.success else ("interrupted" if result.interrupted else "error")
             sink.put(("result", {"status": status, "outputs": result.outputs or {},
                                  "messages": [list(m) for m in result.messages or []],
@@ -162,21 +162,17 @@ class WorkerActor:
             sink.put(("custom", event, data, sid))
 
     def _apply_free(self):
+        """/free as the in-process worker applies it (core/server/worker.py), between jobs."""
         with self._lock:
             flags, self._free = self._free, {"unload_models": False, "free_memory": False}
-        if flags["unload_models"]:
-            from core import devices
-            unload = getattr(devices, "unload_all_models", None)
-            if unload is not None:
-                unload()
-        if flags["free_memory"] or flags["unload_models"]:
-            self.executor = None  # a fresh executor starts with empty caches
+        devices = sys.modules.get("core.devices")  # not imported: no job ran, nothing is loaded
+        if flags["unload_models"] and devices is not None:
+            devices.manager.unload_all()
+        if flags["free_memory"]:
+            self.executor = None  # a fresh executor starts with empty caches: cached models are released
             gc.collect()
-            try:
-                from core import devices
+            if devices is not None:
                 devices.empty_cache()
-            except (ImportError, AttributeError):
-                pass
 
 
 def _node_ip() -> str | None:

@@ -3,7 +3,7 @@
 A job's models are the model files its prompt names: every string input value that ends in a model
 file extension (``ckpt_name``, ``unet_name``, ``lora_name``, a custom node's own loader input, ...).
 A worker *holds* the models of the last job it ran (what its executor's cache and devices still have
-loaded); ``/free`` with ``unload_models`` empties that.
+loaded); ``/free`` with ``free_memory`` empties that.
 
 An idle worker looks at the first ``window`` pending jobs in queue order and takes:
   0. the first job put back after its worker died (it had already started once: it goes first);

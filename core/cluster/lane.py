@@ -76,14 +76,12 @@ class Lane:
         hub.threadsafe("send_status")
         extra = dict(job.extra_data)
         extra.update(pool.sensitive.pop(job.prompt_id, {}))
-        if "preview_method" not in extra and pool.preview_method:
-            extra["preview_method"] = pool.preview_method
         held, seen, renames = [], [], {}
         result = None
         started = time.time()
         try:
             payload = {"prompt_id": job.prompt_id, "prompt": job.prompt, "extra_data": extra,
-                       "outputs": job.outputs_to_execute,
+                       "outputs": job.outputs_to_execute, "preview_method": pool.preview_method,
                        "input_files": {} if pool.options.shared_folders else files.input_files(job.prompt,
                                                                                               pool.folders())}
             for ref in self.actor.run_job.remote(payload):

@@ -71,7 +71,7 @@ class ClusterWorker:
     def request_free(self, unload_models: bool, free_memory: bool):
         for lane in self.lanes:
             lane.actor.free.remote(bool(unload_models), bool(free_memory))
-            if unload_models:
+            if free_memory:  # the cached loader outputs are gone (unload alone only moves models off the GPU)
                 lane.held = frozenset()
 
     # --- what /system_stats and affinity read ----------------------------------------------------

@@ -108,7 +108,7 @@ def get_save_image_path(filename_prefix: str, output_dir: str, image_width: int 
             text = text.replace(key, value)
         return text
 
-    filename_prefix = substitute(filename_prefix)
+    filename_prefix = substitute(filename_prefix).replace("\\", "/")  # Windows separators, as ComfyUI there
     subfolder = os.path.dirname(os.path.normpath(filename_prefix))
     filename = os.path.basename(os.path.normpath(filename_prefix))
     full_output_folder = os.path.join(output_dir, subfolder)

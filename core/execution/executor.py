@@ -55,12 +55,6 @@ class Executor:
     def interrupt(self) -> None:
         self.interrupt_flag.set()
 
-    def reset(self) -> None:
-        """Forget every cached output (``/free`` with free_memory)."""
-        self.cache.clear()
-        self._sig_memo.clear()
-        self._instances.clear()
-
     # ------------------------------------------------------------------------------------------
     def execute(self, prompt: dict, prompt_id: str = "", extra_data: dict | None = None,
                 outputs: list | None = None, emit=None, emit_preview=None,

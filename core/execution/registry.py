@@ -54,10 +54,6 @@ class NodeRegistry:
             self.display_names.pop(name, None)
         return cls
 
-    def register_all(self, classes, module: str = "nodes"):
-        for cls in classes:
-            self.register(cls, module=module)
-
     def __contains__(self, name) -> bool:
         return name in self.classes
 

@@ -27,9 +27,6 @@ from typing import Any, Callable, Sequence
 MAX_RESOLUTION = 16384
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
-# Widget types: inputs of these types get a widget (and a widgets_values slot) in the UI format.
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
-
 
 @dataclass(frozen=True, kw_only=True)
 class _Input:
@@ -164,6 +161,33 @@ class Combo(_Input):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DynamicCombo(_Input):
+    """A V3 dynamic combo: each choice brings its own inputs, which prompts send as ``name.child``.
+
+    ``choices`` maps each key to a tuple of spec objects; the entry has ComfyUI's /object_info shape
+    (``COMFY_DYNAMICCOMBO_V3`` with ``options: [{key, inputs}]``).
+    """
+
+    choices: dict = field(default_factory=dict)
+    default: str | None = None
+    type_name = "COMFY_DYNAMICCOMBO_V3"
+
+    def options(self) -> dict:
+        listed = []
+        for key, specs in self.choices.items():
+            inputs: dict = {"required": {s.name: s.entry() for s in specs if not s.optional}}
+            optional = {s.name: s.entry() for s in specs if s.optional}
+            if optional:
+                inputs["optional"] = optional
+            listed.append({"key": key, "inputs": inputs})
+        opts: dict[str, Any] = {"options": listed}
+        if self.default is not None:
+            opts["default"] = self.default
+        opts.update(super().options())
+        return opts
+
+
+@dataclass(frozen=True, kw_only=True)
 class Socket(_Input):
     """A linked-only input of any non-widget type (MODEL, LATENT, CONDITIONING, ...)."""
 
@@ -270,13 +294,6 @@ class Node:
             return result
 
         cls.INPUT_TYPES = classmethod(input_types)
-
-    @classmethod
-    def input_spec(cls, name: str):
-        for spec in cls.INPUTS:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
 
 
 def _set_or_clear(cls, attr: str, value, meaningful: bool) -> None:

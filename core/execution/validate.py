@@ -63,19 +63,23 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
                                  f"Node ID '#{node_id}': no node class named {class_type!r} is installed",
                                  node_id=node_id, class_type=class_type)],
                 "dependent_outputs": [], "class_type": class_type}
-    if unknown:
+
+    def refuse_unknown(others: dict) -> ValidationResult:
+        # ComfyUI's answer names the first missing class; node_errors carries every problem found.
         first = next(iter(unknown.values()))["class_type"]
         return ValidationResult(False, error(
             "invalid_prompt", f"Cannot execute because node {first} does not exist.",
-            f"Node ID '#{next(iter(unknown))}'"), unknown, [])
+            f"Node ID '#{next(iter(unknown))}'"), {**unknown, **others}, [])
 
     # 2. Output nodes.
     outputs = [nid for nid, node in prompt.items()
-               if getattr(registry.get(node["class_type"]), "OUTPUT_NODE", False)]
+               if nid not in unknown and getattr(registry.get(node["class_type"]), "OUTPUT_NODE", False)]
     if partial_targets is not None:  # an empty list selects nothing: refused below, as ComfyUI does
         targets = {str(t) for t in partial_targets}
         outputs = [o for o in outputs if o in targets]
     if not outputs:
+        if unknown:
+            return refuse_unknown({})
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs", ""), {}, [])
 
     coerced = {nid: dict(node, inputs=dict(node.get("inputs") or {})) for nid, node in prompt.items()}
@@ -84,6 +88,8 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
     reachable = _upstream_closure(coerced, outputs)
     own_errors: dict = {}
     for node_id in reachable:
+        if node_id in unknown:
+            continue
         errs = check_node_inputs(registry, coerced, node_id)
         if errs:
             own_errors[node_id] = errs
@@ -108,6 +114,8 @@ def validate_prompt(registry, prompt, partial_targets=None) -> ValidationResult:
                                                "class_type": coerced[n]["class_type"]})
             entry["dependent_outputs"].append(out)
 
+    if unknown:
+        return refuse_unknown(node_errors)
     if not valid_outputs:
         reasons = []
         for n, entry in node_errors.items():
@@ -177,7 +185,10 @@ def check_node_inputs(registry, prompt, node_id) -> list:
                                     f"{name}: node #{src_id} is not in the prompt",
                                     input_name=name, input_config=config, received_value=list(value)))
                 continue
-            src_cls = registry.get(src["class_type"])
+            src_type = src.get("class_type")
+            src_cls = registry.get(src_type) if isinstance(src_type, str) else None
+            if src_cls is None:  # an unknown class, reported on its own node; its outputs are unknown
+                continue
             returns = tuple(getattr(src_cls, "RETURN_TYPES", ()) or ())
             if not 0 <= slot < len(returns):
                 errors.append(error("bad_linked_input", "Linked output index out of range",

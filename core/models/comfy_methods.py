@@ -14,6 +14,8 @@ import math
 
 import torch
 
+COMFY_PREFIX = "diffusion_model."  # ComfyUI's BaseModel state-dict names of the same weights
+
 
 class ModelType(enum.Enum):
     """``comfy.model_base.ModelType`` values (their ``.value`` as in ComfyUI)."""
@@ -225,7 +227,6 @@ class ModelPatcherMethods:
 
     def model_state_dict(self, filter_prefix: str | None = None) -> dict:
         """ComfyUI's names (``diffusion_model.*``); ``add_patches`` takes them back."""
-        from core.models.handles import COMFY_PREFIX
 
         sd = {COMFY_PREFIX + k: v for k, v in self.unet.state_dict().items()}
         return {k: v for k, v in sd.items() if filter_prefix is None or k.startswith(filter_prefix)}

@@ -208,12 +208,13 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
     # Structural rules, so tiny test models and fine-tunes of odd sizes classify like the releases:
     # SD1.x projects with 1x1 convs, SD2.x with Linear; SDXL adds the size-conditioning vector, whose
     # width is the pooled text width + 6 x 256 (base) or = context + 5 x 256 (refiner, G only).
+    # The refiner rule goes first: the real refiner (context 1280, adm 2560) also satisfies the base rule.
     if adm is None:
         family = "sd2" if linear else "sd1"
-    elif linear and ctx != 1024 and adm > 1536 and adm - 1536 < ctx:
-        family = "sdxl"
     elif linear and ctx != 1024 and adm == ctx + 1280:
         family = "sdxl_refiner"
+    elif linear and ctx != 1024 and adm > 1536 and adm - 1536 < ctx:
+        family = "sdxl"
     else:
         raise DetectionError(f"{name}: unknown U-Net (context_dim={ctx}, adm_in_channels={adm}, "
                              f"model_channels={unet.model_channels}, channel_mult={unet.channel_mult}); "

@@ -12,14 +12,13 @@ import logging
 
 import torch
 
-from core.models.comfy_methods import ModelPatcherMethods, VaeMethods
+from core.models.comfy_methods import COMFY_PREFIX, ModelPatcherMethods, VaeMethods
 from core.models.latent_formats import LatentFormat
 from core.models.patcher import MergedPatches, add_patches
 
 log = logging.getLogger(__name__)
 
 UNET_PREFIX = "model.diffusion_model."
-COMFY_PREFIX = "diffusion_model."  # ComfyUI's BaseModel state-dict names of the same weights
 
 
 class ModelHandle(ModelPatcherMethods):

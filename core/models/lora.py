@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 
 import torch
 
-from core.models.lora_formats import SlicePatch, parse_adapters
+from core.models.lora_formats import FullPatch, LoraPatch, SlicePatch, parse_adapters
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,48 @@ def _with_strength(patch, strength: float):
     return ScaledPatch(strength, patch)
 
 
+def patch_fits(patch, shape) -> bool:
+    """Does ``patch`` produce a ΔW of ``shape``? Checked on the meta device: the same code that merges
+    or applies the patch runs on shapes alone, so a LoRA trained for another model is caught here and
+    not as a matmul error deep inside sampling."""
+    weight = torch.empty(tuple(shape), device="meta")
+    try:
+        if tuple(patch.delta(weight).shape) != tuple(shape):
+            return False
+        factors = getattr(patch, "low_rank", None)
+        pair = factors(weight) if factors is not None else None
+        if pair is not None:
+            up, down = pair
+            cols = math.prod(shape[1:])
+            return up.shape[0] == shape[0] and up.shape[1] == down.shape[0] and down.shape[1] == cols
+    except (RuntimeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _weight_shapes(model, clip) -> dict:
+    """Checkpoint key -> shape of every weight of the handles (no weights copied)."""
+    from core.models.clip import to_checkpoint
+    from core.models.handles import UNET_PREFIX
+
+    shapes = {}
+    if model is not None:
+        shapes.update((UNET_PREFIX + k, tuple(p.shape)) for k, p in model.unet.named_parameters())
+    for enc in getattr(clip, "encoders", ()) if clip is not None else ():
+        meta = {k: torch.empty(v.shape, device="meta") for k, v in enc.model.state_dict().items()}
+        shapes.update((enc.prefix + k, tuple(v.shape)) for k, v in to_checkpoint(meta, enc.model.config.layout).items())
+    return shapes
+
+
+def _describe_shape(patch) -> str:
+    inner = getattr(patch, "inner", patch)
+    if isinstance(inner, LoraPatch):
+        return f"up {tuple(inner.up.shape)} x down {tuple(inner.down.shape)}"
+    if isinstance(inner, FullPatch):
+        return f"diff {tuple(inner.diff.shape)}"
+    return type(inner).__name__
+
+
 def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, strength_clip: float,
                          name: str = "LoRA") -> tuple:
     """``(model', clip', [unmatched names])``: clones of the handles with the LoRA's patches added.
@@ -266,6 +309,16 @@ def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, stre
     new_model = model.clone() if model is not None else None
     new_clip = clip.clone() if clip is not None else None
     rounds: dict = {}  # handle -> [{key: patch}, ...]: one add_patches call per round, not per key
+    shapes = _weight_shapes(model, clip)
+    mismatched = []
+    for key in list(patches):
+        shape = shapes.get(key)
+        if shape is not None and not all(patch_fits(p, shape) for p in patches[key]):
+            mismatched.append(f"{key} (LoRA {_describe_shape(patches[key][0])}, model weight {shape})")
+            del patches[key]
+    if mismatched:
+        log.warning("%s: %d weights do not fit this model's shapes and were skipped (a LoRA made for another "
+                    "model?): %s", name, len(mismatched), "; ".join(mismatched[:10]) + (" ..." if len(mismatched) > 10 else ""))
     for key, plist in patches.items():
         if key in model_keys:
             handle, strength = new_model, strength_model

@@ -24,7 +24,7 @@ from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
 from core.models.weights import save_safetensors
 
-FAMILIES = ("sd15", "sd21v", "sdxl", "sd15_inpaint")
+FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint")
 TEXT_WIDTH = 32
 TEXT_LAYERS = 2
 VOCAB = 49408
@@ -44,6 +44,11 @@ def tiny_unet_config(family: str) -> UNetConfig:
         return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=2 * TEXT_WIDTH,
                                       num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
                                       adm_in_channels=TEXT_WIDTH + 6 * 256)
+    if family == "sdxl_refiner":
+        # context = OpenCLIP-G hidden only; y = G's pooled projection + 5 x 256 (size, crop, aesthetic score)
+        return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=TEXT_WIDTH,
+                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
+                                      adm_in_channels=TEXT_WIDTH + 5 * 256)
     raise ValueError(f"tiny checkpoint: unknown family {family!r} (known: {', '.join(FAMILIES)})")
 
 
@@ -138,6 +143,8 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
     elif family == "sd21v":
         shapes.update(_openclip("cond_stage_model.model."))
         metadata["modelspec.prediction_type"] = "v"
+    elif family == "sdxl_refiner":  # the refiner carries OpenCLIP-G alone, as embedder 0
+        shapes.update(_openclip("conditioner.embedders.0.model."))
     else:
         shapes.update(_clip_l("conditioner.embedders.0.transformer."))
         shapes.update(_openclip("conditioner.embedders.1.model."))
@@ -160,6 +167,27 @@ def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path, metadata)
+
+
+def tiny_clip_vision_state_dict(projection_dim: int = TEXT_WIDTH, seed: int = 0) -> dict:
+    """A tiny transformers ``CLIPVisionModelWithProjection`` (width 64, 2 layers, 32 px, patch 8) with
+    seeded weights; its projection width equals the tiny checkpoints' pooled text width, so its image
+    embeddings fit an SDXL tiny model's pooled slot (revision)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=1,
+                              image_size=32, patch_size=8, projection_dim=projection_dim, hidden_act="gelu",
+                              layer_norm_eps=1e-5)
+    with torch.device("meta"):
+        shapes = CLIPVisionModelWithProjection(config).state_dict()
+    shapes = {k: v for k, v in shapes.items() if not k.endswith("position_ids")}
+    return _init(shapes, torch.Generator().manual_seed(seed))
+
+
+def write_tiny_clip_vision(path, projection_dim: int = TEXT_WIDTH, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_clip_vision_state_dict(projection_dim, seed), path)
 
 
 def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, scale: float = 0.1) -> dict:

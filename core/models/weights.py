@@ -8,14 +8,16 @@ refuses pickles that would run code. Anything else is refused with an error nami
 """
 from __future__ import annotations
 
-import json
 import logging
 import pickle
-import struct
 import zipfile
 from pathlib import Path
 
 import torch
+
+# the header is parsed without torch (shared with the server's /view_metadata)
+from core.models.safetensors_header import (MAX_HEADER_BYTES, WeightsError,  # noqa: F401
+                                            read_safetensors_header)
 
 log = logging.getLogger(__name__)
 
@@ -24,52 +26,6 @@ SAFETENSORS_DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
 }
-MAX_HEADER_BYTES = 100 * 2**20
-
-
-class WeightsError(ValueError):
-    """A weight file could not be read; the message names the file and the reason."""
-
-
-def read_safetensors_header(path: Path) -> tuple[dict, dict, int]:
-    """(tensor entries, __metadata__, offset of the data section); validates against the file size."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise WeightsError(f"{path}: file is too short to be a safetensors file ({size} bytes)")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES or 8 + n > size:
-            raise WeightsError(f"{path}: not a valid safetensors file (header length {n} does not fit the "
-                               f"{size}-byte file; truncated or another format)")
-        raw = f.read(n)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightsError(f"{path}: safetensors header is not valid JSON ({e})") from e
-    if not isinstance(header, dict):
-        raise WeightsError(f"{path}: safetensors header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    start = 8 + n
-    data_size = size - start
-    for key, entry in header.items():
-        try:
-            begin, end = entry["data_offsets"]
-            dtype = entry["dtype"]
-            shape = entry["shape"]
-        except (TypeError, KeyError, ValueError) as e:
-            raise WeightsError(f"{path}: malformed safetensors entry for {key!r}") from e
-        if dtype not in SAFETENSORS_DTYPES:
-            raise WeightsError(f"{path}: tensor {key!r} has unsupported dtype {dtype}")
-        numel = 1
-        for d in shape:
-            numel *= d
-        if end > data_size:
-            raise WeightsError(f"{path}: file is truncated: tensor {key!r} ends at byte {start + end} but the file "
-                               f"has {size} bytes (re-download it)")
-        if end - begin != numel * SAFETENSORS_DTYPES[dtype].itemsize or begin < 0:
-            raise WeightsError(f"{path}: tensor {key!r} size does not match its shape {shape} and dtype {dtype}")
-    return header, metadata, start
 
 
 def load_safetensors(path: Path) -> tuple[dict, dict]:

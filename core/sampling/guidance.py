@@ -30,10 +30,20 @@ def sdxl_adm(opts: dict, adm_channels: int, latent_hw: tuple, batch: int) -> tor
 
     height = opts.get("height", latent_hw[0] * 8)
     width = opts.get("width", latent_hw[1] * 8)
-    refiner = adm_channels == ADM_SDXL_REFINER
     pooled = opts.get("pooled_output")
+    # The refiner's vector has 5 embeddings beside the pooled text, the base's 6; the pooled width tells
+    # which (so reduced-width models classify like the releases), else the release sizes do.
+    if pooled is not None:
+        refiner = pooled.shape[-1] + 5 * 256 == adm_channels
+    else:
+        refiner = adm_channels == ADM_SDXL_REFINER
     if pooled is None:  # e.g. a zeroed-out or hand-made conditioning: no text vector
         pooled = torch.zeros(1, adm_channels - (5 if refiner else 6) * 256)
+    if opts.get("unclip_conditioning") and not refiner:
+        # SDXL revision: CLIP image embeddings take the pooled text embedding's place (core/models/unclip.py)
+        from core.models.unclip import unclip_vector
+
+        pooled = unclip_vector(opts["unclip_conditioning"], pooled.shape[-1])
     if refiner:
         values = [height, width, opts.get("crop_h", 0), opts.get("crop_w", 0), opts.get("aesthetic_score", 6.0)]
     else:

@@ -11,6 +11,7 @@ from core.compat import prompt_server
 from core.server.security import Refused, make_middleware, resolve_under
 from core.server import (logbuffer, routes_files, routes_frontend, routes_info, routes_logs, routes_queue,
                          routes_templates)
+from core.server.imaging import DecodeBudget
 from core.server.state import STATE, ServerConfig, ServerState
 from core.server.static import typed_file
 from core.server.worker import Worker
@@ -56,13 +57,14 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
 
     app = web.Application(middlewares=[make_middleware(config.security)], client_max_size=config.max_upload_size)
     app[STATE] = st
+    st.decodes = DecodeBudget(config.decode_budget, config.max_decode_pixels)
     api_routes = [*routes_queue.ROUTES, *routes_info.ROUTES, *routes_files.ROUTES, *routes_frontend.ROUTES,
                   *routes_templates.ROUTES]
     for method, path, handler in api_routes:
-        app.router.add_route(method, path, handler)
-        app.router.add_route(method, "/api" + path, handler)
+        _add_route(app, method, path, handler)
+        _add_route(app, method, "/api" + path, handler)
     for method, path, handler in [*routes_logs.ROUTES, *routes_templates.STATIC_ROUTES]:
-        app.router.add_route(method, path, handler)  # bare only, as in ComfyUI
+        _add_route(app, method, path, handler)  # bare only, as in ComfyUI
     app[routes_logs.LOGS] = logbuffer.LogBuffer()
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
@@ -94,6 +96,13 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+def _add_route(app, method, path, handler):
+    if method == "GET":  # GET routes answer HEAD too, as aiohttp's route tables (ComfyUI's) do
+        app.router.add_get(path, handler)
+    else:
+        app.router.add_route(method, path, handler)
 
 
 # --- custom node packs' routes (PromptServer.instance.routes) ------------------------------------

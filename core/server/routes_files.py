@@ -17,8 +17,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from core.server.security import (Refused, file_response_headers, resolve_dir_under, resolve_under,
-                           sanitize_filename)
+from core.server import imaging, jsonio
+from core.server.jsonio import error_response, json_response
+from core.server.security import (Refused, content_disposition, file_response_headers, resolve_dir_under,
+                                  resolve_under, sanitize_filename)
 from core.server.state import state
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ async def view(request):
     st = state(request)
     filename = request.query.get("filename")
     if not filename:
-        return web.Response(status=404)
+        return error_response("filename is required", 404)
     kind = request.query.get("type", "output") or "output"
     for k in KINDS:
         if filename.endswith(f" [{k}]"):
@@ -47,44 +49,28 @@ async def view(request):
             break
     path = resolve_under(_root(st, kind), request.query.get("subfolder", ""), filename)
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response(f"{filename!r} not found", 404)
     preview = request.query.get("preview")
     channel = request.query.get("channel", "rgba")
     if preview or channel in ("rgb", "a"):
-        loop = asyncio.get_running_loop()
-        try:
-            body, ctype = await loop.run_in_executor(None, _reencode, path, preview, channel)
-        except (OSError, ValueError):
-            return web.Response(status=400)
-        return web.Response(body=body, headers={"Content-Type": ctype, "Content-Disposition":
-                                                f'inline; filename="{path.stem}"', "Cache-Control": "no-cache"})
+        body, ctype = await _decode_budgeted(st, path, preview, channel)
+        name = path.stem + "." + ctype.split("/")[1]
+        return web.Response(body=body, headers={"Content-Type": ctype, "Cache-Control": "no-cache",
+                                                "Content-Disposition": content_disposition("inline", name)})
     return web.FileResponse(path, headers=file_response_headers(path))
 
 
-def _reencode(path: Path, preview: str | None, channel: str):
-    """Preview re-encoding and channel extraction of /view, done with Pillow off the event loop."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.load()
-        if channel == "a":
-            alpha = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
-            out = Image.new("RGBA", img.size, (0, 0, 0, 0))
-            out.putalpha(alpha)
-            img = out
-        elif channel == "rgb":
-            img = img.convert("RGB")
-        buf = io.BytesIO()
-        if preview:
-            fmt, _, quality = preview.partition(";")
-            fmt = fmt.lower()
-            if fmt not in ("webp", "jpeg") or "a" in channel:
-                fmt = "webp"
-            q = int(quality) if quality.isdigit() else 90
-            (img if fmt == "webp" else img.convert("RGB")).save(buf, format=fmt.upper(), quality=max(1, min(q, 100)))
-            return buf.getvalue(), f"image/{fmt}"
-        img.save(buf, format="PNG")
-        return buf.getvalue(), "image/png"
+async def _decode_budgeted(st, path: Path, preview, channel):
+    loop = asyncio.get_running_loop()
+    width, height, mode = await loop.run_in_executor(None, imaging.probe, path)
+    cost = imaging.view_cost(width, height, mode, channel, preview)
+    st.decodes.check(width, height, cost, f"image {path.name!r}")
+    async with st.decodes.reserve(cost):
+        try:
+            return await loop.run_in_executor(None, imaging.reencode, path, preview, channel)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise Refused(400, f"image {path.name!r} could not be decoded or re-encoded "
+                                f"({str(e).replace(str(path), path.name)})") from None
 
 
 # --- uploads ------------------------------------------------------------------------------------
@@ -154,47 +140,49 @@ async def upload_image(request):
     _check_image(data)
     loop = asyncio.get_running_loop()
     final = await loop.run_in_executor(None, _store_upload, root, subfolder, name, data, overwrite)
-    return web.json_response({"name": final, "subfolder": subfolder, "type": kind})
+    return json_response({"name": final, "subfolder": subfolder, "type": kind})
 
 
 async def upload_mask(request):
     st = state(request)
     post, image, kind, subfolder, overwrite = await _read_upload(request)
-    try:
-        ref = json.loads(post.get("original_ref", ""))
-        if not isinstance(ref, dict) or not isinstance(ref.get("filename"), str):
-            raise ValueError
-    except (ValueError, TypeError):
-        raise Refused(400, "original_ref must be JSON naming the original image") from None
+    ref = _original_ref(post.get("original_ref"))
     original = resolve_under(_root(st, ref.get("type") or "output"), ref.get("subfolder") or "", ref["filename"])
     if not original.is_file():
-        return web.Response(status=404)
+        return error_response(f"original image {ref['filename']!r} not found", 404)
     root = _root(st, kind)
     name = sanitize_filename(image.filename)
     data = image.file.read()
     _check_image(data)
     loop = asyncio.get_running_loop()
-    merged = await loop.run_in_executor(None, _merge_mask, original, data)
+    first = await loop.run_in_executor(None, imaging.probe, original)
+    mask = await loop.run_in_executor(None, imaging.probe, data)
+    cost = imaging.mask_cost(first, mask)
+    st.decodes.check(first[0], first[1], cost, f"image {original.name!r} with its mask")
+    st.decodes.check(mask[0], mask[1], cost, "the mask")
+    async with st.decodes.reserve(cost):
+        try:
+            merged = await loop.run_in_executor(None, imaging.merge_mask, original, data)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise Refused(400, f"the mask could not be applied to {original.name!r} ({type(e).__name__})") from None
     final = await loop.run_in_executor(None, _store_upload, root, subfolder, name, merged, overwrite)
-    return web.json_response({"name": final, "subfolder": subfolder, "type": kind})
+    return json_response({"name": final, "subfolder": subfolder, "type": kind})
 
 
-def _merge_mask(original: Path, mask_bytes: bytes) -> bytes:
-    """The original image with its alpha replaced by the uploaded mask's alpha, PNG text chunks kept."""
-    from PIL import Image, PngImagePlugin
-
-    with Image.open(original) as src, Image.open(io.BytesIO(mask_bytes)) as mask:
-        info = PngImagePlugin.PngInfo()
-        for key, value in (getattr(src, "text", None) or {}).items():
-            info.add_text(key, value)
-        out = src.convert("RGBA")
-        alpha = mask.convert("RGBA").getchannel("A")
-        if alpha.size != out.size:
-            alpha = alpha.resize(out.size)
-        out.putalpha(alpha)
-        buf = io.BytesIO()
-        out.save(buf, format="PNG", pnginfo=info, compress_level=4)
-        return buf.getvalue()
+def _original_ref(text) -> dict:
+    """``original_ref``: JSON naming the image the mask belongs to; every field a string."""
+    if not isinstance(text, str):
+        raise Refused(400, "original_ref must be a JSON text field naming the original image")
+    try:
+        ref = jsonio.loads(text, "original_ref")
+    except jsonio.BadJSON as e:
+        raise Refused(400, str(e)) from None
+    if not isinstance(ref, dict) or not isinstance(ref.get("filename"), str):
+        raise Refused(400, "original_ref must be a JSON object with a 'filename' string")
+    for key in ("type", "subfolder"):
+        if ref.get(key) is not None and not isinstance(ref[key], str):
+            raise Refused(400, f"original_ref.{key} must be a string, not {type(ref[key]).__name__}")
+    return ref
 
 
 # --- user storage -------------------------------------------------------------------------------
@@ -225,7 +213,7 @@ async def list_userdata(request):
     root = _user_root(st)
     directory = resolve_dir_under(root, request.query.get("dir", ""))
     if not directory.is_dir():
-        return web.Response(status=404)
+        return error_response("no such folder", 404)
     recurse = request.query.get("recurse", "").lower() == "true"
     full = request.query.get("full_info", "").lower() == "true"
     split = request.query.get("split", "").lower() == "true"
@@ -239,7 +227,7 @@ async def list_userdata(request):
             out.append([rel, *rel.split("/")])
         else:
             out.append(rel)
-    return web.json_response(out)
+    return json_response(out)
 
 
 async def list_userdata_v2(request):
@@ -247,7 +235,7 @@ async def list_userdata_v2(request):
     root = _user_root(st)
     directory = resolve_dir_under(root, request.query.get("path", ""))
     if not directory.is_dir():
-        return web.Response(status=404)
+        return error_response("no such folder", 404)
     out = []
     for p in sorted(directory.iterdir()):
         entry = {"name": p.name, "path": p.relative_to(root).as_posix(),
@@ -256,13 +244,13 @@ async def list_userdata_v2(request):
             stat = p.stat()
             entry.update(size=stat.st_size, modified=stat.st_mtime)
         out.append(entry)
-    return web.json_response(out)
+    return json_response(out)
 
 
 async def get_userdata(request):
     path = _user_path(state(request), request.match_info["file"])
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     return web.FileResponse(path, headers=file_response_headers(path))
 
 
@@ -271,19 +259,19 @@ async def post_userdata(request):
     path = _user_path(st, request.match_info["file"])
     overwrite = request.query.get("overwrite", "true").lower() != "false"
     if path.exists() and not overwrite:
-        return web.Response(status=409, text="file exists")
+        return error_response("file exists (pass overwrite=true to replace it)", 409)
     body = await request.read()
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, body)
     if request.query.get("full_info", "").lower() == "true":
-        return web.json_response(_info(_user_root(st), path))
-    return web.json_response(path.relative_to(_user_root(st)).as_posix())
+        return json_response(_info(_user_root(st), path))
+    return json_response(path.relative_to(_user_root(st)).as_posix())
 
 
 async def delete_userdata(request):
     path = _user_path(state(request), request.match_info["file"])
     if not path.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     path.unlink()
     return web.Response(status=204)
 
@@ -293,14 +281,14 @@ async def move_userdata(request):
     src = _user_path(st, request.match_info["file"])
     dest = _user_path(st, request.match_info["dest"])
     if not src.is_file():
-        return web.Response(status=404)
+        return error_response("no such file", 404)
     if dest.exists() and request.query.get("overwrite", "true").lower() == "false":
-        return web.Response(status=409, text="destination exists")
+        return error_response("destination exists (pass overwrite=true to replace it)", 409)
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
     if request.query.get("full_info", "").lower() == "true":
-        return web.json_response(_info(_user_root(st), dest))
-    return web.json_response(dest.relative_to(_user_root(st)).as_posix())
+        return json_response(_info(_user_root(st), dest))
+    return json_response(dest.relative_to(_user_root(st)).as_posix())
 
 
 def _settings_path(st) -> Path:
@@ -309,32 +297,41 @@ def _settings_path(st) -> Path:
 
 def _load_settings(st) -> dict:
     try:
-        data = json.loads(_settings_path(st).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        text = _settings_path(st).read_text(encoding="utf-8")
+    except OSError:
         return {}
+    try:
+        data = jsonio.loads(text, SETTINGS_FILE)
+    except jsonio.BadJSON:
+        # written by an older version or by hand: read it leniently, but never hand NaN to a client
+        try:
+            data = jsonio.sanitize(json.loads(text))
+        except (ValueError, RecursionError):
+            log.warning("%s is not JSON; starting from empty settings", _settings_path(st))
+            return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _save_settings(st, settings: dict):
-    _write_atomic(_settings_path(st), json.dumps(settings, indent=1).encode())
+    _write_atomic(_settings_path(st), jsonio.dumps(settings, indent=1).encode())
 
 
 async def get_settings(request):
-    return web.json_response(_load_settings(state(request)))
+    return json_response(_load_settings(state(request)))
 
 
 async def get_setting(request):
-    return web.json_response(_load_settings(state(request)).get(request.match_info["id"]))
+    return json_response(_load_settings(state(request)).get(request.match_info["id"]))
+
+
+_EMPTY = object()
 
 
 async def post_settings(request):
     st = state(request)
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        return web.Response(status=400)
+    body = await jsonio.read_json(request, what="settings")
     if not isinstance(body, dict):
-        return web.Response(status=400)
+        return error_response("settings must be a JSON object of setting ids to values")
     settings = _load_settings(st)
     settings.update(body)
     _save_settings(st, settings)
@@ -343,22 +340,22 @@ async def post_settings(request):
 
 async def post_setting(request):
     st = state(request)
-    try:
-        value = json.loads(await request.read())
-    except ValueError:
-        return web.Response(status=400)
+    setting = request.match_info["id"]
+    value = await jsonio.read_json(request, default=_EMPTY, what=f"the value of setting {setting!r}")
+    if value is _EMPTY:
+        return error_response(f"no value for setting {setting!r}: the body must be its JSON value")
     settings = _load_settings(st)
-    settings[request.match_info["id"]] = value
+    settings[setting] = value
     _save_settings(st, settings)
     return web.Response(status=200)
 
 
 async def get_users(request):
-    return web.json_response({"storage": "server", "migrated": True})
+    return json_response({"storage": "server", "migrated": True})
 
 
 async def post_users(request):
-    return web.json_response({"error": "multi-user mode is not supported; everyone is 'default'"}, status=400)
+    return json_response({"error": "multi-user mode is not supported; everyone is 'default'"}, status=400)
 
 
 ROUTES = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
 import os
@@ -14,7 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from core.server.security import resolve_under
+from core.server import imaging
+from core.server.jsonio import json_response
+from core.server.security import Refused, resolve_under
 from core.server.state import state
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ LOCALE_EXTRA_FILES = ("nodeDefs", "commands", "settings")  # merged into each la
 # --- Model Library ------------------------------------------------------------------------------
 async def model_folders(request):
     folders = state(request).folders
-    return web.json_response([{"name": key, "folders": [str(p) for p in folders.folder_paths(key)]}
+    return json_response([{"name": key, "folders": [str(p) for p in folders.folder_paths(key)]}
                               for key in folders.known_folders() if key not in HIDDEN_MODEL_FOLDERS])
 
 
@@ -62,24 +63,20 @@ async def models_in_folder(request):
     for index, directory in enumerate(dirs):
         if Path(directory).is_dir():
             out.extend(await loop.run_in_executor(None, _model_files, Path(directory), index))
-    return web.json_response(out)
+    return json_response(out)
 
 
-def _preview_webp(model: Path) -> bytes | None:
-    """A picture stored beside the model (``name.png`` or ``name.preview.png``, any image type) as WebP."""
-    from PIL import Image
-
+def _preview_picture(model: Path):
+    """(path, (width, height, mode)) of the readable picture stored beside the model (``name.png`` or
+    ``name.preview.png``, any image type), or None; only headers are read here."""
     stem = model.with_suffix("")
     for base in (stem, stem.with_name(stem.name + ".preview")):
         for suffix in PREVIEW_SUFFIXES:
             candidate = base.with_name(base.name + suffix)
             if candidate.is_file():
                 try:
-                    with Image.open(candidate) as img:
-                        buf = io.BytesIO()
-                        img.save(buf, format="WEBP")
-                        return buf.getvalue()
-                except (OSError, ValueError):
+                    return candidate, imaging.probe(candidate)
+                except Refused:
                     continue
     return None
 
@@ -97,9 +94,20 @@ async def model_preview(request):
     rel = request.match_info["filename"]
     sub, _, name = rel.rpartition("/")
     path = resolve_under(directory, sub, name)
-    data = await asyncio.get_running_loop().run_in_executor(None, _preview_webp, path)
-    if data is None:
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(None, _preview_picture, path)
+    if found is None:
         return web.Response(status=404)
+    picture, (width, height, mode) = found
+    # decoded under the server's image budget, as /view's previews are (core/server/imaging.py)
+    cost = imaging.view_cost(width, height, mode, "rgba", "webp")
+    st = state(request)
+    st.decodes.check(width, height, cost, f"preview {picture.name!r}")
+    async with st.decodes.reserve(cost):
+        try:
+            data = await loop.run_in_executor(None, imaging.to_webp, picture)
+        except (OSError, ValueError, SyntaxError):
+            return web.Response(status=404)
     return web.Response(body=data, content_type="image/webp")
 
 
@@ -111,7 +119,7 @@ def _pack_dirs(registry) -> list:
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         log.warning("i18n: %s is not readable JSON (%s); skipped", path, e)
         return {}
     return data if isinstance(data, dict) else {}
@@ -144,7 +152,7 @@ def translations(registry) -> dict:
 
 
 async def i18n(request):
-    return web.json_response(translations(state(request).registry))
+    return json_response(translations(state(request).registry))
 
 
 def blueprints(registry) -> dict:
@@ -159,25 +167,25 @@ def blueprints(registry) -> dict:
 
 
 async def global_subgraphs(request):
-    return web.json_response({bid: entry for bid, (entry, _p) in blueprints(state(request).registry).items()})
+    return json_response({bid: entry for bid, (entry, _p) in blueprints(state(request).registry).items()})
 
 
 async def global_subgraph(request):
     found = blueprints(state(request).registry).get(request.match_info["id"])
     if found is None:
-        return web.json_response({"error": "no such subgraph blueprint"}, status=404)
+        return json_response({"error": "no such subgraph blueprint"}, status=404)
     entry, path = found
     try:
         data = path.read_text(encoding="utf-8")
     except OSError as e:
-        return web.json_response({"error": f"blueprint {entry['name']} cannot be read: {e}"}, status=404)
-    return web.json_response({**entry, "data": data})
+        return json_response({"error": f"blueprint {entry['name']} cannot be read: {e}"}, status=404)
+    return json_response({**entry, "data": data})
 
 
 async def node_replacements(request):
     """Old node type -> replacements a pack registered; the registry has none unless a pack adds them."""
     replacements = getattr(state(request).registry, "node_replacements", None) or {}
-    return web.json_response(replacements)
+    return json_response(replacements)
 
 
 ROUTES = [

@@ -2,11 +2,9 @@
 /extensions, /free, /view_metadata and the JSON Schemas of both workflow formats (docs/comfy-api.md §1.5, §1.8)."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
-import struct
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +12,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from core.models.safetensors_header import WeightsError, read_safetensors_header
+from core.server import runtime
+from core.server.jsonio import error_response, json_response, read_json
 from core.server.state import COMFYUI_COMPAT_VERSION, VERSION, state
 
 log = logging.getLogger(__name__)
@@ -23,19 +24,19 @@ SCHEMAS = {"prompt": "prompt.schema.json", "workflow": "workflow.schema.json"}
 
 
 async def object_info(request):
-    return web.json_response(state(request).registry.object_info())
+    return json_response(state(request).registry.object_info())
 
 
 async def object_info_node(request):
     registry = state(request).registry
     name = request.match_info["node_class"]
     if name not in registry:
-        return web.json_response({})
+        return json_response({})
     try:
-        return web.json_response({name: registry.node_info(name)})
+        return json_response({name: registry.node_info(name)})
     except Exception:
         log.exception("object_info: node %s raised", name)
-        return web.json_response({})
+        return json_response({})
 
 
 def _torch_version() -> str:
@@ -60,8 +61,34 @@ def _devices(st, ram_total, ram_free) -> list:
              "torch_vram_total": ram_total, "torch_vram_free": ram_free}]
 
 
+SECRET_FLAGS = ("--auth-token",)
+
+
+def public_argv(argv) -> list:
+    """The command line with secret flag values masked (``--auth-token T`` and ``--auth-token=T``)."""
+    out, hide_next = [], False
+    for arg in argv:
+        arg = str(arg)
+        if hide_next:
+            out.append("***")
+            hide_next = False
+        elif arg in SECRET_FLAGS:
+            out.append(arg)
+            hide_next = True
+        elif arg.split("=", 1)[0] in SECRET_FLAGS and "=" in arg:
+            out.append(arg.split("=", 1)[0] + "=***")
+        else:
+            out.append(arg)
+    return out
+
+
 async def system_stats(request):
     st = state(request)
+    if not await runtime.ready_soon():
+        # the device set-up (importing torch) is still running on its thread: describing devices now
+        # would read a half-imported module
+        return error_response("the server is still setting up its devices; retry in a moment", 503,
+                              headers={"Retry-After": str(runtime.RETRY_AFTER_S)})
     import psutil
 
     mem = psutil.virtual_memory()
@@ -72,11 +99,11 @@ async def system_stats(request):
         workers = await asyncio.to_thread(workers_stats)
         devices = [{**d, "worker_id": w["worker_id"]} for w in workers for d in w.get("devices", [])] or devices
         extra["workers"] = workers
-    return web.json_response({
+    return json_response({
         "system": {"os": os.name, "platform": sys.platform, "ram_total": mem.total, "ram_free": mem.available,
                    "comfyui_version": COMFYUI_COMPAT_VERSION, "latentflow_version": VERSION,
                    "required_frontend_version": None, "python_version": sys.version,
-                   "pytorch_version": _torch_version(), "embedded_python": False, "argv": st.config.argv,
+                   "pytorch_version": _torch_version(), "embedded_python": False, "argv": public_argv(st.config.argv),
                    "machine": platform.machine(), "instance_id": st.instance_id,
                    "started": st.started, "recovered_jobs": list(st.store.recovered)},
         "devices": devices, **extra,
@@ -91,7 +118,7 @@ def features_dict(st) -> dict:
 
 
 async def features(request):
-    return web.json_response(features_dict(state(request)))
+    return json_response(features_dict(state(request)))
 
 
 async def embeddings(request):
@@ -99,19 +126,19 @@ async def embeddings(request):
         names = state(request).folders.get_filename_list("embeddings")
     except KeyError:
         names = []
-    return web.json_response([os.path.splitext(n)[0] for n in names])
+    return json_response([os.path.splitext(n)[0] for n in names])
 
 
 async def models(request):
-    return web.json_response(state(request).folders.known_folders())
+    return json_response(state(request).folders.known_folders())
 
 
 async def models_in_folder(request):
     folder = request.match_info["folder"]
     try:
-        return web.json_response(state(request).folders.get_filename_list(folder))
+        return json_response(state(request).folders.get_filename_list(folder))
     except KeyError:
-        return web.Response(status=404)
+        return error_response(f"unknown model folder {folder!r}", 404)
 
 
 async def view_metadata(request):
@@ -119,23 +146,21 @@ async def view_metadata(request):
     folder = request.match_info["folder"]
     name = request.query.get("filename", "")
     if not name.endswith((".safetensors", ".sft")):
-        return web.Response(status=404)
+        return error_response("only .safetensors files have a readable header", 404)
     try:
         path = state(request).folders.get_full_path(folder, name)
     except KeyError:
         path = None
     if path is None:
-        return web.Response(status=404)
+        return error_response(f"{folder}/{name} not found", 404)
     try:
-        with open(path, "rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            if size > 100 * 1024 * 1024:
-                return web.Response(status=404)
-            header = json.loads(f.read(size))
-    except (OSError, ValueError, struct.error):
-        return web.Response(status=404)
-    meta = header.get("__metadata__")
-    return web.json_response(meta) if isinstance(meta, dict) else web.Response(status=404)
+        _entries, meta, _start = read_safetensors_header(Path(path))
+    except OSError:
+        return error_response(f"{folder}/{name} could not be read", 404)
+    except WeightsError as e:
+        shown = str(e).replace(str(path), f"{folder}/{name}")  # the folder-relative name, not the server path
+        return error_response(shown, 400)
+    return json_response(meta) if meta else error_response(f"{folder}/{name} has no __metadata__", 404)
 
 
 def extension_scripts(st) -> list:
@@ -155,24 +180,23 @@ def extension_scripts(st) -> list:
 
 
 async def extensions(request):
-    return web.json_response(extension_scripts(state(request)))
+    return json_response(extension_scripts(state(request)))
 
 
 async def free(request):
     st = state(request)
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        return web.Response(status=400)
+    body = await read_json(request, {})
     if isinstance(body, dict):
-        st.worker.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
+        free_memory = bool(body.get("free_memory"))
+        # as ComfyUI: freeing memory unloads the models too unless the body says otherwise
+        st.worker.request_free(bool(body.get("unload_models", free_memory)), free_memory)
     return web.Response(status=200)
 
 
 async def schema(request):
     name = request.match_info["name"].removesuffix(".json")
     if name not in SCHEMAS:
-        return web.Response(status=404)
+        return error_response(f"no schema {name!r} (known: {', '.join(SCHEMAS)})", 404)
     return web.Response(body=(SCHEMA_DIR / SCHEMAS[name]).read_bytes(), content_type="application/schema+json")
 
 

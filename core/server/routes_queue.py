@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
 import uuid
 
@@ -12,6 +10,7 @@ from aiohttp import web
 
 from core.compat import prompt_server
 from core.server import job_summary
+from core.server.jsonio import BadJSON, error_response, json_response, read_json
 from core.server.state import state
 
 log = logging.getLogger(__name__)
@@ -23,15 +22,7 @@ JOB_STATUS = {"pending": "pending", "running": "in_progress", "success": "comple
 
 def prompt_error(kind: str, message: str, details: str = "", status: int = 400, extra=None):
     error = {"type": kind, "message": message, "details": details or message, "extra_info": extra or {}}
-    return web.json_response({"error": error, "node_errors": {}}, status=status)
-
-
-async def _json_body(request, default=None):
-    """The request's JSON body, ``default`` when it is empty; raises ValueError when it is not JSON."""
-    raw = await request.read()
-    if not raw.strip():
-        return default
-    return json.loads(raw)
+    return json_response({"error": error, "node_errors": {}}, status=status)
 
 
 def is_ui_workflow(data) -> bool:
@@ -59,14 +50,14 @@ def _check_shape(prompt):
 
 
 async def get_prompt(request):
-    return web.json_response({"exec_info": {"queue_remaining": state(request).store.count_remaining()}})
+    return json_response({"exec_info": {"queue_remaining": state(request).store.count_remaining()}})
 
 
 async def post_prompt(request):
     st = state(request)
     try:
-        body = await _json_body(request)
-    except ValueError as e:
+        body = await read_json(request)
+    except BadJSON as e:
         return prompt_error("invalid_prompt", "Request body is not valid JSON", str(e))
     if not isinstance(body, dict):
         return prompt_error("invalid_prompt", "Request body must be a JSON object")
@@ -115,9 +106,9 @@ async def post_prompt(request):
         prompt_id = str(uuid.uuid4())
 
     number = body.get("number")
-    if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))
-                               or not math.isfinite(number)):
-        return prompt_error("invalid_prompt", "number must be a finite number")
+    # the reader already refused non-finite and oversized numbers; this is the type check
+    if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
+        return prompt_error("invalid_prompt", "number must be a number")
     targets = body.get("partial_execution_targets")
     if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)):
         return prompt_error("invalid_prompt", "partial_execution_targets must be a list of node ids")
@@ -132,7 +123,7 @@ async def post_prompt(request):
         log.exception("validation raised on prompt %s", prompt_id)
         return prompt_error("server_error", "Validation failed inside the server", repr(e), status=500)
     if not result.ok:
-        return web.json_response({"error": result.error, "node_errors": result.node_errors}, status=400)
+        return json_response({"error": result.error, "node_errors": result.node_errors}, status=400)
 
     if client_id is not None:
         extra_data["client_id"] = client_id
@@ -151,7 +142,7 @@ async def post_prompt(request):
         return prompt_error("invalid_prompt_id", "Invalid prompt_id", f"prompt_id {prompt_id} already exists")
     st.worker.wake()
     st.hub.send_status()
-    return web.json_response({"prompt_id": prompt_id, "number": job.number, "node_errors": result.node_errors or {}})
+    return json_response({"prompt_id": prompt_id, "number": job.number, "node_errors": result.node_errors or {}})
 
 
 def _canonical_uuid(value: str) -> bool:
@@ -163,18 +154,15 @@ def _canonical_uuid(value: str) -> bool:
 
 async def get_queue(request):
     st = state(request)
-    return web.json_response({"queue_running": [j.queue_item() for j in st.store.running()],
+    return json_response({"queue_running": [j.queue_item() for j in st.store.running()],
                               "queue_pending": [j.queue_item() for j in st.store.pending()]})
 
 
 async def _clear_or_delete(request, clear, delete) -> web.Response:
     """Body ``{"clear": true}`` and/or ``{"delete": [prompt ids]}`` (POST /queue and /history)."""
-    try:
-        body = await _json_body(request, {})
-    except ValueError:
-        return web.Response(status=400)
+    body = await read_json(request, {})
     if not isinstance(body, dict):
-        return web.Response(status=400)
+        return error_response('the body must be a JSON object: {"clear": true} and/or {"delete": [ids]}')
     if body.get("clear"):
         clear()
     ids = body.get("delete")
@@ -193,10 +181,7 @@ async def post_queue(request):
 
 async def post_interrupt(request):
     st = state(request)
-    try:
-        body = await _json_body(request, {})
-    except ValueError:
-        body = {}  # ComfyUI tolerates a missing or broken body here
+    body = await read_json(request, {})  # empty: interrupt whatever runs; broken JSON: 400, nothing stopped
     prompt_id = body.get("prompt_id") if isinstance(body, dict) else None
     st.worker.interrupt(prompt_id if isinstance(prompt_id, str) else None)
     return web.Response(status=200)
@@ -224,16 +209,16 @@ async def get_history(request):
     try:
         max_items, offset = _int_param(request, "max_items"), _int_param(request, "offset")
     except ValueError:
-        return web.Response(status=400)
+        return error_response("max_items and offset must be integers")
     jobs = state(request).store.history(max_items, offset)
-    return web.json_response({j.prompt_id: history_entry(j) for j in jobs})
+    return json_response({j.prompt_id: history_entry(j) for j in jobs})
 
 
 async def get_history_item(request):
     job = state(request).store.get(request.match_info["prompt_id"])
     if job is None or job.status not in ("success", "error", "interrupted", "lost"):
-        return web.json_response({})
-    return web.json_response({job.prompt_id: history_entry(job)})
+        return json_response({})
+    return json_response({job.prompt_id: history_entry(job)})
 
 
 async def post_history(request):
@@ -270,7 +255,7 @@ async def get_jobs(request):
     jobs = [j for j in st.store.jobs() if not wanted or JOB_STATUS.get(j.status) in wanted or j.status in wanted]
     sort_by = request.query.get("sort_by", "created_at")
     if sort_by not in ("created_at", "execution_duration"):
-        return web.json_response({"error": f"sort_by {sort_by!r} is not one of created_at, execution_duration"},
+        return json_response({"error": f"sort_by {sort_by!r} is not one of created_at, execution_duration"},
                                  status=400)
     if sort_by == "execution_duration":
         key = lambda j: (j.finished - j.started) if j.finished and j.started else 0.0  # noqa: E731
@@ -281,11 +266,11 @@ async def get_jobs(request):
         offset = _int_param(request, "offset") or 0
         limit = _int_param(request, "limit")
     except ValueError:
-        return web.json_response({"error": "limit and offset must be integers"}, status=400)
+        return json_response({"error": "limit and offset must be integers"}, status=400)
     if offset < 0 or (limit is not None and limit < 0):
-        return web.json_response({"error": "limit and offset must not be negative"}, status=400)
+        return json_response({"error": "limit and offset must not be negative"}, status=400)
     page = jobs[offset:offset + limit] if limit is not None else jobs[offset:]
-    return web.json_response({"jobs": [job_json(j, st) for j in page],
+    return json_response({"jobs": [job_json(j, st) for j in page],
                               "pagination": {"offset": offset, "limit": limit, "total": len(jobs),
                                              "has_more": offset + len(page) < len(jobs)}})
 
@@ -295,9 +280,9 @@ async def get_job(request):
     prompt_id = request.match_info["prompt_id"]
     job = st.store.get(prompt_id)
     if job is None:
-        return web.json_response({"error": "Job not found", "id": prompt_id, "status": "unknown",
+        return json_response({"error": "Job not found", "id": prompt_id, "status": "unknown",
                                   "instance_id": st.instance_id}, status=404)
-    return web.json_response(job_json(job, st, detail=True))
+    return json_response(job_json(job, st, detail=True))
 
 
 async def cancel_job(request):
@@ -305,22 +290,19 @@ async def cancel_job(request):
     prompt_id = request.match_info["prompt_id"]
     job = st.store.get(prompt_id)
     if job is None:
-        return web.json_response({"error": "Job not found"}, status=404)
+        return json_response({"error": "Job not found"}, status=404)
     cancelled = _cancel(st, job)
-    return web.json_response({"cancelled": cancelled})
+    return json_response({"cancelled": cancelled})
 
 
 async def cancel_jobs(request):
     st = state(request)
-    try:
-        body = await _json_body(request, {})
-    except ValueError:
-        return web.json_response({"error": "body is not JSON"}, status=400)
+    body = await read_json(request, {})
     ids = body.get("job_ids", body.get("ids")) if isinstance(body, dict) else None
     if not isinstance(ids, list):
-        return web.json_response({"error": "expected {\"job_ids\": [ids]}"}, status=400)
+        return error_response('expected {"job_ids": [ids]}')
     done = [i for i in ids if isinstance(i, str) and (job := st.store.get(i)) is not None and _cancel(st, job)]
-    return web.json_response({"cancelled": done})
+    return json_response({"cancelled": done})
 
 
 def _cancel(st, job) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.server.jsonio import json_response
 from core.server.security import resolve_under
 from core.server.state import state
 from core.server.static import typed_file
@@ -111,7 +112,7 @@ async def workflow_templates(request):
     out: dict = {}
     for name, folder in pack_example_dirs(state(request).registry):
         out.setdefault(name, []).extend(sorted(p.stem for p in folder.glob("*.json")))
-    return web.json_response(out)
+    return json_response(out)
 
 
 async def pack_template_file(request):

@@ -23,9 +23,11 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+
+from core.server.jsonio import BadJSON, error_response
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,11 @@ _FORBIDDEN_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
 class Refused(Exception):
     """A request refused by policy; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 @dataclass
@@ -83,10 +86,10 @@ def new_token() -> str:
 
 def config_from_args(args, bind_addresses) -> SecurityConfig:
     loopback = is_loopback_bind(bind_addresses)
-    cors = getattr(args, "enable_cors_header", None)
+    cors = args.enable_cors_header
     origins = tuple(o.strip().rstrip("/") for o in str(cors).split(",") if o.strip()) if cors else ()
     token = None
-    if not loopback and not getattr(args, "disable_auth", False):
+    if not loopback and not args.disable_auth:
         token = os.environ.get("LATENTFLOW_TOKEN") or new_token()
     elif not loopback:
         log.warning("authentication disabled while listening on %s: anyone who can reach this port "
@@ -170,16 +173,13 @@ def make_middleware(config: SecurityConfig):
                 if not token_ok(config, request_token(request)):
                     raise Refused(401, "authentication required: pass the token printed at start as "
                                        "'Authorization: Bearer <token>' or open the page once with ?token=<token>")
-                try:
-                    response = await handler(request)
-                except web.HTTPException as e:  # router 404/405 and handler-raised statuses get our headers too
-                    response = web.Response(status=e.status, text=e.text, headers=e.headers)
+                response = await _answer(handler, request)
                 if config.token and request.query.get("token") and request.method == "GET" \
                         and request.cookies.get(TOKEN_COOKIE) != config.token:
                     response.set_cookie(TOKEN_COOKIE, config.token, httponly=True, samesite="Strict", path="/")
         except Refused as e:
             log.info("refused %s %s: %s", request.method, request.path, e.reason)
-            response = web.json_response({"error": e.reason}, status=e.status)
+            response = error_response(e.reason, e.status, headers=e.headers)
             if e.status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
         if not response.prepared:
@@ -187,6 +187,27 @@ def make_middleware(config: SecurityConfig):
         return response
 
     return security
+
+
+async def _answer(handler, request):
+    """The handler's response; exceptions become answers here so that every one gets our headers."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:  # router 404/405, aiohttp's 413, handler-raised statuses
+        if e.status < 400:  # redirects and the like keep their own shape
+            return web.Response(status=e.status, text=e.text, headers=e.headers)
+        if e.status >= 500:
+            log.error("%s %s answered %d: %s", request.method, request.path, e.status, e.text)
+        headers = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return error_response(e.text or e.reason, e.status, headers=headers)
+    except BadJSON as e:
+        log.info("bad JSON in %s %s: %s", request.method, request.path, e)
+        return error_response(str(e), 400)
+    except Refused:
+        raise
+    except Exception:  # a server bug: logged with its traceback, answered without it
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response("internal server error (the server log has the details)", 500)
 
 
 def add_headers(config: SecurityConfig, request, response) -> None:
@@ -203,11 +224,17 @@ def add_headers(config: SecurityConfig, request, response) -> None:
 
 
 # --- files ------------------------------------------------------------------------------------
+NAME_MAX, PATH_MAX = 255, 4095  # bytes; past these the OS answers ENAMETOOLONG (an OSError, not a 400)
+
+
 def _check_text(value: str, what: str) -> None:
     if "\x00" in value:
         raise Refused(400, f"{what} contains a NUL byte")
     if _ENCODED_SEPARATOR.search(value):
         raise Refused(400, f"{what} contains an encoded separator or dot")
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) > PATH_MAX or any(len(part) > NAME_MAX for part in raw.replace(b"\\", b"/").split(b"/")):
+        raise Refused(400, f"{what} is too long (at most {NAME_MAX} bytes per name)")
 
 
 def resolve_under(root, subfolder: str, filename: str) -> Path:
@@ -267,12 +294,21 @@ def sanitize_filename(name: str, *, allowed_extensions=IMAGE_EXTENSIONS) -> str:
     return stem[:200] + ext.lower()
 
 
+def content_disposition(kind: str, filename: str) -> str:
+    """``inline``/``attachment`` with the name quoted safely (RFC 6266): an ASCII fallback without
+    quotes, backslashes or control characters, and the exact name percent-encoded as ``filename*``."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7f and c not in '"\\' else "_" for c in filename) or "file"
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
 def file_response_headers(path: Path) -> dict:
     """Content-Type and Content-Disposition: passive media inline, active content as a download."""
     ctype, _enc = mimetypes.guess_type(path.name)
-    quoted = path.name.replace('"', "_")
     if ctype in INLINE_TYPES:
-        return {"Content-Type": ctype, "Content-Disposition": f'inline; filename="{quoted}"',
+        return {"Content-Type": ctype, "Content-Disposition": content_disposition("inline", path.name),
                 "X-Content-Type-Options": "nosniff"}
-    return {"Content-Type": "application/octet-stream", "Content-Disposition": f'attachment; filename="{quoted}"',
-            "X-Content-Type-Options": "nosniff"}
+    return {"Content-Type": "application/octet-stream",
+            "Content-Disposition": content_disposition("attachment", path.name), "X-Content-Type-Options": "nosniff"}

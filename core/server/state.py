@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.server.imaging import DEFAULT_MAX_PIXELS, DEFAULT_MEMORY_BUDGET
 from core.server.security import SecurityConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,11 @@ class ServerConfig:
     argv: list = field(default_factory=lambda: list(sys.argv))
     folders: object = None  # core.paths.Folders; None = core.paths.get() at request time
     cpu: bool = False
+    # images decoded by requests (/view?channel=, previews, /upload/mask): bytes in flight, pixels each
+    decode_budget: int = DEFAULT_MEMORY_BUDGET
+    max_decode_pixels: int = DEFAULT_MAX_PIXELS
+    hosts: tuple = ("127.0.0.1",)  # --listen, split once
+    port: int = 8188
     cluster: object = None  # core.cluster.options.ClusterOptions with --ray; None = the in-process worker
 
 
@@ -46,6 +52,7 @@ class ServerState:
     validate: object  # validate_prompt(registry, prompt, partial_targets) -> ValidationResult
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.time)
+    decodes: object = None  # core.server.imaging.DecodeBudget shared by the image routes
 
     @property
     def folders(self):

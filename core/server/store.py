@@ -22,10 +22,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.server import jsonio
+
 log = logging.getLogger(__name__)
 
 MAX_HISTORY = 10_000  # finished jobs kept, as ComfyUI's history (oldest evicted)
 FINISHED = ("success", "error", "interrupted", "lost")
+# Out of the queue for good: what clearing the history removes and the history size bounds.
+DONE = FINISHED + ("cancelled",)
 LOST_MESSAGE = "the server stopped while this job was running; it was not run again"
 
 _SCHEMA = """
@@ -144,8 +148,8 @@ class Store:
                 self._db.execute(
                     "INSERT INTO jobs(prompt_id, number, sort_key, status, prompt, extra_data,"
                     " outputs_to_execute, client_id, created) VALUES(?,?,?,?,?,?,?,?,?)",
-                    (prompt_id, json.dumps(number), float(number), "pending", json.dumps(prompt),
-                     json.dumps(extra_data), json.dumps(outputs_to_execute), client_id, time.time()))
+                    (prompt_id, _dump(number), float(number), "pending", _dump(prompt),
+                     _dump(extra_data), _dump(outputs_to_execute), client_id, time.time()))
                 self._db.execute("COMMIT")
             except sqlite3.IntegrityError as e:
                 self._db.execute("ROLLBACK")
@@ -197,16 +201,17 @@ class Store:
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET status=?, finished=?, outputs=?, messages=?, error=? WHERE prompt_id=?",
-                (status, time.time(), json.dumps(outputs, default=str), json.dumps(messages, default=str),
-                 json.dumps(error, default=str) if error is not None else None, prompt_id))
+                (status, time.time(), _dump(outputs), _dump(messages),
+                 _dump(error) if error is not None else None, prompt_id))
             self._evict()
 
     def _evict(self):
-        n = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?,?,?,?)", FINISHED).fetchone()[0]
+        marks = ",".join("?" * len(DONE))
+        n = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", DONE).fetchone()[0]
         if n > self.max_history:
             self._db.execute(
-                "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE status IN (?,?,?,?)"
-                " ORDER BY finished, seq LIMIT ?)", (*FINISHED, n - self.max_history))
+                f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE status IN ({marks})"
+                " ORDER BY finished, seq LIMIT ?)", (*DONE, n - self.max_history))
 
     def pending(self) -> list:
         with self._lock:
@@ -279,9 +284,10 @@ class Store:
                 f"({','.join('?' * len(ids))})", (*FINISHED, *ids)).rowcount
 
     def clear_history(self) -> int:
+        """Forget every job that left the queue: finished ones and cancelled ones (so /jobs empties too)."""
         with self._lock:
             return self._db.execute(
-                f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})", FINISHED).rowcount
+                f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(DONE))})", DONE).rowcount
 
     def close(self):
         with self._lock:
@@ -291,9 +297,23 @@ class Store:
     def _job(row) -> Job:
         (_seq, prompt_id, number, _key, status, prompt, extra, outs_exec, client_id, created, started,
          finished, outputs, messages, error, worker, attempts) = row
-        return Job(prompt_id=prompt_id, number=json.loads(number), status=status, prompt=json.loads(prompt),
-                   extra_data=json.loads(extra), outputs_to_execute=json.loads(outs_exec), client_id=client_id,
+        return Job(prompt_id=prompt_id, number=_load(number), status=status, prompt=_load(prompt),
+                   extra_data=_load(extra), outputs_to_execute=_load(outs_exec), client_id=client_id,
                    created=created, started=started, finished=finished,
-                   outputs=json.loads(outputs) if outputs else {},
-                   messages=json.loads(messages) if messages else [],
-                   error=json.loads(error) if error else None, worker=worker, attempts=attempts or 0)
+                   outputs=_load(outputs) if outputs else {},
+                   messages=_load(messages) if messages else [],
+                   error=_load(error) if error else None, worker=worker, attempts=attempts or 0)
+
+
+def _dump(value) -> str:
+    """Strict JSON (NaN/Infinity written as null, unknown objects as their str()): what we store."""
+    return jsonio.dumps(value)
+
+
+def _load(text):
+    """Stored JSON; rows written before the strict writer may hold NaN/Infinity: read as None, so one
+    old job cannot make /history or /queue unreadable for every client."""
+    try:
+        return json.loads(text, parse_constant=lambda _name: None)
+    except RecursionError:
+        return None

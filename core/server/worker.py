@@ -10,9 +10,13 @@ from __future__ import annotations
 import gc
 import io
 import logging
+import sys
 import threading
 import time
 import traceback
+
+from core.server import jsonio
+from core.server.scrub import relative_paths
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +105,10 @@ class Worker:
     def _loop(self):
         from core.server import runtime
 
-        runtime.wait_ready(raise_error=False)  # torch/devices may still be loading (main.py serve)
+        # torch/devices may still be loading (main.py serve); a stop meanwhile (Ctrl+C) must not wait for it
+        while not runtime.wait_ready(timeout=0.1, raise_error=False):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             self._apply_free()
             try:
@@ -143,8 +150,6 @@ class Worker:
 
         extra = dict(job.extra_data)
         extra.update(self.sensitive.pop(job.prompt_id, {}))
-        if "preview_method" not in extra and self.preview_method:
-            extra["preview_method"] = self.preview_method
         status, outputs, messages, error = "error", {}, [], None
         started = time.time()
         try:
@@ -152,7 +157,7 @@ class Worker:
                 self.executor = self.executor_factory(self.registry)
             result = self.executor.execute(job.prompt, job.prompt_id, extra, job.outputs_to_execute,
                                            emit=emit, emit_preview=emit_preview,
-                                           preview_method=extra.get("preview_method") or "none")
+                                           preview_method=self.preview_method)  # --preview-method
             outputs = result.outputs or {}
             messages = [list(m) for m in (result.messages or [])]
             status = "success" if result.success else ("interrupted" if result.interrupted else "error")
@@ -174,19 +179,23 @@ class Worker:
         log.info("job %s finished: %s in %.2fs", job.prompt_id, status, time.time() - started)
 
     def _apply_free(self):
+        """POST /free, between jobs: ``unload_models`` moves every idle model off the compute device;
+        ``free_memory`` also drops every cached node output (the models among them), so their memory
+        returns to the system (ComfyUI: unload_models defaults to free_memory, see routes_info.free)."""
         with self._lock:
             flags, self._free = self._free, {"unload_models": False, "free_memory": False}
-        if flags["unload_models"]:
-            try:
-                from core import devices  # owned by the devices engineer; optional here
-                unload = getattr(devices, "unload_all_models", None)
-                if unload:
-                    unload()
-            except ImportError:
-                pass
-        if flags["free_memory"] or flags["unload_models"]:
-            self.executor = None  # a fresh executor starts with empty caches
+        # Only a job can have loaded a model, and jobs import core.devices: if it was never imported,
+        # nothing is loaded, and importing it here would pull torch into a server that never ran a job.
+        devices = sys.modules.get("core.devices")
+        if flags["unload_models"] and devices is not None:
+            devices.manager.unload_all()
+            log.info("/free: every idle model moved off %s", devices.get_torch_device())
+        if flags["free_memory"]:
+            self.executor = None  # a fresh executor starts with empty caches: cached models are released
             gc.collect()
+            if devices is not None:
+                devices.empty_cache()
+            log.info("/free: cached node outputs dropped")
 
 
 def publish_result(store, hub, job, status, outputs, messages, error, held):
@@ -196,6 +205,10 @@ def publish_result(store, hub, job, status, outputs, messages, error, held):
     the same message sequence whichever ran the job.
     """
     client_id = job.extra_data.get("client_id")
+    # error reports name files relative to the install, in the history and in the events alike
+    messages = relative_paths(messages)
+    error = relative_paths(error) if error is not None else None
+    held = [(event, relative_paths(data) if event == "execution_error" else data) for event, data in held]
     try:
         store.finish(job.prompt_id, status, _jsonable(outputs), messages,
                      _jsonable(error) if error is not None else None)
@@ -211,6 +224,6 @@ def publish_result(store, hub, job, status, outputs, messages, error, held):
 
 
 def _jsonable(value):
-    """History must be JSON; anything a plugin put in a ui dict that is not becomes its str()."""
-    import json
-    return json.loads(json.dumps(value, default=str))
+    """History must be strict JSON; anything a plugin put in a ui dict that is not becomes its str(),
+    NaN and Infinity become null."""
+    return jsonio.sanitize(value)

@@ -7,17 +7,17 @@ hands events over with :meth:`Hub.threadsafe`, which preserves their order.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import struct
 import uuid
 
 from aiohttp import WSMsgType, web
 
+from core.server import jsonio
+
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGE = 1
-TEXT = 3
 PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_FORMATS = {"JPEG": 1, "PNG": 2}
 # Events that only the submitting client sees (and nobody when it had no client_id).
@@ -68,7 +68,7 @@ class Hub:
 
     # --- sending (event-loop thread) -----------------------------------------------------------
     def send(self, event: str, data, sid: str | None = None):
-        self._deliver(json.dumps({"type": event, "data": data}), sid)
+        self._deliver(jsonio.dumps({"type": event, "data": data}), sid)
 
     def _deliver(self, msg, sid):
         if sid is None:
@@ -106,7 +106,7 @@ class Hub:
                 continue
             if client.feature_flags.get("supports_preview_metadata"):
                 if with_meta is None:
-                    m = json.dumps({**meta, "image_type": "image/png" if fmt == "PNG" else "image/jpeg"}).encode()
+                    m = jsonio.dumps({**meta, "image_type": "image/png" if fmt == "PNG" else "image/jpeg"}).encode()
                     with_meta = struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(m)) + m + image
                 ok = client.push(with_meta)
             else:
@@ -117,10 +117,6 @@ class Hub:
     def send_binary(self, event: int, payload: bytes, sid: str | None = None):
         """A binary frame of a custom node's own type (``send_sync`` with an integer event)."""
         self._deliver(struct.pack(">I", event) + payload, sid)
-
-    def send_text(self, node_id: str, text: str, client_id: str | None):
-        nid = str(node_id).encode()
-        self._deliver(struct.pack(">II", TEXT, len(nid)) + nid + text.encode(), client_id)
 
     # --- from other threads --------------------------------------------------------------------
     def threadsafe(self, method: str, *args):
@@ -175,12 +171,13 @@ class Hub:
 
     def _handshake(self, client: Client, text: str):
         try:
-            msg = json.loads(text)
-        except ValueError:
+            msg = jsonio.loads(text, "websocket message")
+        except jsonio.BadJSON as e:  # a broken first message is ignored; the socket stays open
+            log.info("websocket client %s: %s", client.sid, e)
             return
         if isinstance(msg, dict) and msg.get("type") == "feature_flags" and isinstance(msg.get("data"), dict):
             client.feature_flags = msg["data"]
-            client.push(json.dumps({"type": "feature_flags", "data": self.server_features}))
+            client.push(jsonio.dumps({"type": "feature_flags", "data": self.server_features}))
 
     async def close_all(self):
         for client in list(self.clients.values()):

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import random
-import struct
-import zlib
 from pathlib import Path
 
+from core.workflow.png import PNG_SIGNATURE, read_png_text
 from core.workflow.ui import VIRTUAL_TYPES, WorkflowError, convert
 from core.workflow.widgets import process_dynamic_prompt
 
 __all__ = ["WorkflowError", "VIRTUAL_TYPES", "is_ui_workflow", "is_api_prompt", "ui_to_api", "as_prompt",
-           "load_workflow_file", "read_png_text", "process_dynamic_prompt"]
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+           "load_workflow_file", "read_workflow_file", "read_png_text", "process_dynamic_prompt"]
 
 
 def is_ui_workflow(data) -> bool:
@@ -44,25 +41,23 @@ def ui_to_api(workflow: dict, object_info: dict, rng: random.Random | None = Non
 
 def as_prompt(data, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
     """(prompt, ui_workflow_or_None) from a UI workflow, an API prompt or a ``/prompt`` request body."""
-    if is_ui_workflow(data):
-        return ui_to_api(data, object_info, rng), data
-    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
-        workflow = ((data.get("extra_data") or {}).get("extra_pnginfo") or {}).get("workflow")
-        prompt, _ = as_prompt(data["prompt"], object_info, rng)
-        return prompt, workflow if is_ui_workflow(workflow) else None
-    if is_api_prompt(data):
-        return data, None
-    raise WorkflowError("neither a UI workflow (no 'nodes' list) nor an API prompt "
-                        "(every value must be an object with a 'class_type')")
+    data, ui = _unwrap(data)
+    if data is ui:
+        return ui_to_api(ui, object_info, rng), ui
+    return data, ui
 
 
-def load_workflow_file(path, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
-    """Read a workflow from a JSON file or a PNG's metadata; returns (prompt, ui_workflow_or_None).
+def read_workflow_file(path) -> tuple[dict, dict | None]:
+    """(data, ui_workflow_or_None) from a JSON file or a PNG's metadata, before any conversion.
 
-    A PNG's ``prompt`` chunk is the exact prompt that produced the image, so it wins over
-    re-converting its ``workflow`` chunk (which would re-roll dynamic prompts).
+    ``data`` is an API prompt, or the UI workflow itself when that is all the file holds (convert it
+    with :func:`ui_to_api` against the catalogue of whoever runs it). A PNG's ``prompt`` chunk is the
+    exact prompt that produced the image, so it wins over its ``workflow`` chunk (re-converting that
+    would re-roll dynamic prompts).
     """
     path = Path(path)
+    if not path.is_file():
+        raise WorkflowError(f"workflow file not found: {path}")
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -75,15 +70,41 @@ def load_workflow_file(path, object_info: dict, rng: random.Random | None = None
             if not is_api_prompt(prompt):
                 raise WorkflowError(f"{path}: the PNG 'prompt' metadata is not an API prompt")
             return prompt, workflow if is_ui_workflow(workflow) else None
-        if workflow is not None:
-            return as_prompt(workflow, object_info, rng)
-        raise WorkflowError(f"{path}: PNG has no 'workflow' or 'prompt' metadata")
+        if workflow is None:
+            raise WorkflowError(f"{path}: PNG has no 'workflow' or 'prompt' metadata")
+        data = workflow
+    else:
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise WorkflowError(f"{path}: not valid JSON ({e})") from e
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WorkflowError(f"{path}: not valid JSON ({e})") from e
+        return _unwrap(data)
+    except WorkflowError as e:
+        raise WorkflowError(f"{path}: {e}") from e
+
+
+def _unwrap(data) -> tuple[dict, dict | None]:
+    """A UI workflow, an API prompt or a ``/prompt`` request body -> (UI workflow or API prompt, UI or None)."""
+    if is_ui_workflow(data):
+        return data, data
+    if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
+        workflow = ((data.get("extra_data") or {}).get("extra_pnginfo") or {}).get("workflow")
+        inner, inner_ui = _unwrap(data["prompt"])
+        return inner, inner_ui or (workflow if is_ui_workflow(workflow) else None)
+    if is_api_prompt(data):
+        return data, None
+    raise WorkflowError("neither a UI workflow (no 'nodes' list) nor an API prompt "
+                        "(every value must be an object with a 'class_type')")
+
+
+def load_workflow_file(path, object_info: dict, rng: random.Random | None = None) -> tuple[dict, dict | None]:
+    """(prompt, ui_workflow_or_None) from a JSON file or a PNG's metadata, a UI workflow converted."""
+    data, ui = read_workflow_file(path)
+    if data is not ui:
+        return data, ui
     try:
-        return as_prompt(data, object_info, rng)
+        return ui_to_api(ui, object_info, rng), ui
     except WorkflowError as e:
         raise WorkflowError(f"{path}: {e}") from e
 
@@ -95,41 +116,3 @@ def _json_chunk(chunks: dict, key: str, path):
         return json.loads(chunks[key])
     except json.JSONDecodeError as e:
         raise WorkflowError(f"{path}: PNG '{key}' metadata is not valid JSON ({e})") from e
-
-
-def read_png_text(data: bytes) -> dict[str, str]:
-    """The text chunks (tEXt, zTXt, iTXt) of a PNG file's bytes, keyword -> text."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise WorkflowError("not a PNG file")
-    out: dict[str, str] = {}
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        pos += 12 + length  # length, type, data, CRC
-        if kind == b"IEND":
-            break
-        try:
-            if kind == b"tEXt":
-                key, _, text = body.partition(b"\0")
-                out[key.decode("latin-1")] = _decode(text)
-            elif kind == b"zTXt":
-                key, _, rest = body.partition(b"\0")
-                out[key.decode("latin-1")] = _decode(zlib.decompress(rest[1:]))
-            elif kind == b"iTXt":
-                key, _, rest = body.partition(b"\0")
-                compressed = rest[0] == 1
-                _lang, _, rest = rest[2:].partition(b"\0")
-                _translated, _, text = rest.partition(b"\0")
-                out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
-        except (zlib.error, IndexError, UnicodeDecodeError):
-            continue  # a damaged text chunk is skipped like any unknown chunk
-    return out
-
-
-def _decode(text: bytes) -> str:
-    # tEXt is Latin-1 by the PNG spec, but some writers store UTF-8; JSON written by us is ASCII.
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError:
-        return text.decode("latin-1")

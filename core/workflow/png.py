@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
+import zlib
 from pathlib import Path
 
 METADATA_ENABLED = True
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class OutputPathError(ValueError):
@@ -44,7 +47,11 @@ def _counter_of(name: str, base: str) -> int | None:
 def save_path(filename_prefix: str, root, width: int = 0, height: int = 0):
     """-> (folder, base name, first counter, subfolder). The counter is 1 + the highest existing one."""
     root = Path(root).resolve()
-    prefix = expand_placeholders(filename_prefix, width, height)
+    # A backslash separates folders in workflows made on Windows; kept in a POSIX name it would give a
+    # file that /view refuses to serve.
+    prefix = expand_placeholders(filename_prefix, width, height).replace("\\", "/")
+    if any(ord(c) < 32 or ord(c) == 127 for c in prefix):
+        raise OutputPathError(f"filename_prefix {filename_prefix!r} contains control characters")
     normalized = os.path.normpath(prefix)
     subfolder = os.path.dirname(normalized)
     base = os.path.basename(normalized)
@@ -97,12 +104,47 @@ def save_images(images, filename_prefix: str, root, kind: str = "output", prompt
     return results
 
 
-def read_png_text(path) -> dict:
-    from PIL import Image
+def read_png_text(source) -> dict[str, str]:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG, keyword -> text; ``source`` is its bytes or its path.
 
-    with Image.open(path) as img:
-        img.load()
-        return dict(getattr(img, "text", {}) or {})
+    The one PNG metadata reader: ``main.py run`` and the remote client load workflows with it, the
+    server keeps an image's chunks with it when a mask is uploaded. A damaged text chunk is skipped.
+    """
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    out: dict[str, str] = {}
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length  # length, type, data, CRC
+        if kind == b"IEND":
+            break
+        try:
+            if kind == b"tEXt":
+                key, _, text = body.partition(b"\0")
+                out[key.decode("latin-1")] = _decode_text(text)
+            elif kind == b"zTXt":
+                key, _, rest = body.partition(b"\0")
+                out[key.decode("latin-1")] = _decode_text(zlib.decompress(rest[1:]))
+            elif kind == b"iTXt":
+                key, _, rest = body.partition(b"\0")
+                compressed = rest[0] == 1
+                _lang, _, rest = rest[2:].partition(b"\0")
+                _translated, _, text = rest.partition(b"\0")
+                out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+        except (zlib.error, IndexError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def _decode_text(text: bytes) -> str:
+    # tEXt is Latin-1 by the PNG spec, but some writers store UTF-8; JSON written by us is ASCII.
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        return text.decode("latin-1")
 
 
 def read_png_workflow(path):

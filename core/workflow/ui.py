@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.workflow import subgraphs
+from core.workflow.subgraphs import SUBGRAPH_INPUT_ID
 from core.workflow.widgets import node_widgets, process_dynamic_prompt, widget_values
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,6 @@ log = logging.getLogger(__name__)
 # Node types the frontend runs only in the browser; they are never sent to the server.
 VIRTUAL_TYPES = frozenset({"PrimitiveNode", "Reroute", "Note", "MarkdownNote"})
 MODE_NEVER, MODE_BYPASS = 2, 4
-SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID = -10, -20
 
 
 class WorkflowError(ValueError):
@@ -135,10 +136,8 @@ class Converter:
     def __init__(self, workflow: dict, object_info: dict, rng: random.Random | None = None):
         self.object_info = object_info
         self.rng = rng or random.Random()
-        self.definitions = {}
-        for sub in (workflow.get("definitions") or {}).get("subgraphs") or []:
-            if isinstance(sub, dict) and sub.get("id"):
-                self.definitions[sub["id"]] = sub
+        self.definitions = subgraphs.definitions_of(workflow)
+        self.promoted_cache: dict = {}
         self._parsed: dict[str, Graph] = {}
         self.root = parse_graph(workflow)
         self.group_nodes = (workflow.get("extra") or {}).get("groupNodes") or {}
@@ -164,7 +163,7 @@ class Converter:
                 self._flatten(dto.subgraph, (*path, node["id"]), dto,
                               silenced or dto.mode in (MODE_NEVER, MODE_BYPASS), depth + 1)
 
-    def _dto(self, path: tuple, node_id) -> ExecNode | None:
+    def dto(self, path: tuple, node_id) -> ExecNode | None:
         return self.by_id.get(":".join(str(p) for p in (*path, node_id)))
 
     # --- PrimitiveNode values -------------------------------------------------------------------
@@ -178,7 +177,7 @@ class Converter:
                 continue
             value = stored[0]
             for link in self._primitive_targets(dto, set()):
-                target = self._dto(dto.path, link.target_id)
+                target = self.dto(dto.path, link.target_id)
                 if target is None or link.target_slot >= len(target.inputs):
                     continue
                 widget = (target.inputs[link.target_slot] or {}).get("widget") or {}
@@ -193,7 +192,7 @@ class Converter:
         for link in dto.graph.links.values():
             if str(link.origin_id) != str(dto.node["id"]) or link.origin_slot != 0:
                 continue
-            target = self._dto(dto.path, link.target_id)
+            target = self.dto(dto.path, link.target_id)
             if target is not None and target.type == "Reroute":
                 found.extend(self._primitive_targets(target, seen))
             else:
@@ -219,8 +218,8 @@ class Converter:
                         dto.describe(), slot_info.get("name"), link_id)
             return None
         if dto.instance is not None and link.origin_id == SUBGRAPH_INPUT_ID:
-            return self._resolve_subgraph_input(dto.instance, link.origin_slot, visited)
-        origin = self._dto(dto.path, link.origin_id)
+            return subgraphs.resolve_subgraph_input(self, dto.instance, link.origin_slot, visited)
+        origin = self.dto(dto.path, link.origin_id)
         if origin is None:
             log.warning("%s: input %r is linked to missing node %s; treated as unconnected",
                         dto.describe(), slot_info.get("name"), link.origin_id)
@@ -240,7 +239,7 @@ class Converter:
                 return None
             return self.resolve_input(dto, index, visited)
         if dto.subgraph is not None:
-            return self._resolve_subgraph_output(dto, slot, type_, visited)
+            return subgraphs.resolve_subgraph_output(self, dto, slot, type_, visited)
         if dto.type in VIRTUAL_TYPES:
             if slot < len(dto.inputs):
                 return self.resolve_input(dto, slot, visited, type_)
@@ -268,91 +267,24 @@ class Converter:
                 return i
         return -1
 
-    def _resolve_subgraph_output(self, dto: ExecNode, slot: int, type_, visited: set):
-        definition = dto.subgraph.definition
-        outputs = definition.get("outputs") or []
-        if slot >= len(outputs):
-            raise WorkflowError(f"{dto.describe()}: subgraph has no output slot {slot}")
-        link = None
-        for link_id in outputs[slot].get("linkIds") or []:
-            link = dto.subgraph.links.get(link_id)
-            if link is not None:
-                break
-        if link is None:
-            link = next((l for l in dto.subgraph.links.values()
-                         if l.target_id == SUBGRAPH_OUTPUT_ID and l.target_slot == slot), None)
-        if link is None:
-            return None
-        if link.origin_id == SUBGRAPH_INPUT_ID:  # an input wired straight through to an output
-            return self._resolve_subgraph_input(dto, link.origin_slot, visited)
-        inner = self._dto((*dto.path, dto.node["id"]), link.origin_id)
-        if inner is None:
-            raise WorkflowError(f"{dto.describe()}: subgraph output {slot} comes from missing node {link.origin_id}")
-        return self.resolve_output(inner, link.origin_slot, type_, visited)
-
-    def _resolve_subgraph_input(self, instance: ExecNode, slot: int, visited: set):
-        """Value or link entering a subgraph through its input ``slot`` of ``instance``."""
-        definition = instance.subgraph.definition
-        sub_inputs = definition.get("inputs") or []
-        if slot >= len(sub_inputs):
-            raise WorkflowError(f"{instance.describe()}: subgraph has no input slot {slot}")
-        name = sub_inputs[slot].get("name")
-        # Saved instances may drop unconnected widget sockets, so match the instance input by name.
-        index = next((i for i, inp in enumerate(instance.inputs) if (inp or {}).get("name") == name), None)
-        if index is not None and (instance.inputs[index] or {}).get("link") is not None:
-            return self.resolve_input(instance, index, visited)
-        return self._promoted_widget_value(instance, slot)
-
-    def _promoted_widget_value(self, instance: ExecNode, slot: int):
-        """The value of the widget a subgraph instance shows for input ``slot`` (if it feeds a widget)."""
-        sub_inputs = instance.subgraph.definition.get("inputs") or []
-        position = -1
-        found = None
-        for i, sub_input in enumerate(sub_inputs):
-            target = self._inner_widget_target(instance, sub_input)
-            if target is not None:
-                position += 1
-                if i == slot:
-                    found = target
-                    break
-        if found is None:
-            return None
-        if sub_inputs[slot].get("name") in instance.overrides:
-            return ("value", instance.overrides[sub_inputs[slot]["name"]])
-        stored = instance.node.get("widgets_values")
-        if isinstance(stored, list) and position < len(stored):
-            return ("value", stored[position])
-        inner, widget_name = found
-        values = self.widget_values_of(inner)
-        return ("value", values[widget_name]) if widget_name in values else None
-
-    def _inner_widget_target(self, instance: ExecNode, sub_input: dict):
-        for link_id in sub_input.get("linkIds") or []:
-            link = instance.subgraph.links.get(link_id)
-            if link is None:
-                continue
-            inner = self._dto((*instance.path, instance.node["id"]), link.target_id)
-            if inner is None or link.target_slot >= len(inner.inputs):
-                continue
-            widget = (inner.inputs[link.target_slot] or {}).get("widget") or {}
-            if widget.get("name"):
-                return inner, widget["name"]
-        return None
-
     # --- emission -----------------------------------------------------------------------------
-    def info_for(self, dto: ExecNode) -> dict:
+    error = WorkflowError  # raised by the subgraph resolvers too
+
+    def info_for(self, dto: ExecNode) -> dict | None:
+        """The node's /object_info entry, or None for a type this install does not have."""
         info = self.object_info.get(dto.type) if isinstance(dto.type, str) else None
-        if info is None:
-            if isinstance(dto.type, str) and (dto.type.startswith("workflow>") or dto.type.startswith("workflow/")
-                                              or dto.type in self.group_nodes):
-                raise WorkflowError(f"{dto.describe()}: legacy group nodes are not supported; "
-                                    "convert the group node to a subgraph in the editor")
-            raise WorkflowError(f"{dto.describe()}: unknown node type {dto.type!r} "
-                                "(not a built-in node nor one of the loaded custom nodes)")
+        if info is None and isinstance(dto.type, str) and (
+                dto.type.startswith(("workflow>", "workflow/")) or dto.type in self.group_nodes):
+            raise WorkflowError(f"{dto.describe()}: legacy group nodes are not supported; "
+                                "convert the group node to a subgraph in the editor")
         return info
 
+    def widgets_of(self, dto: ExecNode) -> list:
+        info = self.info_for(dto)
+        return node_widgets(info, dto.node.get("widgets_values")) if info is not None else []
+
     def widget_values_of(self, dto: ExecNode) -> dict:
-        widgets = node_widgets(self.info_for(dto))
+        widgets = self.widgets_of(dto)
         values = widget_values(widgets, dto.node.get("widgets_values"))
         names = {w.name for w in widgets if w.serialize}
         values.update((k, v) for k, v in dto.overrides.items() if k in names)
@@ -363,36 +295,48 @@ class Converter:
                     or dto.mode in (MODE_NEVER, MODE_BYPASS))
 
     def convert(self) -> dict:
+        """The API prompt. Every broken node is reported at once; unknown node types are emitted
+        with their links (their widget values cannot be named) so validation names each of them
+        beside every other problem of the prompt."""
         self.apply_primitives()
         prompt: dict[str, dict] = {}
+        problems: list[str] = []
         for dto in self.by_id.values():
             if not self.emits(dto):
                 continue
-            info = self.info_for(dto)
-            widgets = node_widgets(info)
-            dynamic = {w.name for w in widgets if w.dynamic_prompts}
-            inputs: dict[str, Any] = {}
-            for name, value in self.widget_values_of(dto).items():
-                if name in dynamic and isinstance(value, str):
-                    value = process_dynamic_prompt(value, self.rng)
-                inputs[name] = _wrap(value)
-            for slot, slot_info in enumerate(dto.inputs):
-                resolved = self.resolve_input(dto, slot, set())
-                if resolved is None:
-                    continue
-                name = (slot_info or {}).get("name")
-                if resolved[0] == "value":
-                    inputs[name] = _wrap(resolved[1])
-                else:
-                    inputs[name] = [resolved[1], int(resolved[2])]
-            prompt[dto.id] = {"inputs": inputs, "class_type": dto.type,
-                              "_meta": {"title": dto.node.get("title") or info.get("display_name") or dto.type}}
+            try:
+                prompt[dto.id] = self.emit(dto)
+            except WorkflowError as e:
+                problems.append(str(e))
+        if problems:
+            raise WorkflowError("; ".join(problems) if len(problems) == 1
+                                else f"{len(problems)} problems:\n  " + "\n  ".join(problems))
         # Links into nodes that were not emitted (muted, or unresolvable) are dropped, as the frontend does.
         for entry in prompt.values():
             for name, value in list(entry["inputs"].items()):
                 if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
                     del entry["inputs"][name]
         return prompt
+
+    def emit(self, dto: ExecNode) -> dict:
+        info = self.info_for(dto) or {}
+        dynamic = {w.name for w in self.widgets_of(dto) if w.dynamic_prompts}
+        inputs: dict[str, Any] = {}
+        for name, value in self.widget_values_of(dto).items():
+            if name in dynamic and isinstance(value, str):
+                value = process_dynamic_prompt(value, self.rng)
+            inputs[name] = _wrap(value)
+        for slot, slot_info in enumerate(dto.inputs):
+            resolved = self.resolve_input(dto, slot, set())
+            if resolved is None:
+                continue
+            name = (slot_info or {}).get("name")
+            if resolved[0] == "value":
+                inputs[name] = _wrap(resolved[1])
+            else:
+                inputs[name] = [resolved[1], int(resolved[2])]
+        return {"inputs": inputs, "class_type": dto.type,
+                "_meta": {"title": dto.node.get("title") or info.get("display_name") or dto.type}}
 
 
 def _wrap(value):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# Input types that get a widget (and a widgets_values slot); web/graph/catalogue.js holds the same set.
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 # Old frontends gave these INT inputs a control_after_generate combo even without the option.
 LEGACY_SEED_NAMES = frozenset({"seed", "noise_seed"})
@@ -67,8 +68,15 @@ def widget_kind(type_, opts: dict) -> str | None:
     return None
 
 
-def node_widgets(info: dict) -> list[Widget]:
-    """The widget slots of one object_info entry, in ``widgets_values`` order."""
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+
+
+def node_widgets(info: dict, stored=None) -> list[Widget]:
+    """The widget slots of one object_info entry, in ``widgets_values`` order.
+
+    A V3 dynamic combo is followed by the widgets of its selected option (``name.child``), so the
+    layout depends on the value stored in its slot (``stored``: the node's ``widgets_values``).
+    """
     inputs = info.get("input") or {}
     order = info.get("input_order") or {}
     widgets: list[Widget] = []
@@ -76,24 +84,38 @@ def node_widgets(info: dict) -> list[Widget]:
         specs = inputs.get(section) or {}
         names = order.get(section) or list(specs)
         for name in names:
-            if name not in specs:
-                continue
-            type_, opts = _split_entry(specs[name])
-            kind = widget_kind(type_, opts)
-            if kind is None:
-                continue
-            if isinstance(type_, (list, tuple)):
-                opts = {**opts, "options": list(type_)}
-            widgets.append(Widget(name, kind, opts, dynamic_prompts=kind == "STRING"
-                                  and bool(opts.get("dynamicPrompts"))))
-            control = opts.get("control_after_generate")
-            if control is None:
-                control = kind == "INT" and name in LEGACY_SEED_NAMES
-            if control:
-                widgets.append(Widget("control_after_generate", "COMBO", {}, serialize=False))
-            if kind == "COMBO" and opts.get("image_upload"):
-                widgets.append(Widget("upload", "BUTTON", {}, serialize=False))
+            if name in specs:
+                _add_widgets(widgets, name, specs[name], stored)
     return widgets
+
+
+def _add_widgets(widgets: list, name: str, entry, stored) -> None:
+    type_, opts = _split_entry(entry)
+    if type_ == DYNAMIC_COMBO:
+        choices = [o.get("key") for o in opts.get("options") or [] if isinstance(o, dict)]
+        widget = Widget(name, "COMBO", {**opts, "options": choices})
+        index = len(widgets)
+        widgets.append(widget)
+        selected = stored[index] if isinstance(stored, list) and index < len(stored) else widget.default()
+        for option in opts.get("options") or []:
+            if isinstance(option, dict) and option.get("key") == selected:
+                for section in ("required", "optional"):
+                    for child, child_entry in ((option.get("inputs") or {}).get(section) or {}).items():
+                        _add_widgets(widgets, f"{name}.{child}", child_entry, stored)
+        return
+    kind = widget_kind(type_, opts)
+    if kind is None:
+        return
+    if isinstance(type_, (list, tuple)):
+        opts = {**opts, "options": list(type_)}
+    widgets.append(Widget(name, kind, opts, dynamic_prompts=kind == "STRING" and bool(opts.get("dynamicPrompts"))))
+    control = opts.get("control_after_generate")
+    if control is None:
+        control = kind == "INT" and name.rsplit(".", 1)[-1] in LEGACY_SEED_NAMES
+    if control:
+        widgets.append(Widget("control_after_generate", "COMBO", {}, serialize=False))
+    if kind == "COMBO" and opts.get("image_upload"):
+        widgets.append(Widget("upload", "BUTTON", {}, serialize=False))
 
 
 def widget_values(widgets: list[Widget], stored) -> dict[str, Any]:
@@ -128,9 +150,11 @@ _ESCAPED = re.compile(r"\\([{}|])")
 def process_dynamic_prompt(text: str, rng: random.Random | None = None) -> str:
     """Strip C-style comments and replace each ``{a|b|c}`` by one random option (nested allowed).
 
-    Same grammar as the official frontend's dynamic prompts: a backslash keeps the next character
-    literal while parsing, and ``\\{``, ``\\}``, ``\\|`` lose their backslash at the end. ``rng``
-    makes the choice reproducible (the frontend uses Math.random).
+    Same grammar as the official frontend's dynamic prompts, and the same algorithm as the canvas's
+    web/graph/dynamic_prompt.js (tests/workflow/test_workflow_js_agrees.py runs both on the same
+    cases): a backslash keeps the next character literal while parsing, and ``\\{``, ``\\}``, ``\\|``
+    lose their backslash at the end. An option is picked as ``floor(rng.random() * n)``, as the
+    frontend does with Math.random, so the same random numbers pick the same options.
     """
     rng = rng or random.Random()
     return _expand(_COMMENTS.sub("", text), rng)
@@ -169,7 +193,7 @@ def _expand(text: str, rng: random.Random) -> str:
             current.append(char)
         options.append("".join(current))
         # The frontend re-runs the whole processor (comment stripping included) on the chosen option.
-        return process_dynamic_prompt(options[rng.randrange(len(options))], rng)
+        return process_dynamic_prompt(options[int(rng.random() * len(options))], rng)
 
     while pos < len(text):
         char = text[pos]

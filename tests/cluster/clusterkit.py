@@ -100,7 +100,7 @@ def build(base: Path, cluster_options=None, db_name="queue.db"):
     args = flags.parse_args(["serve", "--base-directory", str(base), "--cpu"])
     registry = main.worker_setup(args)
     config = ServerConfig(db_path=base / "user" / db_name, web_root=base / "web", durable=False,
-                          cluster=cluster_options)
+                          cluster=cluster_options, preview_method="latent2rgb")
     if cluster_options is not None:
         cluster_options.args = args
     return registry, config
@@ -139,12 +139,10 @@ def get(url, path) -> dict:
         return json.loads(resp.read().decode())
 
 
-def queue(url, prompt, client_id=None, **extra_data) -> str:
+def queue(url, prompt, client_id=None) -> str:
     body = {"prompt": prompt, "prompt_id": str(uuid.uuid4())}
     if client_id:
         body["client_id"] = client_id
-    if extra_data:
-        body["extra_data"] = extra_data
     return post(url, "/prompt", body)["prompt_id"]
 
 

@@ -91,7 +91,7 @@ def test_websocket_clients_see_the_same_message_sequence_as_with_the_in_process_
 
 def test_previews_and_custom_node_messages_from_a_worker_reach_the_client(cluster):
     ws = ck.WsRecorder(cluster.url)
-    pid = ck.queue(cluster.url, ck.sd_prompt(seed=150, hold=0.1), ws.client_id, preview_method="latent2rgb")
+    pid = ck.queue(cluster.url, ck.sd_prompt(seed=150, hold=0.1), ws.client_id)  # --preview-method latent2rgb
     ws.wait_for(lambda m: m["type"] == "executing" and m["data"].get("node") is None
                 and m["data"].get("prompt_id") == pid)
     ws.close()
@@ -135,7 +135,7 @@ def test_interrupt_stops_the_named_job_on_its_worker_and_not_the_other(cluster):
     assert any(m[0] == "execution_interrupted" for m in _history(cluster.url, stop)["status"]["messages"])
 
 
-def test_system_stats_lists_every_worker_and_free_empties_their_models(cluster):
+def test_system_stats_lists_every_worker_and_free_memory_empties_their_models(cluster):
     stats = ck.get(cluster.url, "/system_stats")
     workers = {w["worker_id"]: w for w in stats["workers"]}
     assert set(workers) == {"w0", "w1"} and all(w["alive"] for w in workers.values())

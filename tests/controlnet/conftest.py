@@ -1,9 +1,6 @@
 import pytest
 import torch
 
-# tests/e2e/test_issue5_workflows.py imports it from here; its home is control_testnets.py
-from tests.controlnet.control_testnets import tiny_controlnet_state_dict  # noqa: F401
-
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():

@@ -25,7 +25,7 @@ def _tiny_lora(ckpt: Path) -> dict:
     from safetensors.torch import load_file
 
     from core.models.lora import key_map
-    from tests.lora.conftest import kohya_lora_for
+    from tests.lora.lora_testfiles import kohya_lora_for
 
     shapes = {k: tuple(v.shape) for k, v in load_file(str(ckpt)).items()}
     return kohya_lora_for(shapes, key_map(shapes), "lora_", seed=5, alpha=2.0)
@@ -48,7 +48,7 @@ def _prepare(base: Path, prompt: dict, family: str) -> None:
     from safetensors.torch import save_file
 
     from core.models.tiny import tiny_state_dict, write_tiny_checkpoint
-    from tests.controlnet.conftest import tiny_controlnet_state_dict
+    from tests.controlnet.control_testnets import tiny_controlnet_state_dict
 
     models = base / "models"
     for node in prompt.values():

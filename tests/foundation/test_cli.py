@@ -94,3 +94,49 @@ def test_unknown_node_type_is_reported(base):
 def test_disable_all_custom_nodes_removes_the_pack(base):
     proc = run_cli(base, str(write(base, "wf.json", API)), "--disable-all-custom-nodes")
     assert proc.returncode == 2 and "TestConst" in proc.stderr
+
+
+def test_remote_client_reads_the_workflow_a_png_carries(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from core.cli.remote import load_workflow
+
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(API))
+    Image.new("RGB", (2, 2)).save(tmp_path / "made.png", pnginfo=info)
+    assert load_workflow(tmp_path / "made.png") == (API, None)
+
+
+def test_remote_client_refuses_a_file_that_holds_no_workflow_naming_it(tmp_path):
+    from core.cli.remote import EXIT_REFUSED, RemoteError, load_workflow
+
+    (tmp_path / "fake.png").write_text(json.dumps({"hello": "world"}))
+    with pytest.raises(RemoteError, match="fake.png: neither a UI workflow") as refused:
+        load_workflow(tmp_path / "fake.png")
+    assert refused.value.code == EXIT_REFUSED
+
+
+def test_remote_client_takes_a_png_prompt_over_its_workflow_as_a_local_run_does(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from core.cli.remote import load_workflow
+
+    ui = {"nodes": [], "links": [], "version": 0.4}
+    info = PngInfo()
+    info.add_text("workflow", json.dumps(ui))
+    info.add_text("prompt", json.dumps(API))
+    Image.new("RGB", (2, 2)).save(tmp_path / "made.png", pnginfo=info)
+    assert load_workflow(tmp_path / "made.png") == (API, ui)  # re-converting the UI graph would re-roll {a|b}
+
+
+def test_a_malformed_set_is_a_workflow_error_in_both_clients():
+    from core.cli.headless import WorkflowError, apply_overrides
+    from core.cli.remote import RemoteError, apply_sets
+
+    for item, reason in (("steps=3", "expected NODE_ID.INPUT=VALUE"), ("9.steps=3", "no node '9' .ids: 1, 2, 3, 4")):
+        with pytest.raises(WorkflowError, match=reason):
+            apply_overrides(json.loads(json.dumps(API)), [item])
+        with pytest.raises(RemoteError, match=reason):
+            apply_sets(json.loads(json.dumps(API)), [item])

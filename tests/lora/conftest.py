@@ -1,9 +1,6 @@
 import pytest
 import torch
 
-# tests/e2e/test_issue5_workflows.py imports it from here; its home is lora_testfiles.py
-from tests.lora.lora_testfiles import kohya_lora_for  # noqa: F401
-
 
 @pytest.fixture(scope="session")
 def manifest():

@@ -17,7 +17,7 @@ def env(comfy_env):  # noqa: F811
 
 def test_pack_with_a_missing_comfy_extras_name_still_registers_all_its_nodes(env):
     info = env.registry.object_info()
-    assert {"EX_CustomSampleTwice", "EX_GrowMaskUser"} <= set(info)
+    assert {"EX_CustomSampleTwice", "EX_CropMaskUser"} <= set(info)
     assert info["EX_CustomSampleTwice"]["python_module"] == "custom_nodes.extras_user"
 
 
@@ -45,11 +45,11 @@ def test_using_a_comfy_extras_name_latentflow_lacks_fails_naming_it(env):
     prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},
               "2": {"class_type": "ImagePadForOutpaint", "inputs": {"image": ["1", 0], "left": 8, "top": 0,
                                                                      "right": 0, "bottom": 0, "feathering": 0}},
-              "3": {"class_type": "EX_GrowMaskUser", "inputs": {"mask": ["2", 1]}}}
+              "3": {"class_type": "EX_CropMaskUser", "inputs": {"mask": ["2", 1]}}}
     result = env.run(prompt)
     assert not result.success
-    assert result.error["node_type"] == "EX_GrowMaskUser"
-    assert "comfy_extras.nodes_mask.GrowMask is a ComfyUI name that Latentflow does not provide" \
+    assert result.error["node_type"] == "EX_CropMaskUser"
+    assert "comfy_extras.nodes_mask.CropMask is a ComfyUI name that Latentflow does not provide" \
         in result.error["exception_message"]
 
 

@@ -7,8 +7,9 @@ import asyncio
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 
+from fuzzprofile import FUZZ
 from serverkit import make_registry
 
 CLASSES = ["SrvNumber", "SrvSum", "SrvShow", "SrvSlow", "SrvBoom"]
@@ -95,9 +96,7 @@ def fuzz_client(tmp_path_factory):
     loop.close()
 
 
-@settings(max_examples=2000, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@FUZZ
 @given(body=malformed_bodies())
 def test_malformed_prompt_gets_400_with_node_errors(fuzz_client, body):
     loop, client = fuzz_client

@@ -2,8 +2,6 @@
 the remote client (core/cli/remote.py) runs a workflow end to end; start-up is fast."""
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,68 +12,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, base: Path, *extra):
-        self.base, self.port = base, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(base / f"server-{self.port}.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "launcher.py"), "--port", str(self.port),
-                                      "--base-directory", str(base), *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
-        self.wait_ready()
-
-    def wait_ready(self, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {(self.base / f'server-{self.port}.log').read_text()}")
-            try:
-                return self.get("/system_stats")
-            except urllib.error.HTTPError:
-                return None  # up, but wants a token
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.05)
-        raise AssertionError("server did not start")
-
-    def get(self, path):
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
-            return json.loads(r.read())
-
-    def post(self, path, body):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read() or b"null")
-
-    def job(self, prompt_id):
-        try:
-            return self.get(f"/api/jobs/{prompt_id}")
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read())
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+from serverproc import REPO, Server, free_port
 
 
 def journal_prompt(tag, delay=0.0):
@@ -207,10 +144,11 @@ def test_real_main_py_starts_and_answers_within_two_seconds(base):
                              str(base), "--disable-all-custom-nodes"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # the queue answers at once; /system_stats may say 503 + Retry-After while torch still imports
         while True:
             assert proc.poll() is None, "main.py exited"
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=5) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/prompt", timeout=5) as r:
                     assert r.status == 200
                     break
             except (urllib.error.URLError, ConnectionError):
@@ -219,6 +157,15 @@ def test_real_main_py_starts_and_answers_within_two_seconds(base):
         elapsed = time.monotonic() - start
         # The brief's bound is 2 s; this shared CI machine gets slack, the bench records the real figure.
         assert elapsed < 6.0, f"start-up took {elapsed:.2f}s"
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=30) as r:
+                    assert r.status == 200
+                    break
+            except urllib.error.HTTPError as e:
+                assert e.code == 503 and e.headers["Retry-After"], e
+                assert time.monotonic() - start < 60, "device set-up did not finish in 60 s"
+                time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(10)

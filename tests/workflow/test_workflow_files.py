@@ -91,3 +91,54 @@ def test_json_that_is_no_workflow_is_refused_with_the_file_name(tmp_path, object
     (tmp_path / "odd.json").write_text(json.dumps({"hello": "world"}))
     with pytest.raises(WorkflowError, match="odd.json"):
         load_workflow_file(tmp_path / "odd.json", object_info)
+
+
+def test_png_text_reader_takes_a_path_as_well_as_bytes(tmp_path):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from core.workflow.png import read_png_text
+
+    info = PngInfo()
+    info.add_text("prompt", '{"1": {}}')
+    info.add_text("workflow", "ünïcode", zip=True)
+    Image.new("RGB", (2, 2)).save(tmp_path / "i.png", pnginfo=info)
+    expected = {"prompt": '{"1": {}}', "workflow": "ünïcode"}
+    assert read_png_text(tmp_path / "i.png") == read_png_text((tmp_path / "i.png").read_bytes()) == expected
+
+
+def test_png_text_reader_refuses_a_file_that_is_not_a_png(tmp_path):
+    import pytest
+
+    from core.workflow.png import read_png_text
+
+    (tmp_path / "x.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a png")
+    with pytest.raises(ValueError, match="not a PNG"):
+        read_png_text(tmp_path / "x.jpg")
+
+
+def test_png_text_reader_skips_a_damaged_compressed_chunk_and_keeps_the_rest():
+    import struct
+    import zlib
+
+    from core.workflow.png import PNG_SIGNATURE, read_png_text
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    data = (PNG_SIGNATURE + chunk(b"zTXt", b"broken\0\0not zlib") + chunk(b"tEXt", b"prompt\0{}")
+            + chunk(b"IEND", b""))
+    assert read_png_text(data) == {"prompt": "{}"}
+
+
+def test_png_text_chunks_are_parsed_in_one_module_only():
+    """core/workflow/png.py is the one reader: no other product module parses chunks or reads PIL's .text."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sources = [repo / "main.py", *(repo / "core").rglob("*.py"), *(repo / "nodes").rglob("*.py")]
+    readers = [p.relative_to(repo).as_posix() for p in sources
+               if p != repo / "core" / "workflow" / "png.py"
+               and any(s in p.read_text(encoding="utf-8") for s in ('b"tEXt"', 'b"iTXt"', 'b"zTXt"', '"text", {}',
+                                                                    '"text", None', ".text.items()"))]
+    assert readers == []

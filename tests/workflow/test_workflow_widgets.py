@@ -78,11 +78,13 @@ def test_meta_title_is_the_custom_title_else_the_display_name(object_info):
     assert [prompt[i]["_meta"]["title"] for i in ("1", "2", "3")] == ["Base model", "Load Model", "OldSeed"]
 
 
-def test_unknown_node_type_names_the_node_and_the_type(object_info):
-    from core.workflow.formats import WorkflowError
-
-    with pytest.raises(WorkflowError, match=r"node 7 .*'FancyUpscaler'"):
-        convert([ui_node(7, "FancyUpscaler", widgets_values=[1])], object_info=object_info)
+def test_unknown_node_type_is_emitted_with_its_links_for_validation_to_name(object_info):
+    # Its widget values cannot be named without its definition; validation reports the class.
+    prompt = convert([ui_node(1, "Loader", outputs=[("MODEL", "MODEL", [1])]),
+                      ui_node(7, "FancyUpscaler", inputs=[("model", "MODEL", 1)], widgets_values=[1])],
+                     links=[[1, 1, 0, 7, 0, "MODEL"]], object_info=object_info)
+    assert prompt["7"] == {"class_type": "FancyUpscaler", "inputs": {"model": ["1", 0]},
+                           "_meta": {"title": "FancyUpscaler"}}
 
 
 def test_unknown_type_of_a_muted_node_is_not_an_error(object_info):

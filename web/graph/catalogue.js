@@ -2,8 +2,10 @@
 // widgets and which are sockets, in the order docs/comfy-api.md §3.4 fixes for widgets_values.
 import { Node, LAYOUT } from "./model.js";
 
-const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
+// Input types drawn as a widget (core/workflow/widgets.py holds the same set; a test compares them).
+export const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
 export const SEED_CONTROLS = ["fixed", "increment", "decrement", "randomize"];
+const LEGACY_SEED_NAMES = new Set(["seed", "noise_seed"]);
 
 // Widget kinds registered by extensions: type name -> { create(name, spec) -> widget fields }.
 export const customWidgetTypes = new Map();
@@ -40,10 +42,14 @@ export function inputEntries(def) {
   return out;
 }
 
+// V3 dynamic combo: a combo whose chosen option brings its own widgets, named "combo.child".
+const DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3";
+
 // Is this input drawn as a widget? Sockets: non-widget types and forceInput/defaultInput.
 export function isWidgetInput(spec) {
   const [type, opts = {}] = spec;
   if (opts.forceInput || opts.defaultInput) return false;
+  if (type === DYNAMIC_COMBO) return true;
   if (Array.isArray(type)) return true;
   return WIDGET_TYPES.has(type) || customWidgetTypes.has(type);
 }
@@ -53,10 +59,30 @@ export function socketType(spec) {
   return Array.isArray(t) ? "COMBO" : t;
 }
 
-// Build the widget list (with the UI-only control and upload slots) for one input.
-export function makeWidgets(name, spec) {
+// Build the widget list (with the UI-only control and upload slots) for one input. A dynamic combo
+// takes its choice from `stored` (a node's widgets_values) at slot `at` and adds that option's widgets.
+export function makeWidgets(name, spec, stored = null, at = 0) {
   const [type, opts = {}] = spec;
   const ws = [];
+  if (type === DYNAMIC_COMBO) {
+    const choices = (opts.options ?? []).filter(o => o && typeof o === "object");
+    const values = choices.map(o => o.key);
+    const value = Array.isArray(stored) && at < stored.length ? stored[at] : (opts.default ?? values[0] ?? "");
+    const combo = { name, type: "combo", value, options: { ...opts, values }, serialize: true, inputType: "COMBO", dynamic: true };
+    const children = (key, from = null, start = 0) => {
+      const out = [];
+      const chosen = choices.find(o => o.key === key);
+      for (const section of ["required", "optional"])
+        for (const [child, childSpec] of Object.entries(chosen?.inputs?.[section] ?? {}))
+          if (isWidgetInput(childSpec)) out.push(...makeWidgets(`${name}.${child}`, childSpec, from, start + out.length));
+      return out;
+    };
+    // Graph.setWidget rebuilds the widgets after the combo from this when the choice changes
+    // (not enumerable: widgets are structured-cloned in places, functions are not).
+    Object.defineProperty(combo, "childrenFor", { value: key => children(key), enumerable: false });
+    ws.push(combo, ...children(value, stored, at + 1));
+    return ws;
+  }
   if (customWidgetTypes.has(type)) {
     ws.push({ name, type, value: opts.default ?? null, options: opts, serialize: true, inputType: type,
       ...customWidgetTypes.get(type).create?.(name, spec) });
@@ -69,27 +95,31 @@ export function makeWidgets(name, spec) {
     ws.push({ name, type: "number", value: opts.default ?? opts.min ?? 0,
       options: { min: opts.min ?? -Infinity, max: opts.max ?? Infinity, step, round: opts.round, int: type === "INT" },
       serialize: true, inputType: type });
-    if (opts.control_after_generate || (type === "INT" && (name === "seed" || name === "noise_seed")))
-      ws.push({ name: "control_after_generate", type: "control", value: "randomize", options: { values: SEED_CONTROLS },
-        serialize: false, forWidget: name });
   } else if (type === "STRING") {
     ws.push({ name, type: opts.multiline ? "multiline" : "text", value: opts.default ?? "", options: opts,
       serialize: true, inputType: "STRING" });
   } else if (type === "BOOLEAN") {
     ws.push({ name, type: "toggle", value: opts.default ?? false, options: opts, serialize: true, inputType: "BOOLEAN" });
   }
+  // docs/comfy-api.md §3.4: a control_after_generate slot follows the widget that asks for one; old
+  // frontends gave one to any INT named seed/noise_seed (core/workflow/widgets.py, same rule).
+  const control = opts.control_after_generate ?? (type === "INT" && LEGACY_SEED_NAMES.has(name));
+  if (control && ws.length) {
+    ws.splice(1, 0, { name: "control_after_generate", type: "control", value: "randomize",
+      options: { values: SEED_CONTROLS }, serialize: false, forWidget: name });
+  }
   return ws;
 }
 
 // A fresh node of a catalogue type (or a virtual UI type).
-export function createNode(catalogue, type, { id = null, pos = [0, 0] } = {}) {
+export function createNode(catalogue, type, { id = null, pos = [0, 0], stored = null } = {}) {
   const v = VIRTUAL_TYPES[type];
   if (v) return createVirtual(type, { id, pos });
   const def = catalogue.get(type);
   if (!def) return null;
   const inputs = [], widgets = [];
   for (const [name, spec] of inputEntries(def)) {
-    if (isWidgetInput(spec)) widgets.push(...makeWidgets(name, spec));
+    if (isWidgetInput(spec)) widgets.push(...makeWidgets(name, spec, stored, widgets.length));
     else inputs.push({ name, type: socketType(spec), link: null, ...(spec[1]?.optional ? {} : {}) });
   }
   const outputs = (def.output ?? []).map((t, i) => ({

@@ -117,6 +117,16 @@ export class Graph extends Bus {
     const w = node.widget(name);
     if (!w || w.value === value) return;
     const old = w.value;
+    if (w.childrenFor) {   // a dynamic combo: the chosen option's widgets follow it
+      const before = node.widgets;
+      const prefix = `${name}.`;
+      const i = before.indexOf(w);
+      const after = [...before.slice(0, i + 1), ...w.childrenFor(value),
+        ...before.slice(i + 1).filter(x => !x.name.startsWith(prefix))];
+      this._do(() => { w.value = value; node.widgets = after; }, () => { w.value = old; node.widgets = before; },
+        { kind: "widget", node, name });
+      return;
+    }
     this._do(() => { w.value = value; }, () => { w.value = old; }, { kind: "widget", node, name });
   }
 

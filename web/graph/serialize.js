@@ -62,7 +62,8 @@ export function nodeFromJSON(raw, catalogue) {
   const pos = xy(raw.pos, [0, 0]);
   let node;
   if (known) {
-    node = createNode(catalogue, raw.type, { id: raw.id, pos });
+    // the stored values pick the options of dynamic combos, which decide the widget layout
+    node = createNode(catalogue, raw.type, { id: raw.id, pos, stored: Array.isArray(raw.widgets_values) ? raw.widgets_values : null });
     const sockets = node.inputs;
     // The file's inputs are authoritative (they carry link ids and converted widgets); sockets the
     // file lacks (an optional input added later) are appended so their indices stay stable.

@@ -2,27 +2,9 @@
 // virtual nodes dropped and resolved, muted/bypassed nodes dropped with bypass pass-through,
 // widget values keyed by name (UI-only slots skipped), links as [origin_id_string, slot].
 import { MODE } from "./model.js";
-import { VIRTUAL_TYPES } from "./catalogue.js";
-
-// Dynamic prompts (§3.4 step 3): strip C-style comments, then replace innermost {a|b|c} groups by a
-// random choice until none remain; backslash escapes are kept for the server.
-export function processDynamicPrompt(text, random = Math.random) {
-  if (typeof text !== "string") return text;
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\\") { out += c + (text[i + 1] ?? ""); i++; continue; }
-    if (c === "/" && text[i + 1] === "/") { while (i < text.length && text[i] !== "\n") i++; if (i < text.length) out += "\n"; continue; }
-    if (c === "/" && text[i + 1] === "*") { const end = text.indexOf("*/", i + 2); i = end < 0 ? text.length : end + 1; continue; }
-    out += c;
-  }
-  const group = /(?<!\\)\{([^{}]*?)(?<!\\)\}/;
-  for (let m = out.match(group), guard = 0; m && guard < 10000; m = out.match(group), guard++) {
-    const options = m[1].split(/(?<!\\)\|/);
-    out = out.slice(0, m.index) + options[Math.floor(random() * options.length)] + out.slice(m.index + m[0].length);
-  }
-  return out;
-}
+import { VIRTUAL_TYPES, Catalogue } from "./catalogue.js";
+import { processDynamicPrompt } from "./dynamic_prompt.js";
+import { Flattened, hasSubgraphs } from "./subgraphs.js";
 
 function widgetApiValue(w, value, random) {
   if (Array.isArray(value)) return { __value__: value };
@@ -51,7 +33,8 @@ export function resolveLink(graph, link, seen = new Set()) {
   return { ref: [String(origin.id), link.origin_slot] };
 }
 
-export function graphToPrompt(graph, { random = Math.random } = {}) {
+export function graphToPrompt(graph, { random = Math.random, catalogue = null } = {}) {
+  if (hasSubgraphs(graph)) return subgraphPrompt(graph, catalogue ?? new Catalogue({}), random);
   const prompt = {};
   const nodes = graph.zorder.map(id => graph.getNode(id)).filter(Boolean);
   for (const node of nodes) {
@@ -76,9 +59,35 @@ export function graphToPrompt(graph, { random = Math.random } = {}) {
   return prompt;
 }
 
+// A graph with subgraph instances: every inner node runs once per instance, id "instance:inner"
+// (web/graph/subgraphs.js); the catalogue builds the inner nodes' widgets from their saved values.
+function subgraphPrompt(graph, catalogue, random) {
+  const flat = new Flattened(graph, catalogue);
+  const prompt = {};
+  for (const dto of flat.byId.values()) {
+    if (!flat.emits(dto)) continue;
+    const node = dto.node, inputs = {};
+    for (const w of node.widgets) {
+      if (w.serialize === false || node.kind === "missing") continue;
+      inputs[w.name] = widgetApiValue(w, w.value, random);
+    }
+    node.inputs.forEach((inp, slot) => {
+      const r = flat.resolveInput(dto, slot);
+      if (r?.ref) inputs[inp.name] = r.ref;
+      else if (r?.promoted) inputs[inp.name] = Array.isArray(r.value) ? { __value__: r.value } : r.value;
+      else if (r && r.value !== undefined) inputs[inp.name] = widgetApiValue(node.widget(inp.widget?.name ?? inp.name), r.value, random);
+    });
+    prompt[dto.id] = { inputs, class_type: node.type, _meta: { title: node.title } };
+  }
+  for (const entry of Object.values(prompt))
+    for (const [k, v] of Object.entries(entry.inputs))
+      if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && !(v[0] in prompt)) delete entry.inputs[k];
+  return prompt;
+}
+
 // The POST /prompt body (§3.4 step 8).
-export function promptRequest(graph, workflow, { clientId, front = false, random } = {}) {
-  const body = { client_id: clientId, prompt: graphToPrompt(graph, { random }), extra_data: { extra_pnginfo: { workflow } } };
+export function promptRequest(graph, workflow, { clientId, front = false, random, catalogue } = {}) {
+  const body = { client_id: clientId, prompt: graphToPrompt(graph, { random, catalogue }), extra_data: { extra_pnginfo: { workflow } } };
   if (front) body.front = true;
   return body;
 }

@@ -3,7 +3,7 @@ Latentflow lacks), and calls them classic-style and V3-style, as UltimateSDUpsca
 import comfy_extras.nodes_align_your_steps  # noqa: F401  (a module import alone must work)
 from comfy_extras.nodes_custom_sampler import BasicScheduler, KSamplerSelect, SamplerCustom
 from comfy_extras.nodes_latent import LatentBatch
-from comfy_extras.nodes_mask import GrowMask  # not provided by Latentflow: importing it still works
+from comfy_extras.nodes_mask import CropMask  # not provided by Latentflow: importing it still works
 from comfy_extras.nodes_upscale_model import ImageUpscaleWithModel
 
 # the check UltimateSDUpscale makes to choose between the two calling conventions
@@ -28,7 +28,7 @@ class CustomSampleTwice:
         return (batch[0],)
 
 
-class GrowMaskUser:
+class CropMaskUser:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"mask": ("MASK",)}}
@@ -39,7 +39,7 @@ class GrowMaskUser:
     CATEGORY = "stand-in/extras"
 
     def run(self, mask):
-        return GrowMask().expand_mask(mask, 2, True)
+        return CropMask().crop(mask, 0, 0, 8, 8)
 
 
-NODE_CLASS_MAPPINGS = {"EX_CustomSampleTwice": CustomSampleTwice, "EX_GrowMaskUser": GrowMaskUser}
+NODE_CLASS_MAPPINGS = {"EX_CustomSampleTwice": CustomSampleTwice, "EX_CropMaskUser": CropMaskUser}
