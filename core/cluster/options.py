@@ -31,15 +31,14 @@ class ClusterOptions:
 
 def options_from_args(args) -> ClusterOptions | None:
     """ClusterOptions from the flags, or None when --ray was not given."""
-    address = getattr(args, "ray", None)
+    address = args.ray
     if not address:
         return None
     import importlib.util
     if importlib.util.find_spec("ray") is None:
         raise ClusterUnavailable(f"--ray {address} needs Ray: pip install -r requirements-ray.txt (docs/cluster.md)")
-    return ClusterOptions(address=address, workers=getattr(args, "workers", None),
-                          on_worker_loss=getattr(args, "ray_on_worker_loss", "fail") or "fail",
-                          shared_folders=bool(getattr(args, "ray_shared_folders", False)), args=_absolute(args))
+    return ClusterOptions(address=address, workers=args.workers, on_worker_loss=args.ray_on_worker_loss,
+                          shared_folders=args.ray_shared_folders, args=_absolute(args))
 
 
 FOLDER_FLAGS = ("base_directory", "models_directory", "output_directory", "input_directory", "temp_directory",
@@ -53,8 +52,7 @@ def _absolute(args):
 
     args = copy.copy(args)
     for name in FOLDER_FLAGS:
-        if getattr(args, name, None):
+        if getattr(args, name):
             setattr(args, name, os.path.abspath(getattr(args, name)))
-    if getattr(args, "extra_model_paths_config", None):
-        args.extra_model_paths_config = [os.path.abspath(p) for p in args.extra_model_paths_config]
+    args.extra_model_paths_config = [os.path.abspath(p) for p in args.extra_model_paths_config]
     return args

@@ -17,7 +17,10 @@ MAY_IMPORT = {
     "core.execution": (),
     "core.workflow": (),
     "core.cli": ("core.execution", "core.workflow", "core.paths"),
-    "core.server": ("core.execution", "core.workflow", "core.paths", "core.compat", "core.cli.flags"),
+    "core.server": ("core.execution", "core.workflow", "core.paths", "core.compat", "core.cli.flags",
+                    "core.cluster"),  # only with --ray (app.py, config_from_args)
+    # the Ray workers: each runs the executor with the pack surface; the server side reuses the worker's relay
+    "core.cluster": ("core.execution", "core.paths", "core.compat", "core.cli.flags", "core.server"),
     "core.devices": (),
     "core.paths": (),
     "core.images": (),
