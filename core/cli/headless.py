@@ -49,9 +49,10 @@ class ProgressPrinter:
 
     def __call__(self, event, data):
         if event == "executing" and data.get("node") is not None:
-            self.node = data["node"]
+            self.node = data.get("display_node") or data["node"]  # nodes an expansion added show as their parent
             self.done += 1
-            self._line(f"[{self.done}/{self.total}] #{self.node} {self.prompt[self.node]['class_type']}")
+            class_type = self.prompt.get(self.node, {}).get("class_type", "")
+            self._line(f"[{self.done}/{self.total}] #{self.node} {class_type}")
         elif event == "progress":
             width = 30
             filled = int(width * data["value"] / max(1, data["max"]))

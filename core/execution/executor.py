@@ -5,6 +5,7 @@ keeps the results. Events follow docs/comfy-api.md §2; interrupts come from :mo
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
@@ -50,7 +51,19 @@ class Executor:
         self.cache = OutputCache(cache, lru_size)
         self.interrupt_flag = progress.InterruptFlag()
         self._instances: dict = {}  # (node id, class) -> node object, reused across prompts
-        self._sig_memo: dict = {}  # node id -> (class, frozen inputs, upstream sigs, changed, signature)
+        self._sig_memo: dict = {}  # node id -> (class, inputs, upstream sigs, changed, signature)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _run_loop(self, coro):
+        """Run a prompt's schedule on this executor's event loop (kept between prompts: cheaper than a
+        new loop each time), or on a helper thread's when the calling thread already runs a loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(coro)
+        return run_sync(coro)
 
     def interrupt(self) -> None:
         self.interrupt_flag.set()
@@ -63,8 +76,8 @@ class Executor:
         extra_data = extra_data or {}
         result = ExecutionResult(success=False)
 
-        def send(event, data):
-            if event in STATUS_EVENTS:
+        def send(event, data, record=True):
+            if record and event in STATUS_EVENTS:
                 result.messages.append((event, data))
             if emit is not None:
                 try:
@@ -85,17 +98,17 @@ class Executor:
         self.interrupt_flag.clear()
         send("execution_start", {"prompt_id": prompt_id, "timestamp": _now_ms()})
         run = PromptRun(self, prompt, prompt_id, extra_data, send, emit_preview, preview_method, result)
-        run.track_states = emit is not None
+        run.states.enabled = emit is not None
         try:
             run.start(outputs)
             send("execution_cached", {"nodes": list(result.cached), "prompt_id": prompt_id,
                                       "timestamp": _now_ms()})
             run.resend_cached_ui()
-            run_sync(run.loop())
-            run.flush_states(force=True)
+            self._run_loop(run.loop())
+            run.states.flush(force=True)
         except progress.Interrupted:
             result.interrupted = True
-            run.flush_states(force=True)
+            run.states.flush(force=True)
             node_id = run.dyn.get_real_node_id(run.current) if run.current else None
             send("execution_interrupted", {
                 "prompt_id": prompt_id, "node_id": node_id,
@@ -107,7 +120,7 @@ class Executor:
             if _is_oom(e.exc):
                 message += ("\nThis error means you ran out of memory on your GPU. Try a smaller image, "
                             "a smaller batch, or --lowvram.")
-            run.set_state(e.node_id, "error")
+            run.states.set(e.node_id, "error")
             # errors inside an expansion are reported on the submitted node it came from
             node_id = run.dyn.get_real_node_id(e.node_id)
             node_type = prompt[node_id]["class_type"] if node_id in prompt else e.class_type

@@ -9,7 +9,6 @@ again in a later run gets the same ids and its nodes can be served from the cach
 from __future__ import annotations
 
 import contextvars
-import itertools
 
 
 def is_raw_link(value) -> bool:
@@ -24,18 +23,20 @@ _prefix_scope: contextvars.ContextVar = contextvars.ContextVar("graph_prefix", d
 
 
 def set_prefix_scope(root: str, call_index: int, graph_index: int = 0) -> None:
-    _prefix_scope.set([str(root), int(call_index), itertools.count(graph_index)])
+    _prefix_scope.set([root, call_index, graph_index])
 
 
 def allocate_prefix(root=None, call_index=None, graph_index=None) -> str:
     scope = _prefix_scope.get()
     if scope is None:
-        scope = ["", 0, itertools.count()]
+        scope = ["", 0, 0]
         _prefix_scope.set(scope)
     root = scope[0] if root is None else root
     call_index = scope[1] if call_index is None else call_index
-    index = next(scope[2]) if graph_index is None else graph_index
-    return f"{root}.{call_index}.{index}."
+    if graph_index is None:
+        graph_index = scope[2]
+        scope[2] += 1
+    return f"{root}.{call_index}.{graph_index}."
 
 
 class Node:

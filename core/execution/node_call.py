@@ -2,9 +2,10 @@
 async functions and execution blockers (docs/comfy-api.md §4.1, §5.4 and §5.6).
 
 A node is called once per list index. Each call either finishes at once or, when FUNCTION is a
-coroutine function that did not finish on its first step, leaves an ``asyncio.Task`` the executor
-awaits while other nodes run. A call whose inputs hold an :class:`ExecutionBlocker` is not made:
-its result is the blocker, so one blocked list item blocks only that item downstream.
+coroutine function (or returns an awaitable, as V3 nodes' wrappers do) that did not finish on its
+first step, leaves an ``asyncio.Task`` the executor awaits while other nodes run. A call whose
+inputs hold an :class:`ExecutionBlocker` is not made: its result is the blocker, so one blocked list
+item blocks only that item downstream.
 """
 from __future__ import annotations
 
@@ -94,30 +95,23 @@ async def start_calls(obj, cls, func_name: str, kwargs: dict, node_id: str, on_b
             results.append(on_block(blocker) if on_block else blocker)
             continue
         set_prefix_scope(node_id, index)
-        if inspect.iscoroutinefunction(fn):
-            task = asyncio.create_task(_scoped(fn, call, node_id, index))
+        out = fn(**call)  # for an async FUNCTION (or one returning a coroutine) this only creates it
+        if inspect.isawaitable(out):
+            # a task runs in a copy of this context: this call's prefix scope and job context
+            task = asyncio.create_task(out) if inspect.iscoroutine(out) else asyncio.ensure_future(out)
             await asyncio.sleep(0)  # let it run until its first real wait
-            results.append(task.result() if task.done() else task)
-        else:
-            out = fn(**call)
-            if inspect.isawaitable(out):  # a plain function that returned a coroutine
-                out = await out
-            results.append(out)
+            out = task.result() if task.done() else task
+        results.append(out)
     return results
 
 
-async def _scoped(fn, call, node_id, index):
-    set_prefix_scope(node_id, index)  # this task's own prefix scope (context copied at creation)
-    return await fn(**call)
-
-
 def pending_tasks(results) -> list:
-    return [r for r in results if isinstance(r, asyncio.Task) and not r.done()]
+    return [r for r in results if isinstance(r, asyncio.Future) and not r.done()]
 
 
 def resolve(results) -> list:
     """Replace finished Tasks by their values (raising a task's exception)."""
-    return [r.result() if isinstance(r, asyncio.Task) else r for r in results]
+    return [r.result() if isinstance(r, asyncio.Future) else r for r in results]
 
 
 class Returns:

@@ -8,23 +8,16 @@ subgraph's outputs, after them (docs/comfy-api.md §5.6). Lives only inside ``Ex
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 
-from core.execution import progress
+from core.execution import node_inputs, progress
 from core.execution.expansion import DynamicPrompt
-from core.execution.graph import declared_inputs, find_cycle, is_link, unwrap_value
+from core.execution.graph import find_cycle, is_link
 from core.execution.node_call import (ExecutionBlocker, collect_returns, format_inputs, maybe_await, pending_tasks,
                                       resolve, split_calls, start_calls)
+from core.execution.node_states import NodeStates
 from core.execution.signature import Signer
-
-log = logging.getLogger(__name__)
-
-# hidden input kinds the executor fills in (docs/comfy-api.md §4.1)
-STATE_INTERVAL = 0.05  # s between progress_state messages
-
-_HIDDEN_KINDS = ("PROMPT", "DYNPROMPT", "EXTRA_PNGINFO", "UNIQUE_ID", "AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG")
 
 
 class NodeError(Exception):
@@ -38,10 +31,6 @@ class DependencyCycleError(Exception):
 
 
 class DuplicateNodeError(Exception):
-    pass
-
-
-class ExecutionBlocked(Exception):
     pass
 
 
@@ -62,13 +51,9 @@ class PromptRun:
         self.lazy_requested: dict = {}  # node id -> set of lazy input names pulled in
         self.waiting_async: dict = {}  # node id -> (per-call results with Tasks, inputs)
         self.expanding: dict = {}  # node id -> (per-call (graph, result), ui)
-        self.states: dict = {}  # node id -> progress_state entry
+        self.states = NodeStates(prompt_id, self.dyn, send)
         self.current = None
         self._declared: dict = {}
-        self._announce = False  # progress_state is sent once the run has announced its cached nodes
-        self.track_states = True  # off when nobody listens to events
-        self._states_dirty = False
-        self._states_sent = 0.0
 
     @property
     def signatures(self):
@@ -85,60 +70,17 @@ class PromptRun:
         """INPUT_TYPES may scan model folders, so it is read once per class per prompt."""
         info = self._declared.get(class_type)
         if info is None:
-            types = self.registry.get(class_type).INPUT_TYPES()
-            hidden = dict(types.get("hidden") or {})
-            declared = declared_inputs(types)
-            for name, entry in hidden.items():  # hidden inputs declared with a type take values too
-                if isinstance(entry, (list, tuple)) and name not in declared:
-                    declared[name] = ("hidden", entry[0] if entry else "*",
-                                      entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {})
-            info = self._declared[class_type] = (declared, hidden)
+            info = self._declared[class_type] = node_inputs.class_inputs(self.registry.get(class_type).INPUT_TYPES())
         return info
 
     def display_id(self, node_id):
         return self.dyn.get_display_node_id(node_id)
 
-    # --- progress_state ------------------------------------------------------------------------
-    def set_state(self, node_id, state, value=None, max_value=None):
-        if not self.track_states:
-            return
-        entry = self.states.get(node_id)
-        if entry is None:
-            entry = self.states[node_id] = {"value": 0, "max": 1, "state": "pending"}
-        entry["state"] = state
-        if value is not None:
-            entry["value"] = value
-        if max_value is not None:
-            entry["max"] = max_value
-        if state == "finished":
-            entry["value"] = entry["max"]
-        self._states_dirty = True
-        self.flush_states(force=state == "error")
-
-    def flush_states(self, force=False):
-        """Send progress_state, at most every STATE_INTERVAL s unless forced: each message lists every
-        node of the prompt, so one per node start and finish would be quadratic in the prompt's size."""
-        if not self._announce or not self._states_dirty:
-            return
-        now = time.monotonic()
-        if not force and now - self._states_sent < STATE_INTERVAL:
-            return
-        self._states_sent, self._states_dirty = now, False
-        nodes = {}
-        for nid, e in self.states.items():
-            if e["state"] == "pending":
-                continue
-            nodes[nid] = {**e, "node_id": nid, "prompt_id": self.prompt_id,
-                          "display_node_id": self.dyn.get_display_node_id(nid),
-                          "parent_node_id": self.dyn.get_parent_node_id(nid),
-                          "real_node_id": self.dyn.get_real_node_id(nid)}
-        self.send("progress_state", {"prompt_id": self.prompt_id, "nodes": nodes})
-
     def node_send(self, event, data):
         """Events from inside a node (ProgressBar): progress also updates progress_state."""
         self.send(event, data)
         if event == "progress" and data.get("node") in self.states:
-            self.set_state(data["node"], "running", data.get("value"), data.get("max"))
+            self.states.set(data["node"], "running", data.get("value"), data.get("max"))
 
     # --- scheduling ----------------------------------------------------------------------------
     def start(self, outputs):
@@ -160,7 +102,7 @@ class PromptRun:
         self.values[node_id] = entry[0]
         if entry[1] is not None:
             self.result.outputs[node_id] = entry[1]
-        self.set_state(node_id, "finished")
+        self.states.set(node_id, "finished")
         return True
 
     def _add_needed(self, roots, extra_edges=()):
@@ -214,8 +156,7 @@ class PromptRun:
             if node_id in self.values:
                 self.send("executed", {"node": node_id, "display_node": self.display_id(node_id), "output": ui,
                                        "prompt_id": self.prompt_id})
-        self._announce = True
-        self.flush_states(force=True)
+        self.states.announce()
 
     async def loop(self):
         try:
@@ -231,10 +172,12 @@ class PromptRun:
                 if not self.waiting_async:
                     break
                 await self._wait_for_tasks()
-        finally:
-            for results, _inputs in self.waiting_async.values():
-                for task in pending_tasks(results):
-                    task.cancel()
+        finally:  # a failure or interrupt leaves other nodes' tasks running: stop them before returning
+            left = [t for results, _inputs in self.waiting_async.values() for t in pending_tasks(results)]
+            for task in left:
+                task.cancel()
+            if left:
+                await asyncio.gather(*left, return_exceptions=True)
         missing = [o for o in self.outputs if o not in self.values]
         if missing:  # only a cycle created through lazy inputs can leave nodes unscheduled
             raise NodeError(missing[0], self.prompt[missing[0]]["class_type"],
@@ -247,7 +190,7 @@ class PromptRun:
             await asyncio.wait(tasks, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
         if self.ex.interrupt_flag.is_set():
             raise progress.Interrupted()
-        self.flush_states()
+        self.states.flush()
         for node_id, (results, _inputs) in list(self.waiting_async.items()):
             if not pending_tasks(results):
                 self.ready.append(node_id)
@@ -272,21 +215,33 @@ class PromptRun:
             self.values[node_id] = shared[0]
             if shared[1] is not None:
                 self.result.outputs[node_id] = shared[1]
-            self.set_state(node_id, "finished")
+            self.states.set(node_id, "finished")
             return True
         if await self._needs_lazy(node_id, cls):
             return False
         self.send("executing", {"node": node_id, "display_node": self.display_id(node_id),
                                 "prompt_id": self.prompt_id})
-        self.set_state(node_id, "running")
+        self.states.set(node_id, "running")
         inputs = self._gather_inputs(node_id)
         obj = self._instance(node_id, cls)
 
+        reported = []
+
         def on_block(blocker):
-            if blocker.message is not None:
-                raise NodeError(node_id, class_type, ExecutionBlocked(f"Execution Blocked: {blocker.message}"),
-                                format_inputs(inputs))
-            return blocker
+            """A blocker with a message is reported as an error of this node, as ComfyUI does, then
+            blocks silently like any other: the rest of the prompt still runs."""
+            if blocker.message is None:
+                return blocker
+            if not reported:
+                reported.append(blocker)
+                self.send("execution_error", {
+                    "prompt_id": self.prompt_id, "node_id": self.dyn.get_real_node_id(node_id),
+                    "node_type": class_type, "executed": list(self.result.executed),
+                    "exception_message": f"Execution Blocked: {blocker.message}",
+                    "exception_type": "ExecutionBlocked", "traceback": [], "current_inputs": [],
+                    "current_outputs": [], "timestamp": int(time.time() * 1000)},
+                    record=False)  # not a failure of the prompt: its history status stays as the run ends
+            return ExecutionBlocker(None)
 
         try:
             with progress.job_context(self._job(node_id)):
@@ -308,7 +263,7 @@ class PromptRun:
         try:
             returns = collect_returns(cls, results)
         except Exception as e:
-            raise NodeError(node_id, cls.__name__, e, format_inputs(inputs)) from e
+            raise NodeError(node_id, self.prompt[node_id]["class_type"], e, format_inputs(inputs)) from e
         if returns.expansions is not None:
             self._expand(node_id, cls, returns)
             return self._finish_expansion(node_id, cls) if self.waiting_on.get(node_id, 0) == 0 else False
@@ -319,7 +274,7 @@ class PromptRun:
     def _store(self, node_id, outputs, ui):
         self.values[node_id] = outputs
         self.ex.cache.put(self.sign(node_id), outputs, ui)
-        self.set_state(node_id, "finished")
+        self.states.set(node_id, "finished")
         if ui is not None:
             self.result.outputs[node_id] = ui
             self.send("executed", {"node": node_id, "display_node": self.display_id(node_id), "output": ui,
@@ -435,43 +390,10 @@ class PromptRun:
         return obj
 
     def _gather_inputs(self, node_id, allow_missing=False) -> dict:
-        """Every input as a list of values (docs/comfy-api.md §5.4), hidden inputs included.
-
-        Linked inputs reach the function even when undeclared (``**kwargs`` nodes fed by links the
-        UI added); constants only when declared. ``rawLink`` inputs receive the link itself.
-        """
         node = self.prompt[node_id]
-        kwargs = {}
-        declared = self.declared(node["class_type"])
-        for name, value in node["inputs"].items():
-            opts = declared[name][2] if name in declared else {}
-            if is_link(value) and not opts.get("rawLink"):
-                src = str(value[0])
-                if src not in self.values:
-                    if allow_missing or opts.get("lazy"):
-                        kwargs[name] = [None]  # a lazy input nobody asked for arrives as None
-                        continue
-                    raise KeyError(f"input {name!r} of node #{node_id} needs node #{src}, which did not run")
-                outputs = self.values[src]
-                if not 0 <= value[1] < len(outputs):
-                    raise IndexError(f"input {name!r} of node #{node_id}: node #{src} has no output {value[1]}")
-                kwargs[name] = outputs[value[1]]
-            elif name in declared:
-                kwargs[name] = [unwrap_value(value)]
-        for name, kind in self.hidden(node["class_type"]).items():
-            if not isinstance(kind, str) or kind not in _HIDDEN_KINDS:
-                continue
-            if kind == "PROMPT":
-                kwargs[name] = [self.dyn.original_prompt]
-            elif kind == "DYNPROMPT":
-                kwargs[name] = [self.dyn]
-            elif kind == "EXTRA_PNGINFO":
-                kwargs[name] = [self.extra_data.get("extra_pnginfo")]
-            elif kind == "UNIQUE_ID":
-                kwargs[name] = [node_id]
-            else:
-                kwargs[name] = [self.extra_data.get(kind.lower())]
-        return kwargs
+        declared, hidden = self._class_info(node["class_type"])
+        return node_inputs.gather(node_id, node, declared, hidden, self.values, self.dyn, self.extra_data,
+                                  allow_missing)
 
 
 class _Linked(list):

@@ -27,49 +27,50 @@ class Signer:
         sig = self.signatures.get(node_id)
         if sig is not None:
             return sig
-        prompt = self.run.prompt
+        prompt, sigs = self.run.prompt, self.signatures
         stack = [node_id]
         while stack:
             nid = stack[-1]
-            if nid in self.signatures:
+            if nid in sigs or nid not in prompt:  # a link to a missing node is marked in _own
                 stack.pop()
                 continue
-            pending = [str(v[0]) for v in prompt[nid]["inputs"].values()
-                       if is_link(v) and str(v[0]) in prompt and str(v[0]) not in self.signatures]
-            if pending:
+            pending = [str(v[0]) for v in prompt[nid]["inputs"].values() if is_link(v) and str(v[0]) not in sigs]
+            if pending and any(p in prompt for p in pending):
                 stack.extend(pending)
                 continue
             stack.pop()
-            self.signatures[nid] = self._own(nid)
-        return self.signatures[node_id]
-
-    def _upstream(self, value):
-        """A link's part: the source's signature, or a marker when it names no node (failed validation)."""
-        return self.signatures.get(str(value[0]), ("missing", str(value[0])))
+            sigs[nid] = self._own(nid)
+        return sigs[node_id]
 
     def _own(self, node_id) -> Signature:
-        run, ex = self.run, self.run.ex
+        run, ex, sigs = self.run, self.run.ex, self.signatures
         node = run.prompt[node_id]
         class_type = node["class_type"]
         cls = run.registry.get(class_type)
         inputs = node["inputs"]
         changed = self._is_changed(cls, node_id, inputs)
+        try:
+            upstream = tuple([sigs[str(v[0])] for v in inputs.values() if is_link(v)])
+        except KeyError:  # a link naming no node (it failed validation; its output does not run)
+            upstream = tuple([sigs.get(str(v[0])) or ("missing", str(v[0])) for v in inputs.values() if is_link(v)])
+        memo = ex._sig_memo.get(node_id)
+        if memo is not None and changed is not ALWAYS and memo[0] == class_type and memo[2] == upstream \
+                and memo[3] == changed and (memo[1] == inputs if node_id in run.dyn.original_prompt
+                                            else _same_objects(memo[1], inputs)):  # submitted prompts are JSON
+            return memo[4]
         parts = []
-        for name in sorted(inputs):
-            value = inputs[name]
+        links = iter(upstream)
+        for name, value in inputs.items():
             if is_link(value):
-                parts.append((name, self._upstream(value), value[1]))
+                parts.append((name, next(links), value[1]))
             else:
                 parts.append((name, freeze(value)))
-        parts = tuple(parts)
-        memo = ex._sig_memo.get(node_id)
-        if memo is not None and changed is not ALWAYS and memo[0] == class_type and memo[1] == parts \
-                and memo[2] == changed:
-            return memo[3]
+        parts.sort(key=_first)
         per_node = getattr(cls, "NOT_IDEMPOTENT", False) or "UNIQUE_ID" in run.hidden(class_type).values()
-        key = (class_type, changed if changed is not ALWAYS else object(), node_id if per_node else None, parts)
+        key = (class_type, changed if changed is not ALWAYS else object(), node_id if per_node else None,
+               tuple(parts))
         sig = ex.cache.interner.intern(Signature(key))
-        ex._sig_memo[node_id] = (class_type, parts, changed, sig)
+        ex._sig_memo[node_id] = (class_type, dict(inputs), upstream, changed, sig)
         return sig
 
     def _is_changed(self, cls, node_id, inputs):
@@ -94,3 +95,25 @@ class Signer:
         if isinstance(value, float) and math.isnan(value):
             return ALWAYS
         return freeze(value)
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _same_objects(a: dict, b: dict) -> bool:
+    """Equal input dicts; objects an expansion passed (tensors) count as equal only when identical."""
+    if a.keys() != b.keys():
+        return False
+    for name, x in a.items():
+        y = b[name]
+        if x is y:
+            continue
+        if type(x) is not type(y) or not isinstance(x, (str, int, float, bool, list, dict)):
+            return False
+        try:
+            if not x == y:
+                return False
+        except Exception:  # a list holding tensors compares elementwise into a tensor
+            return False
+    return True

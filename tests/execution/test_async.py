@@ -93,11 +93,11 @@ def test_progress_state_messages_are_spaced_out_on_big_prompts(executor):
 
 def test_progress_state_marks_a_failed_node_as_error(executor):
     events = []
-    prompt = {"1": node("FlowInt", value=1), "2": node("FlowGate", value=["1", 0], block=True, message="stop"),
+    prompt = {"1": node("FlowInt", value=1), "2": node("FlowAsyncFail", value=["1", 0], seconds=0.01),
               "3": node("FlowCollect", value=["2", 0])}
     executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
     final = [d for e, d in events if e == "progress_state"][-1]["nodes"]
-    assert final["3"]["state"] == "error"
+    assert final["2"]["state"] == "error"
 
 
 def test_history_status_messages_keep_only_status_events(executor):
@@ -106,3 +106,103 @@ def test_history_status_messages_keep_only_status_events(executor):
               "3": node("FlowCollect", value=["2", 0])}
     res = executor.execute(prompt, "pid", emit=lambda e, d: None)
     assert [e for e, _ in res.messages] == ["execution_start", "execution_cached", "execution_success"]
+
+
+def test_async_failure_stops_the_run_and_names_its_node(executor):
+    prompt = {"1": node("FlowInt", value=1),
+              "2": node("FlowAsyncSleep", value=["1", 0], seconds=3), "3": node("FlowCollect", value=["2", 0]),
+              "4": node("FlowAsyncFail", value=["1", 0], seconds=0.05), "5": node("FlowCollect", value=["4", 0])}
+    start = time.perf_counter()
+    res = executor.execute(prompt, "p")
+    assert not res.success
+    assert res.error["node_id"] == "4" and "async failure on purpose" in res.error["exception_message"]
+    assert time.perf_counter() - start < 2, "the run waited for the other async node instead of stopping"
+
+
+def test_interrupt_stops_a_waiting_async_node(executor):
+    import threading
+
+    prompt = {"1": node("FlowInt", value=1), "2": node("FlowAsyncSleep", value=["1", 0], seconds=5),
+              "3": node("FlowCollect", value=["2", 0])}
+    threading.Timer(0.3, executor.interrupt).start()
+    start = time.perf_counter()
+    res = executor.execute(prompt, "p")
+    assert res.interrupted and not res.success
+    assert time.perf_counter() - start < 2
+
+
+def test_sync_set_progress_is_reported_while_the_node_runs(executor):
+    events = []
+    prompt = {"1": node("FlowInt", value=4), "3": node("FlowSyncProgress", value=["1", 0]),
+              "4": node("FlowCollect", value=["3", 0])}
+    executor.execute(prompt, "pid", emit=lambda e, d: events.append((e, d)))
+    kinds = [(e, d.get("node")) for e, d in events]
+    progress = [d for e, d in events if e == "progress" and d["node"] == "3"]
+    assert [(p["value"], p["max"]) for p in progress] == [(1, 4)]
+    assert kinds.index(("progress", "3")) < kinds.index(("executing", "4"))
+
+
+def test_async_set_progress_goes_through_comfy_api_latest(executor):
+    """comfy_api.v0_0_2.ComfyAPI is the latest API under version 0.0.2, as in ComfyUI."""
+    import sys
+
+    from comfy_api.latest import ComfyAPI_latest
+
+    pack = sys.modules["custom_nodes.flowpack"]
+    assert isinstance(pack.api, ComfyAPI_latest) and pack.api.VERSION == "0.0.2"
+
+
+def test_latest_sync_api_reports_progress_while_a_sync_node_runs(registry):
+    """Sync nodes run inside the executor's event loop: the V3 sync API must not defer the update."""
+    from comfy_api.latest import ComfyAPISync
+
+    from core.execution.executor import Executor
+
+    api = ComfyAPISync()
+
+    class LatestSyncProgress:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+
+        def run(self):
+            api.execution.set_progress(1, 4)
+            return (1,)
+
+    registry.register(LatestSyncProgress, "LatestSyncProgress")
+    events = []
+    Executor(registry).execute({"1": node("LatestSyncProgress"), "2": node("FlowCollect", value=["1", 0])}, "p",
+                               emit=lambda e, d: events.append((e, d.get("node"))))
+    assert events.index(("progress", "1")) < events.index(("executing", "2"))
+
+
+def test_a_function_returning_a_coroutine_runs_concurrently_like_an_async_one(registry):
+    """V3 nodes reach the executor through a plain wrapper that returns the coroutine of ``execute``."""
+    from core.execution.executor import Executor
+
+    class WrappedSleep:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": ("INT",)}}
+
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+
+        def run(self, value):
+            async def sleep():
+                await asyncio.sleep(0.3)
+                return (value,)
+            return sleep()
+
+    registry.register(WrappedSleep, "WrappedSleep")
+    prompt = {"1": node("FlowInt", value=1)}
+    for i in range(2, 5):
+        prompt[str(i)] = node("WrappedSleep", value=["1", 0])
+        prompt[f"o{i}"] = node("FlowCollect", value=[str(i), 0])
+    start = time.perf_counter()
+    res = Executor(registry).execute(prompt, "p")
+    assert res.success, res.error
+    assert time.perf_counter() - start < 0.8, "three 0.3 s waits ran one after another"

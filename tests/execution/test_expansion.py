@@ -68,3 +68,30 @@ def test_raw_link_input_receives_the_link_itself(executor):
               "3": node("FlowCollect", value=["2", 0])}
     res = executor.execute(prompt, "p")
     assert shown(res, "3") == ["1:0"]
+
+
+def test_headless_progress_line_shows_expansion_nodes_as_their_parent():
+    import io
+
+    from core.cli.headless import ProgressPrinter
+
+    stream = io.StringIO()
+    stream.isatty = lambda: True
+    printer = ProgressPrinter({"2": node("FlowDouble", value=1)}, stream=stream)
+    printer("executing", {"node": "2.0.0.1", "display_node": "2", "prompt_id": "p"})
+    assert stream.getvalue().endswith("#2 FlowDouble")
+
+
+def test_expansion_reads_the_live_prompt_and_shows_as_the_original_node(executor):
+    events = []
+    prompt = {"1": node("FlowInt", value=10), "2": node("FlowRepeat", value=["1", 0], times=3),
+              "3": node("FlowCollect", value=["2", 0])}
+    res = executor.execute(prompt, "p", emit=lambda e, d: events.append((e, d)))
+    assert res.success, res.error
+    assert res.outputs["3"]["value"] == [13]
+    ephemeral = [d for e, d in events if e == "executing" and d["node"] and d["node"] not in prompt]
+    assert len(ephemeral) == 6 and {d["display_node"] for d in ephemeral} == {"2"}
+    final = [d for e, d in events if e == "progress_state"][-1]["nodes"]
+    deepest = max((n for n in final if n not in prompt), key=len)
+    assert final[deepest]["real_node_id"] == "2" and final[deepest]["display_node_id"] == "2"
+    assert final[deepest]["parent_node_id"] not in (None, "2")  # nested: its parent is itself an expansion node

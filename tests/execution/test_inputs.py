@@ -32,12 +32,17 @@ def test_a_blocked_list_item_blocks_only_that_item(executor):
     assert res.outputs["7"]["value"] == [2]
 
 
-def test_a_blocker_with_a_message_fails_the_node_that_receives_it(executor):
+def test_a_blocker_with_a_message_is_reported_on_the_receiving_node_and_the_rest_runs(executor):
+    events = []
     prompt = {"1": node("FlowInt", value=1), "2": node("FlowGate", value=["1", 0], block=True, message="no"),
-              "3": node("FlowCollect", value=["2", 0])}
-    res = executor.execute(prompt, "p")
-    assert not res.success
-    assert res.error["node_id"] == "3" and "Execution Blocked: no" in res.error["exception_message"]
+              "3": node("FlowCollect", value=["2", 0]), "4": node("FlowCollect", value=["1", 0])}
+    res = executor.execute(prompt, "p", emit=lambda e, d: events.append((e, d)))
+    errors = [d for e, d in events if e == "execution_error"]
+    assert len(errors) == 1 and errors[0]["node_id"] == "3"
+    assert errors[0]["exception_message"] == "Execution Blocked: no"
+    assert errors[0]["exception_type"] == "ExecutionBlocked"
+    assert res.success and "3" not in res.outputs and res.outputs["4"]["value"] == [1]
+    assert "execution_error" not in [e for e, _ in res.messages]  # the history records a success
 
 
 def test_link_to_a_missing_node_fails_validation_for_that_output_only(executor):

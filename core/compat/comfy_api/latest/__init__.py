@@ -68,8 +68,14 @@ class _SyncExecution:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(coro)
-        # inside a running loop a blocking call cannot wait for it: schedule and return
-        asyncio.ensure_future(coro)
+        # Sync nodes run inside the executor's event loop, where a blocking call cannot wait on the loop;
+        # _Execution.set_progress never suspends, so it is stepped to its end right here.
+        try:
+            coro.send(None)
+        except StopIteration:
+            return None
+        coro.close()
+        raise RuntimeError("set_progress suspended inside a running event loop")
 
 
 class ComfyAPISync:

@@ -1,70 +1,54 @@
 """``comfy_api.v0_0_2``: the versioned API object packs call for progress (``api.execution.set_progress``).
 
-``ComfyAPI`` has coroutine methods for async nodes, ``ComfyAPISync`` the same methods for plain ones.
-Both report through the running job's progress context (core.execution.progress), so the value reaches
-the ``progress`` and ``progress_state`` websocket messages of the node being run. The V3 node API
-(``io``, ``ui``, ``ComfyExtension``) is re-exported from ``comfy_api.latest`` when that is installed.
+As in ComfyUI, version 0.0.2 is the latest API under its own version number: ``ComfyAPI`` (coroutine
+methods, for async nodes) is ``comfy_api.latest``'s, and ``io``, ``ui``, ``ComfyExtension`` and the type
+namespaces are re-exported. ``ComfyAPISync`` reports at once through the running job's progress context
+(core.execution.progress): sync nodes run inside the executor's event loop, so it cannot hand a
+coroutine to that loop and wait for it.
 """
 from __future__ import annotations
 
+from comfy_api.latest import ComfyAPI_latest, ComfyExtension, Input, InputImpl, Types, io, ui  # noqa: F401
 from core.execution import progress
 
 
-def _set_progress(value, max_value, node_id=None, preview_image=None, ignore_size_limit=False) -> None:
-    ctx = progress.current()
-    if node_id is None and ctx is not None:
-        node_id = ctx.node_id
-    if node_id is None:
-        raise ValueError("set_progress: node_id must be given outside a running node")
-    if ctx is None:
-        return  # nothing is running: there is no one to tell
-    if ctx.interrupt.is_set():
-        raise progress.Interrupted()
-    if preview_image is not None and ctx.emit_preview is not None:
-        ctx.emit_preview(node_id, _as_pil(preview_image))
-    ctx.emit("progress", {"value": value, "max": max_value, "prompt_id": ctx.prompt_id, "node": node_id})
+class ComfyAPIAdapter_v0_0_2(ComfyAPI_latest):  # noqa: N801 (ComfyUI's name)
+    VERSION = "0.0.2"
+    STABLE = False
+
+
+ComfyAPI = ComfyAPIAdapter_v0_0_2
+
+
+class _SyncExecution:
+    def set_progress(self, value: float, max_value: float, node_id: str | None = None, preview_image=None,
+                     ignore_size_limit: bool = False) -> None:
+        ctx = progress.current()
+        if node_id is None and (ctx is None or ctx.node_id is None):
+            raise ValueError("set_progress: node_id must be given outside a running node")
+        bar = progress.ProgressBar(max_value, node_id=node_id)
+        bar.update_absolute(value, preview=_as_pil(preview_image))
 
 
 def _as_pil(image):
-    """A PIL image, or the first image of an IMAGE tensor ([B, H, W, C] floats in 0..1)."""
-    if hasattr(image, "save"):
+    """A PIL image for the preview channel, from a PIL image or an IMAGE tensor (first of a batch)."""
+    if image is None or hasattr(image, "save"):
         return image
     import numpy as np
     from PIL import Image
 
-    tensor = image[0] if len(image.shape) == 4 else image
-    return Image.fromarray((tensor.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8))
-
-
-class ComfyAPI:
-    VERSION = "0.0.2"
-    STABLE = False
-
-    class Execution:
-        async def set_progress(self, value: float, max_value: float, node_id: str | None = None,
-                               preview_image=None, ignore_size_limit: bool = False) -> None:
-            _set_progress(value, max_value, node_id, preview_image, ignore_size_limit)
-
-    def __init__(self):
-        self.execution = self.Execution()
+    frame = image[0] if len(image.shape) == 4 else image
+    return Image.fromarray((frame.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8))
 
 
 class ComfyAPISync:
+    """The same API with plain (blocking) methods."""
+
     VERSION = "0.0.2"
     STABLE = False
 
-    class Execution:
-        def set_progress(self, value: float, max_value: float, node_id: str | None = None,
-                         preview_image=None, ignore_size_limit: bool = False) -> None:
-            _set_progress(value, max_value, node_id, preview_image, ignore_size_limit)
-
     def __init__(self):
-        self.execution = self.Execution()
+        self.execution = _SyncExecution()
 
 
-try:  # the V3 API, where comfy_api.latest provides it
-    from comfy_api.latest import ComfyExtension, io, ui  # noqa: F401
-except ImportError:
-    pass
-
-__all__ = ["ComfyAPI", "ComfyAPISync"]
+__all__ = ["ComfyAPI", "ComfyAPISync", "Input", "InputImpl", "Types", "ComfyExtension", "io", "ui"]

@@ -131,6 +131,30 @@ class FlowCountdown(ComfyNodeABC):
         return {"result": (again.out(0),), "expand": g.finalize()}
 
 
+class FlowRepeat(ComfyNodeABC):
+    """Adds 1 ``times`` times by re-expanding a copy of itself read from the live prompt (DYNPROMPT),
+    each copy displayed as this node."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT",), "times": ("INT", {"default": 1, "min": 0, "max": 50})},
+                "hidden": {"dynprompt": "DYNPROMPT", "unique_id": "UNIQUE_ID"}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, value, times, dynprompt, unique_id):
+        if times == 0:
+            return (value,)
+        me = dynprompt.get_node(unique_id)
+        g = GraphBuilder()
+        add = g.node("FlowAdd", a=value, b=1)
+        again = g.node(me["class_type"], value=add.out(0), times=times - 1)
+        for n in (add, again):
+            n.set_override_display_id(dynprompt.get_display_node_id(unique_id))
+        return {"result": (again.out(0),), "expand": g.finalize()}
+
+
 class FlowRaw(ComfyNodeABC):
     """Receives its ``source`` input as the raw link, not the value."""
 
@@ -240,6 +264,19 @@ class FlowAsyncSleep(ComfyNodeABC):
         return (value,)
 
 
+class FlowAsyncFail(ComfyNodeABC):
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": (IO.ANY,), "seconds": ("FLOAT", {"default": 0.05, "min": 0, "max": 10})}}
+
+    RETURN_TYPES = (IO.ANY,)
+    FUNCTION = "run"
+
+    async def run(self, value, seconds):
+        await asyncio.sleep(seconds)
+        raise RuntimeError("async failure on purpose")
+
+
 class FlowSyncProgress(ComfyNodeABC):
     @classmethod
     def INPUT_TYPES(cls):
@@ -254,5 +291,5 @@ class FlowSyncProgress(ComfyNodeABC):
 
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in (
-    FlowInt, FlowAdd, FlowSum, FlowDouble, FlowQuadruple, FlowCycle, FlowCountdown, FlowRaw, FlowList, FlowGate,
-    FlowIsOdd, FlowCollect, FlowAsyncChecked, FlowAsyncSleep, FlowSyncProgress)}
+    FlowInt, FlowAdd, FlowSum, FlowDouble, FlowQuadruple, FlowCycle, FlowCountdown, FlowRepeat, FlowRaw,
+    FlowList, FlowGate, FlowIsOdd, FlowCollect, FlowAsyncChecked, FlowAsyncSleep, FlowAsyncFail, FlowSyncProgress)}
