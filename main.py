@@ -53,6 +53,13 @@ def build_registry(args):
     return registry
 
 
+def worker_setup(args):
+    """A cluster worker's process set-up (core/cluster/actor.py): folders, devices, nodes; the registry."""
+    configure_folders(args)
+    configure_runtime(args)
+    return build_registry(args)
+
+
 def main(argv=None) -> int:
     args = cli.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")

@@ -92,6 +92,19 @@ def _add_server(p: argparse.ArgumentParser) -> None:
     g.add_argument("--enable-compress-response-body", action="store_true")
     g.add_argument("--database", default=None, metavar="PATH", help="queue/history SQLite file (default user/latentflow.db)")
 
+    g = p.add_argument_group("cluster (docs/cluster.md; needs: pip install -r requirements-ray.txt)")
+    g.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run jobs on Ray worker actors: 'local' starts a cluster here, 'auto' or "
+                        "'ray://host:10001' joins one")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker actors to start (default: one per GPU the cluster offers, at least one)")
+    g.add_argument("--ray-on-worker-loss", default="fail", choices=["fail", "retry"],
+                   help="a job whose worker process died: fail it with the reason (default), or run it "
+                        "once more on another worker")
+    g.add_argument("--ray-shared-folders", action="store_true",
+                   help="workers read inputs and write outputs in this server's folders directly (same "
+                        "machine or a network mount) instead of receiving and returning the files")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -46,6 +46,8 @@ def config_from_args(args) -> ServerConfig:
     config = ServerConfig(max_upload_size=int(args.max_upload_size * 1024 * 1024), security=security,
                           preview_method=args.preview_method, preview_size=args.preview_size, cache=cache,
                           cache_lru=lru, db_path=db, cpu=args.cpu, hosts=tuple(hosts), port=args.port)
+    from core.cluster.options import options_from_args
+    config.cluster = options_from_args(args)
     from core.server.frontends import web_root
     config.web_root = web_root(args.front_end, args.front_end_root)
     return config
@@ -57,11 +59,12 @@ def run(args, registry) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from core.cluster.options import ClusterUnavailable
     from core.server.frontends import FrontendNotFound
 
     try:
         config = config_from_args(args)
-    except FrontendNotFound as e:
+    except (FrontendNotFound, ClusterUnavailable) as e:
         log.error("%s", e)
         return 2
     hosts, port = list(config.hosts), config.port

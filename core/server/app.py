@@ -44,8 +44,13 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
         from core.server.store import Store
         store = Store(config.db_path, durable=config.durable)
     hub = Hub(queue_remaining=store.count_remaining)
-    worker = Worker(store, registry, hub, executor_factory=executor_factory or default_executor_factory(config),
-                    preview_size=config.preview_size, preview_method=config.preview_method)
+    if config.cluster is not None:  # --ray: worker actors pull from the same store (core/cluster/)
+        from core.cluster.pool import ClusterWorker
+        worker = ClusterWorker(store, hub, config.cluster, preview_size=config.preview_size,
+                               preview_method=config.preview_method, folders=config.folders)
+    else:
+        worker = Worker(store, registry, hub, executor_factory=executor_factory or default_executor_factory(config),
+                        preview_size=config.preview_size, preview_method=config.preview_method)
     st = ServerState(config=config, registry=registry, store=store, hub=hub, worker=worker,
                      validate=validate or _default_validate)
     hub.server_features = routes_info.features_dict(st)

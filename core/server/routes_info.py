@@ -92,6 +92,13 @@ async def system_stats(request):
     import psutil
 
     mem = psutil.virtual_memory()
+    devices, extra = _devices(st, mem.total, mem.available), {}
+    workers_stats = getattr(st.worker, "workers_stats", None)
+    if workers_stats is not None:  # --ray: the devices are the workers' (core/cluster/pool.py)
+        import asyncio
+        workers = await asyncio.to_thread(workers_stats)
+        devices = [{**d, "worker_id": w["worker_id"]} for w in workers for d in w.get("devices", [])] or devices
+        extra["workers"] = workers
     return json_response({
         "system": {"os": os.name, "platform": sys.platform, "ram_total": mem.total, "ram_free": mem.available,
                    "comfyui_version": COMFYUI_COMPAT_VERSION, "latentflow_version": VERSION,
@@ -99,7 +106,7 @@ async def system_stats(request):
                    "pytorch_version": _torch_version(), "embedded_python": False, "argv": public_argv(st.config.argv),
                    "machine": platform.machine(), "instance_id": st.instance_id,
                    "started": st.started, "recovered_jobs": list(st.store.recovered)},
-        "devices": _devices(st, mem.total, mem.available),
+        "devices": devices, **extra,
     })
 
 

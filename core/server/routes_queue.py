@@ -240,7 +240,7 @@ def job_json(job, st, detail: bool = False) -> dict:
            "outputs_count": count, "previewable_outputs_count": previewable, "preview_output": preview,
            "workflow_id": job_summary.workflow_id(job.extra_data),
            "outputs": job.outputs, "execution_error": error, "client_id": job.client_id,
-           "instance_id": st.instance_id}
+           "instance_id": st.instance_id, "worker_id": job.worker}
     if detail:
         extra = {k: v for k, v in job.extra_data.items() if k not in SENSITIVE_KEYS}
         out["workflow"] = {"prompt": job.prompt, "extra_data": extra}

@@ -39,6 +39,7 @@ class ServerConfig:
     max_decode_pixels: int = DEFAULT_MAX_PIXELS
     hosts: tuple = ("127.0.0.1",)  # --listen, split once
     port: int = 8188
+    cluster: object = None  # core.cluster.options.ClusterOptions with --ray; None = the in-process worker
 
 
 @dataclass

@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     outputs TEXT,
     messages TEXT,
-    error TEXT
+    error TEXT,
+    worker TEXT,                   -- the cluster worker that ran it last (None: the in-process worker)
+    attempts INTEGER NOT NULL DEFAULT 0  -- times it was put back in the queue after its worker died
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, sort_key, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,6 +72,8 @@ class Job:
     outputs: dict = field(default_factory=dict)
     messages: list = field(default_factory=list)
     error: dict | None = None
+    worker: str | None = None
+    attempts: int = 0
 
     def queue_item(self) -> list:
         """The 5-element queue/history item clients expect (docs/comfy-api.md §1.2)."""
@@ -91,6 +95,7 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self.recovered = self._recover()
         self._counter = int(self._meta_get("counter") or 0)
 
@@ -114,6 +119,14 @@ class Store:
                 log.warning("%d job(s) were running when the server stopped; marked failed: %s",
                             len(ids), ", ".join(ids))
             return ids
+
+    def _migrate(self):
+        """Databases made before the cluster columns existed get them (added last, as _job expects)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "worker" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN worker TEXT")
+        if "attempts" not in have:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
     def _meta_get(self, key):
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -148,25 +161,39 @@ class Store:
                 self._counter += 1
         return Job(prompt_id, number, "pending", prompt, extra_data, list(outputs_to_execute), client_id)
 
-    def claim_next(self) -> Job | None:
-        """Atomically move the first pending job to running and return it (None if the queue is empty)."""
+    def claim_next(self, choose=None, *, worker: str | None = None, window: int = 16) -> Job | None:
+        """Atomically move the first pending job to running and return it (None if the queue is empty).
+
+        ``choose(jobs) -> index | None`` may pick another of the first ``window`` pending jobs (the
+        cluster's model affinity, core/cluster/affinity.py); ``worker`` is recorded on the job.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT * FROM jobs WHERE status='pending' ORDER BY sort_key, seq LIMIT 1").fetchone()
-                if row is None:
+                rows = self._db.execute("SELECT * FROM jobs WHERE status='pending' ORDER BY sort_key, seq LIMIT ?",
+                                        (window if choose is not None else 1,)).fetchall()
+                index = 0 if choose is None or not rows else choose([self._job(r) for r in rows])
+                if index is None or not rows:
                     self._db.execute("COMMIT")
                     return None
+                row = rows[index]
                 now = time.time()
-                self._db.execute("UPDATE jobs SET status='running', started=? WHERE seq=?", (now, row[0]))
+                self._db.execute("UPDATE jobs SET status='running', started=?, worker=? WHERE seq=?",
+                                 (now, worker, row[0]))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         job = self._job(row)
-        job.status, job.started = "running", now
+        job.status, job.started, job.worker = "running", now, worker
         return job
+
+    def requeue(self, prompt_id: str) -> bool:
+        """Put a running job back in the queue at its old place (its worker died); counts the attempt."""
+        with self._lock:
+            cur = self._db.execute("UPDATE jobs SET status='pending', started=NULL, attempts=attempts+1"
+                                   " WHERE prompt_id=? AND status='running'", (prompt_id,))
+            return cur.rowcount > 0
 
     def finish(self, prompt_id: str, status: str, outputs: dict, messages: list, error: dict | None = None):
         if status not in FINISHED:
@@ -269,13 +296,13 @@ class Store:
     @staticmethod
     def _job(row) -> Job:
         (_seq, prompt_id, number, _key, status, prompt, extra, outs_exec, client_id, created, started,
-         finished, outputs, messages, error) = row
+         finished, outputs, messages, error, worker, attempts) = row
         return Job(prompt_id=prompt_id, number=_load(number), status=status, prompt=_load(prompt),
                    extra_data=_load(extra), outputs_to_execute=_load(outs_exec), client_id=client_id,
                    created=created, started=started, finished=finished,
                    outputs=_load(outputs) if outputs else {},
                    messages=_load(messages) if messages else [],
-                   error=_load(error) if error else None)
+                   error=_load(error) if error else None, worker=worker, attempts=attempts or 0)
 
 
 def _dump(value) -> str:

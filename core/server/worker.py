@@ -173,23 +173,9 @@ class Worker:
             messages = [["execution_start", {"prompt_id": job.prompt_id, "timestamp": int(started * 1000)}],
                         ["execution_error", data]]
             error = {"type": type(e).__qualname__, "message": str(e)}
-        # error reports name files relative to the install, in the history and in the events alike
-        messages = relative_paths(messages)
-        error = relative_paths(error) if error is not None else None
-        held = [(event, relative_paths(data) if event == "execution_error" else data) for event, data in held]
-        try:
-            self.store.finish(job.prompt_id, status, _jsonable(outputs), messages,
-                              _jsonable(error) if error is not None else None)
-        except Exception:
-            log.exception("worker: could not record the result of job %s", job.prompt_id)
         with self._lock:
             self.current = None
-        self.hub.current = {}
-        for event, data in held:
-            if event != "executing":
-                self.hub.threadsafe("route", event, data, client_id)
-        self.hub.threadsafe("route", "executing", {"node": None, "prompt_id": job.prompt_id}, client_id)
-        self.hub.threadsafe("send_status")
+        publish_result(self.store, self.hub, job, status, outputs, messages, error, held)
         log.info("job %s finished: %s in %.2fs", job.prompt_id, status, time.time() - started)
 
     def _apply_free(self):
@@ -210,6 +196,31 @@ class Worker:
             if devices is not None:
                 devices.empty_cache()
             log.info("/free: cached node outputs dropped")
+
+
+def publish_result(store, hub, job, status, outputs, messages, error, held):
+    """Record a finished job, then send its held-back terminal events and the queue status.
+
+    Shared by the in-process worker and the cluster's lanes (core/cluster/lane.py), so a client sees
+    the same message sequence whichever ran the job.
+    """
+    client_id = job.extra_data.get("client_id")
+    # error reports name files relative to the install, in the history and in the events alike
+    messages = relative_paths(messages)
+    error = relative_paths(error) if error is not None else None
+    held = [(event, relative_paths(data) if event == "execution_error" else data) for event, data in held]
+    try:
+        store.finish(job.prompt_id, status, _jsonable(outputs), messages,
+                     _jsonable(error) if error is not None else None)
+    except Exception:
+        log.exception("worker: could not record the result of job %s", job.prompt_id)
+    if hub.current.get("prompt_id") == job.prompt_id:
+        hub.current = {}
+    for event, data in held:
+        if event != "executing":
+            hub.threadsafe("route", event, data, client_id)
+    hub.threadsafe("route", "executing", {"node": None, "prompt_id": job.prompt_id}, client_id)
+    hub.threadsafe("send_status")
 
 
 def _jsonable(value):

@@ -29,6 +29,7 @@ READERS = {
     "core/cli/headless.py": RUN,
     "core/server/__init__.py": SERVE,
     "core/server/security.py": SERVE,
+    "core/cluster/options.py": SERVE,  # --ray and its workers' copy of the flags
 }
 
 

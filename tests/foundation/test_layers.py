@@ -19,7 +19,10 @@ MAY_IMPORT = {
     "core.cli": ("core.execution", "core.workflow", "core.paths"),
     # core.models.safetensors_header: the torch-free header reader behind /view_metadata
     "core.server": ("core.execution", "core.workflow", "core.paths", "core.compat", "core.cli.flags",
-                    "core.models.safetensors_header"),
+                    "core.models.safetensors_header",
+                    "core.cluster"),  # only with --ray (app.py, config_from_args)
+    # the Ray workers: each runs the executor with the pack surface; the server side reuses the worker's relay
+    "core.cluster": ("core.execution", "core.paths", "core.compat", "core.cli.flags", "core.server"),
     "core.devices": (),
     "core.paths": (),
     "core.images": (),
