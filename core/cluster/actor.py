@@ -188,15 +188,7 @@ def _devices() -> list:
     import psutil
     import torch
 
-    if torch.cuda.is_available():
-        out = []
-        for i in range(torch.cuda.device_count()):
-            free, total = torch.cuda.mem_get_info(i)
-            out.append({"name": f"cuda:{i} {torch.cuda.get_device_name(i)}", "type": "cuda", "index": i,
-                        "vram_total": total, "vram_free": free,
-                        "torch_vram_total": torch.cuda.memory_reserved(i),
-                        "torch_vram_free": torch.cuda.memory_reserved(i) - torch.cuda.memory_allocated(i)})
-        return out
+    from core.server.routes_info import devices_info
+
     mem = psutil.virtual_memory()
-    return [{"name": "cpu", "type": "cpu", "index": None, "vram_total": mem.total, "vram_free": mem.available,
-             "torch_vram_total": mem.total, "torch_vram_free": mem.available}]
+    return devices_info(torch, mem.total, mem.available)

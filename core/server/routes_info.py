@@ -46,9 +46,10 @@ def _torch_version() -> str:
         return "not installed"
 
 
-def _devices(st, ram_total, ram_free) -> list:
-    torch = sys.modules.get("torch")  # only describe GPUs once something already imported torch
-    if torch is not None and not st.config.cpu and torch.cuda.is_available():
+def devices_info(torch, ram_total: int, ram_free: int) -> list:
+    """/system_stats ``devices``: each CUDA device of ``torch`` (a module, or None when it is not
+    imported or the server runs on the CPU), else the CPU with the machine's RAM."""
+    if torch is not None and torch.cuda.is_available():
         out = []
         for i in range(torch.cuda.device_count()):
             free, total = torch.cuda.mem_get_info(i)
@@ -92,7 +93,8 @@ async def system_stats(request):
     import psutil
 
     mem = psutil.virtual_memory()
-    devices, extra = _devices(st, mem.total, mem.available), {}
+    torch = None if st.config.cpu else sys.modules.get("torch")  # GPUs only once something imported torch
+    devices, extra = devices_info(torch, mem.total, mem.available), {}
     workers_stats = getattr(st.worker, "workers_stats", None)
     if workers_stats is not None:  # --ray: the devices are the workers' (core/cluster/pool.py)
         import asyncio
