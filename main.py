@@ -63,6 +63,10 @@ def worker_setup(args):
 def main(argv=None) -> int:
     args = cli.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.verbose), format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "run":  # the Logs panel shows start-up too (custom node packs loading)
+        from core.server import logbuffer
+
+        logbuffer.capture_startup()
     configure_folders(args)
     for flag in cli.ignored_flags(args):
         log.warning("%s is accepted for compatibility with ComfyUI but has no effect in Latentflow", flag)

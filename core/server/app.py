@@ -76,6 +76,7 @@ def create_app(registry, config: ServerConfig | None = None, *, store=None, vali
     async def on_startup(app):
         hub.loop = asyncio.get_running_loop()
         app[routes_logs.LOGS].hub = hub
+        app[routes_logs.LOGS].entries.extend(logbuffer.take_startup_lines())  # main.py's, if it captured
         logging.getLogger().addHandler(app[routes_logs.LOGS])
         prompt_server().loop = hub.loop
         if start_worker:

@@ -66,3 +66,24 @@ class LogBuffer(logging.Handler):
                 self.subscribe(client_id, False)  # its socket closed: forget it
                 continue
             hub.send("logs", {"entries": entries, "size": None}, client_id)
+
+
+_startup: LogBuffer | None = None
+
+
+def capture_startup() -> None:
+    """Keep what is logged before the server runs (flags, custom node packs loading) for its Logs panel."""
+    global _startup
+    if _startup is None:
+        _startup = LogBuffer()
+        logging.getLogger().addHandler(_startup)
+
+
+def take_startup_lines() -> list:
+    """The lines :func:`capture_startup` kept, once; capturing stops (the app's own buffer goes on)."""
+    global _startup
+    buffer, _startup = _startup, None
+    if buffer is None:
+        return []
+    logging.getLogger().removeHandler(buffer)
+    return buffer.snapshot()
