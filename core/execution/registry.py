@@ -5,10 +5,8 @@ tests build their own. ``register`` refuses duplicates and names the pack that t
 """
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-import threading
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -147,22 +145,24 @@ def v3_extension_nodes(module, pack: str, on_error=None) -> tuple[dict, dict]:
     entry point breaks the contract; a node whose schema fails goes to ``on_error(class name, error)``
     (when given) and is left out.
     """
+    from core.execution.node_call import run_sync
+
     entrypoint = getattr(module, "comfy_entrypoint", None)
     if not callable(entrypoint):
         raise RegistryError(f"pack {pack}: comfy_entrypoint is not callable")
-    extension = _run(entrypoint()) if inspect.iscoroutinefunction(entrypoint) else entrypoint()
+    extension = run_sync(entrypoint()) if inspect.iscoroutinefunction(entrypoint) else entrypoint()
     if inspect.isawaitable(extension):
-        extension = _run(extension)
+        extension = run_sync(extension)
     if not hasattr(extension, "get_node_list"):
         raise RegistryError(f"pack {pack}: comfy_entrypoint returned {type(extension).__name__}, not a ComfyExtension")
     on_load = getattr(extension, "on_load", None)
     if on_load is not None:
         loaded = on_load()
         if inspect.isawaitable(loaded):
-            _run(loaded)
+            run_sync(loaded)
     node_list = extension.get_node_list()
     if inspect.isawaitable(node_list):
-        node_list = _run(node_list)
+        node_list = run_sync(node_list)
     if not isinstance(node_list, (list, tuple)):
         raise RegistryError(f"pack {pack}: get_node_list() returned {type(node_list).__name__}, not a list")
     mappings, display = {}, {}
@@ -181,29 +181,3 @@ def v3_extension_nodes(module, pack: str, on_error=None) -> tuple[dict, dict]:
         if schema.display_name is not None:
             display[schema.node_id] = schema.display_name
     return mappings, display
-
-
-def _run(awaitable):
-    """Run a coroutine to completion from sync code, also when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_wrap(awaitable))
-    box: dict = {}
-
-    def worker():
-        try:
-            box["value"] = asyncio.run(_wrap(awaitable))
-        except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
-
-    thread = threading.Thread(target=worker, name="comfy_entrypoint")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-async def _wrap(awaitable):
-    return await awaitable
