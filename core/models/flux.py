@@ -41,7 +41,8 @@ class FluxConfig:
 
     @property
     def latent_channels(self) -> int:
-        return self.in_channels // (self.patch_size * self.patch_size)
+        """Channels of the latent sampled (Fill/Canny/Depth take more inputs: core/models/flux_fill.py)."""
+        return self.out_channels // (self.patch_size * self.patch_size)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000, time_factor: float = 1000.0):
@@ -260,30 +261,60 @@ class Flux(nn.Module):
             x = block(x, vec, pe)
         return self.final_layer(x[:, txt.shape[1]:], vec)
 
-    def forward(self, x, timesteps, context, y=None, control=None, guidance=None):
-        """The denoiser's call: latent x [B, C, h, w] -> velocity [B, C, h, w].
+    def patchify(self, x: torch.Tensor, index: int = 0, h_offset: int = 0, w_offset: int = 0):
+        """Latent [B, C, h, w] -> tokens [B, H*W, C*p*p] and position ids [B, H*W, 3] = (index, row, col).
+
+        Odd sizes are padded to whole patches. Offsets are in latent pixels, rounded to patches like
+        ComfyUI's ``process_img``; ``index`` is the first rotary axis, which FLUX.1 Kontext uses to tell
+        reference images (1) from the image being generated (0).
+        """
+        B, C, h, w = x.shape
+        p = self.config.patch_size
+        pad_h, pad_w = (-h) % p, (-w) % p
+        if pad_h or pad_w:  # odd latent sizes: pad to whole patches, cropped again after the network
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        H, W = (h + pad_h) // p, (w + pad_w) // p
+        # [B, C, H*p, W*p] -> [B, H*W, C*p*p], channel-major within a patch as BFL's rearrange
+        img = x.reshape(B, C, H, p, W, p).permute(0, 2, 4, 1, 3, 5).reshape(B, H * W, C * p * p)
+        ids = torch.zeros(H, W, 3, device=x.device, dtype=torch.float32)
+        ids[..., 0] = index
+        ids[..., 1] = torch.arange(H, device=x.device, dtype=torch.float32)[:, None] + (h_offset + p // 2) // p
+        ids[..., 2] = torch.arange(W, device=x.device, dtype=torch.float32)[None, :] + (w_offset + p // 2) // p
+        return img, ids.reshape(1, H * W, 3).expand(B, -1, -1)
+
+    def forward(self, x, timesteps, context, y=None, control=None, guidance=None, ref_latents=None,
+                ref_latents_method: str = "offset"):
+        """The denoiser's call: latent x [B, C, h, w] -> velocity [B, out_channels/4, h, w].
 
         ``y`` is [B, vec_in_dim + 1]: the pooled text vector with the guidance scale appended as its
         last column (core/sampling/flow_conds.py), unless ``guidance`` is given separately.
+        ``ref_latents`` (FLUX.1 Kontext): latents [B, C, h', w'] whose tokens are appended after the
+        image's with their own position ids (:func:`core.models.flux_kontext.reference_positions`);
+        the network's output for them is dropped.
         """
-        B, C, h, w = x.shape
+        B, _, h, w = x.shape
         p = self.config.patch_size
         if y is None:
             y = x.new_zeros(B, self.config.vec_in_dim + 1)
         if guidance is None and y.shape[1] == self.config.vec_in_dim + 1:
             y, guidance = y[:, :-1], y[:, -1]
-        pad_h, pad_w = (-h) % p, (-w) % p
-        if pad_h or pad_w:  # odd latent sizes: pad to whole patches, cropped again below
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        H, W = (h + pad_h) // p, (w + pad_w) // p
-        # [B, C, H*p, W*p] -> [B, H*W, C*p*p], channel-major within a patch as BFL's rearrange
-        img = x.reshape(B, C, H, p, W, p).permute(0, 2, 4, 1, 3, 5).reshape(B, H * W, C * p * p)
-        img_ids = torch.zeros(H, W, 3, device=x.device, dtype=torch.float32)
-        img_ids[..., 1] = torch.arange(H, device=x.device, dtype=torch.float32)[:, None]
-        img_ids[..., 2] = torch.arange(W, device=x.device, dtype=torch.float32)[None, :]
-        img_ids = img_ids.reshape(1, H * W, 3).expand(B, -1, -1)
+        img, img_ids = self.patchify(x)
+        n_img = img.shape[1]
+        if ref_latents:
+            from core.models.flux_kontext import reference_positions
+
+            refs = [r.to(x) for r in ref_latents]
+            parts, id_parts = [img], [img_ids]
+            for ref, (index, h_off, w_off) in zip(refs, reference_positions([r.shape[-2:] for r in refs],
+                                                                              ref_latents_method, (h, w), p)):
+                tokens, ids = self.patchify(ref, index, h_off, w_off)
+                parts.append(tokens)
+                id_parts.append(ids)
+            img, img_ids = torch.cat(parts, dim=1), torch.cat(id_parts, dim=1)
         txt_ids = torch.zeros(B, context.shape[1], 3, device=x.device, dtype=torch.float32)
         out = self.forward_tokens(img, img_ids, context, txt_ids, timesteps.to(x.dtype), y,
                                   None if guidance is None else guidance.to(x.dtype))
+        out = out[:, :n_img]  # the reference images' tokens are context, not output
+        H, W = -(-h // p), -(-w // p)
         out = out.reshape(B, H, W, -1, p, p).permute(0, 3, 1, 4, 2, 5).reshape(B, -1, H * p, W * p)
         return out[:, :, :h, :w]

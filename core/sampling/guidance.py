@@ -6,6 +6,10 @@ estimate of its area (``area``/``mask``, weighted by ``strength``) while sigma i
 the same area and ControlNet are run in one U-Net forward, positive and negative together, so
 CFG costs one batched call per step (Ho & Salimans 2022: D = D_u + cfg * (D_c - D_u)).
 
+Extra network inputs of an entry (reference latents, inpainting concat channels;
+core/sampling/model_inputs.py) are keyword arguments of the network call; entries are batched together
+only when theirs have the same shapes.
+
 ControlNet hook: an entry's ``options["control"]`` is any object with
 ``get_control(x_in, sigma, cond_context, batched_conds) -> {"input": [...], "middle": [...]} | None``
 where ``x_in`` is the noisy VE-space latent batch being denoised, ``sigma`` its per-item sigmas,
@@ -16,7 +20,7 @@ ControlNets itself (via its ``.previous``); the result is passed to the U-Net as
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -74,6 +78,40 @@ class _Cond:
     sigma_end: float
     control: object
     uncond: bool
+    extra: dict = field(default_factory=dict)  # keyword inputs of the network for this entry
+
+
+def _extra_key(extra: dict) -> tuple:
+    """What must agree for entries to share one network call: the extra inputs' names and shapes."""
+    def sig(v):
+        if isinstance(v, torch.Tensor):
+            return tuple(v.shape[1:])
+        if isinstance(v, (list, tuple)):
+            return tuple(sig(t) for t in v)
+        return v
+    return tuple(sorted((k, sig(v)) for k, v in extra.items()))
+
+
+def _batch_extra(members: list, sl, full_hw) -> dict:
+    """The members' extra inputs as one batch (in member order), spatial ones cut to the area ``sl``."""
+    first = members[0][1].extra
+    out = {}
+    for k, v in first.items():
+        values = [c.extra[k] for _, c in members]
+        if isinstance(v, torch.Tensor):
+            if v.ndim >= 4 and tuple(v.shape[-2:]) == tuple(full_hw):
+                values = [t[sl] for t in values]
+            out[k] = torch.cat(values, dim=0)
+        elif isinstance(v, (list, tuple)):
+            out[k] = [torch.cat([vals[i] for vals in values], dim=0) for i in range(len(v))]
+        else:
+            out[k] = v
+    return out
+
+
+def _split_extra(extra: dict, lo: int, hi: int) -> dict:
+    return {k: v[lo:hi] if isinstance(v, torch.Tensor) else
+            [t[lo:hi] for t in v] if isinstance(v, (list, tuple)) else v for k, v in extra.items()}
 
 
 def _feathered(h: int, w: int, area, full_hw, strength: float) -> torch.Tensor:
@@ -108,11 +146,12 @@ def _mask_bounds(mask: torch.Tensor):
 
 
 def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: int | None,
-                  device, dtype, vector=None) -> list:
+                  device, dtype, vector=None, inputs=None) -> list:
     """Resolve areas, masks, timestep ranges and ADM vectors once, before the step loop.
 
     ``vector(opts, batch) -> [batch, n]``: the model's own conditioning vector (DiT families,
-    core/sampling/flow_conds.py) instead of SDXL's ADM."""
+    core/sampling/flow_conds.py) instead of SDXL's ADM. ``inputs(opts, batch) -> {keyword: value}``:
+    the entry's extra network inputs (core/sampling/model_inputs.py)."""
     batch, _, H, W = latent_shape
     out = []
     for context, opts in conds:
@@ -161,7 +200,8 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
             y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)
         out.append(_Cond(context=_to_batch(context, batch).to(device, dtype), y=y, area=area,
                          weight=weight.to(device, torch.float32), sigma_start=s_start, sigma_end=s_end,
-                         control=opts.get("control"), uncond=uncond))
+                         control=opts.get("control"), uncond=uncond,
+                         extra=inputs(opts, batch) if inputs is not None else {}))
     return out
 
 
@@ -189,24 +229,28 @@ class WrappedDenoiser:
     def __init__(self, denoiser, wrapper):
         self.inner, self.wrapper = denoiser, wrapper
 
-    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None, **_):
-        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat)
+    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None,
+               transformer_options=None, **extra):
+        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat, **extra)
 
-    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=()):
-        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat, "transformer_options": {}}
+    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=(), **extra):
+        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat, "transformer_options": {},
+             **extra}
         return self.wrapper(self._apply, {"input": x, "timestep": sigma, "c": c,
                                           "cond_or_uncond": list(cond_or_uncond)})
 
 
-def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=()):
+def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=(), extra=None):
     """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
     so cond + uncond (or large batches) still run where only part fits."""
     from core.devices import is_oom
 
+    extra = extra or {}
     try:
         if cond_or_uncond and isinstance(denoiser, WrappedDenoiser):
-            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond)
-        return denoiser(x, sigma, context, y=y, control=control, concat=concat)
+            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond,
+                            **extra)
+        return denoiser(x, sigma, context, y=y, control=control, concat=concat, **extra)
     except Exception as e:
         if not is_oom(e) or x.shape[0] == 1:
             raise
@@ -215,7 +259,7 @@ def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_unco
     for lo, hi in ((0, half), (half, x.shape[0])):
         parts.append(_denoise_split(denoiser, x[lo:hi], sigma[lo:hi], context[lo:hi],
                                     None if y is None else y[lo:hi], _split_control(control, lo, hi),
-                                    None if concat is None else concat[lo:hi]))
+                                    None if concat is None else concat[lo:hi], extra=_split_extra(extra, lo, hi)))
     return torch.cat(parts, dim=0)
 
 
@@ -245,14 +289,14 @@ class CFGDenoiser:
             for c in conds:
                 if level is not None and not (c.sigma_end <= level <= c.sigma_start):
                     continue
-                groups.setdefault((c.area, id(c.control), c.y is None), []).append((idx, c))
+                groups.setdefault((c.area, id(c.control), c.y is None, _extra_key(c.extra)), []).append((idx, c))
         if len(groups) == 1:
             members = next(iter(groups.values()))
             if [i for i, _ in members] == list(range(len(sets))) and all(c.area is None and c.weight.numel() == 1 for _, c in members):
                 return self._single_batch(x, sigma, members)  # plain prompts: one weighted average is identity
         outs = [torch.zeros_like(x) for _ in sets]
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
-        for (area, _, _), members in groups.items():
+        for (area, _, _, _), members in groups.items():
             if area is None:
                 x_in, sl = x, (slice(None), slice(None), slice(None), slice(None))
             else:
@@ -264,14 +308,15 @@ class CFGDenoiser:
             sb = sigma.repeat(n)
             ctx = torch.cat(_match_tokens([c.context for _, c in members]), dim=0)
             yb = None if members[0][1].y is None else torch.cat([c.y for _, c in members], dim=0)
-            concat = None
-            if self.concat is not None:
+            extra = _batch_extra(members, sl, (H, W))
+            concat = extra.pop("concat", None)
+            if concat is None and self.concat is not None:
                 concat = self.concat[sl].repeat(n, 1, 1, 1)
             control = None
             if members[0][1].control is not None:
                 control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
             den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
-                                 [1 if idx else 0 for idx, _ in members])
+                                 [1 if idx else 0 for idx, _ in members], extra)
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
@@ -284,11 +329,15 @@ class CFGDenoiser:
         ctx = torch.cat(_match_tokens([c.context for _, c in members]), dim=0)
         yb = None if members[0][1].y is None else torch.cat([c.y for _, c in members], dim=0)
         xb, sb = x.repeat(n, 1, 1, 1), sigma.repeat(n)
-        concat = None if self.concat is None else self.concat.repeat(n, 1, 1, 1)
+        extra = _batch_extra(members, (slice(None),) * 4, x.shape[-2:])
+        concat = extra.pop("concat", None)
+        if concat is None and self.concat is not None:
+            concat = self.concat.repeat(n, 1, 1, 1)
         control = None
         if members[0][1].control is not None:
             control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members])
+        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members],
+                             extra)
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from core.execution import progress
 from core.sampling import schedulers
 from core.sampling.denoiser import Denoiser
 from core.sampling.guidance import CFGDenoiser, prepare_conds
+from core.sampling.model_inputs import entry_inputs
 from core.sampling.noise import initial_noise
 from core.sampling.samplers import SamplerSpec, get_sampler
 from core.sampling.schedule import DiscreteSchedule
@@ -159,8 +160,9 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         shape = latent_in.shape
         mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
         adm = model.config.adm_in_channels
+        inputs = entry_inputs(model, shape, latent_in=latent_in, denoise_mask=mask, device=device, dtype=dtype)
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
-                         vector=_vector_builder(model))
+                         vector=_vector_builder(model), inputs=inputs)
         pos = prepare_conds(positive, uncond=False, **cond_args)
         neg = prepare_conds(negative, uncond=True, **cond_args)
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
