@@ -217,9 +217,11 @@ def detect_flux_config(sd, prefix: str, name: str = "state dict"):
         raise DetectionError(f"{name}: FLUX head size {head_dim} (hidden {hidden}) has no rotary split "
                              "(the releases use 128 = 16 + 56 + 56)")
     out_channels = _shape(sd[f"{prefix}final_layer.linear.weight"])[0]
-    if in_channels != out_channels:
+    # extra inputs beside the noisy latent (core/models/flux_fill.py): none, a control image's latent
+    # (Canny/Depth: +out_channels) or a masked image's latent and its 8x8-folded mask (Fill: +5*out_channels)
+    if in_channels not in (out_channels, 2 * out_channels, 6 * out_channels):
         raise DetectionError(f"{name}: FLUX model with {in_channels} input and {out_channels} output channels "
-                             "(FLUX.1 Fill/Canny/Depth-style extra inputs) is not supported yet")
+                             f"(known: {out_channels}; {2 * out_channels} Canny/Depth; {6 * out_channels} Fill)")
     return FluxConfig(
         in_channels=in_channels, out_channels=out_channels,
         vec_in_dim=_shape(sd[f"{prefix}vector_in.in_layer.weight"])[1],
@@ -239,6 +241,7 @@ def _detect_flux(sd, prefix: str, name: str) -> ModelConfig:
     cfg = detect_flux_config(sd, prefix, name)
     family = "flux" if cfg.guidance_embed else "flux_schnell"
     return ModelConfig(family=family, prediction="flow", unet=cfg, in_channels=cfg.latent_channels,
+                       inpaint=cfg.in_channels == 6 * cfg.out_channels,
                        text_encoders=_text_encoders(sd), extra={"unet_prefix": prefix, "flux": cfg})
 
 

@@ -130,10 +130,11 @@ def test_detection_of_a_tiny_flux_recovers_its_config():
     assert detect(dict(tiny_flux(config).state_dict())).unet == config
 
 
-def test_fill_style_extra_input_channels_are_refused_by_name():
+def test_unknown_extra_input_channels_are_refused_by_name():
+    # Fill (384) and Canny/Depth (128) are known (tests/flux/test_fill.py); other widths are not
     from core.models.detection import DetectionError, detect
 
     shapes = {k: tuple(v) for k, v in testdata.manifest("flux1_dev")["keys"].items()}
-    shapes["img_in.weight"] = (3072, 384)
-    with pytest.raises(DetectionError, match="flux1-fill.*384 input and 64 output channels"):
-        detect(shapes, name="flux1-fill.safetensors")
+    shapes["img_in.weight"] = (3072, 200)
+    with pytest.raises(DetectionError, match="odd-flux.*200 input and 64 output channels"):
+        detect(shapes, name="odd-flux.safetensors")

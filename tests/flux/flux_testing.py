@@ -57,5 +57,8 @@ class StandInVae:
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         self.calls.append(pixels.clone())
         B, H, W, C = pixels.shape
+        dy, dx = (H % 8) // 2, (W % 8) // 2  # VAEs centre-crop to whole 8x8 blocks
+        H, W = H // 8 * 8, W // 8 * 8
+        pixels = pixels[:, dy:dy + H, dx:dx + W]
         blocks = pixels.reshape(B, H // 8, 8, W // 8, 8, C).permute(0, 1, 3, 5, 2, 4).reshape(B, H // 8, W // 8, -1)
         return (blocks @ self.proj.T).permute(0, 3, 1, 2).contiguous()
