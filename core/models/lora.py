@@ -8,6 +8,8 @@ Names in the wild, all accepted:
 - U-Net: kohya ``lora_unet_<diffusers path, . → _>`` and ``lora_unet_<LDM path, . → _>``; PEFT and
   diffusers ``unet.<diffusers path>``; old attention processors ``<diffusers path>`` with no prefix;
   ``diffusion_model.<LDM path>`` / full checkpoint keys.
+- FLUX.1 transformers: BFL paths as above, and diffusers' names (``transformer.transformer_blocks.0.attn.to_q``
+  ...) whose q/k/v are row ranges of BFL's fused weights (core/models/lora_flux.py).
 - text encoders: ``lora_te_`` (SD1/SD2), ``lora_te1_``/``lora_te2_`` (SDXL), PEFT ``text_encoder.`` /
   ``text_encoder_2.``, each followed by the transformers CLIP path. OpenCLIP towers (SD2, SDXL's bigG)
   fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it.
@@ -23,7 +25,8 @@ import re
 
 import torch
 
-from core.models.lora_formats import FullPatch, LoraPatch, SlicePatch, parse_adapters
+from core.models.lora_flux import SWAP_HALVES, flux_names, is_flux
+from core.models.lora_formats import FullPatch, HalvesSwappedPatch, LoraPatch, SlicePatch, parse_adapters
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +124,12 @@ def _flat(path: str) -> str:
 
 
 def key_map(checkpoint_keys) -> dict:
-    """``{LoRA module name: (checkpoint weight key, row slice or None)}`` for a model's weights.
+    """``{LoRA module name: (checkpoint weight key, part)}`` for a model's weights.
 
     ``checkpoint_keys`` are full checkpoint keys (U-Net and/or text encoders); only ``.weight`` and
-    OpenCLIP ``in_proj_weight`` entries are targets.
+    OpenCLIP ``in_proj_weight`` entries are targets. ``part``: None (the whole weight), an int (that
+    third of a fused q/k/v weight's rows), ``(start, length)`` rows in units of the weight's input width
+    (length None: to the end) or ``SWAP_HALVES`` (core/models/lora_flux.py).
     """
     keys = list(checkpoint_keys)
     out: dict = {}
@@ -141,6 +146,8 @@ def key_map(checkpoint_keys) -> dict:
             out["lora_unet_" + _flat(name)] = target
             out["unet." + name] = target
             out.setdefault(name, target)
+    if is_flux(unet):
+        out.update(flux_names(unet, lambda path: unet[path]))
     towers = sorted({i for k in keys for p, i in CLIP_PREFIXES if k.startswith(p)})
     for k in keys:
         for prefix, tower in CLIP_PREFIXES:
@@ -201,12 +208,23 @@ def lora_patches(lora_sd: dict, kmap: dict, strength: float, weight_shapes: dict
                 continue
             patch = dataclasses.replace(patch, strength=strength * patch.strength)
             if part is not None:
-                rows = (weight_shapes or {}).get(key, (None,))[0]
-                if rows is None:
-                    raise ValueError(f"LoRA module {name!r} patches a third of {key!r}, whose shape is unknown")
-                patch = SlicePatch(patch, part * rows // 3, rows // 3)
+                patch = _part_patch(patch, part, name, key, weight_shapes)
             patches.setdefault(k, []).append(patch)
     return patches, sorted(unmatched)
+
+
+def _part_patch(patch, part, name: str, key: str, weight_shapes: dict | None):
+    """The patch of a LoRA module that changes only part of the checkpoint weight ``key`` (see key_map)."""
+    if part == SWAP_HALVES:
+        return HalvesSwappedPatch(patch)
+    shape = (weight_shapes or {}).get(key)
+    if shape is None:
+        raise ValueError(f"LoRA module {name!r} patches part of {key!r}, whose shape is unknown")
+    if isinstance(part, tuple):  # rows in units of the input width (FLUX's fused q/k/v/MLP weights)
+        unit = shape[1]
+        start, length = part
+        return SlicePatch(patch, start * unit, shape[0] - start * unit if length is None else length * unit)
+    return SlicePatch(patch, part * shape[0] // 3, shape[0] // 3)
 
 
 def add_patches(base: dict, new: dict) -> dict:
@@ -244,7 +262,7 @@ def _with_strength(patch, strength: float):
     """The patch with ``strength`` folded in (keeps it factored for the merge), else wrapped as before."""
     if strength == 1.0:
         return patch
-    if isinstance(patch, SlicePatch):
+    if isinstance(patch, (SlicePatch, HalvesSwappedPatch)):
         return dataclasses.replace(patch, inner=_with_strength(patch.inner, strength))
     if dataclasses.is_dataclass(patch) and hasattr(patch, "strength"):
         return dataclasses.replace(patch, strength=strength * patch.strength)
@@ -305,11 +323,12 @@ def load_lora_for_models(model, clip, lora_sd: dict, strength_model: float, stre
     model_keys = set(model.weight_keys()) if model is not None else set()
     clip_keys = set(clip.checkpoint_keys()) if clip is not None else set()
     kmap = _key_map_for(frozenset(model_keys | clip_keys))
-    patches, unmatched = lora_patches(lora_sd, kmap, 1.0, _clip_slice_rows(clip) if clip is not None else None)
+    shapes = _weight_shapes(model, clip)
+    part_shapes = {**shapes, **(_clip_slice_rows(clip) if clip is not None else {})}
+    patches, unmatched = lora_patches(lora_sd, kmap, 1.0, part_shapes)
     new_model = model.clone() if model is not None else None
     new_clip = clip.clone() if clip is not None else None
     rounds: dict = {}  # handle -> [{key: patch}, ...]: one add_patches call per round, not per key
-    shapes = _weight_shapes(model, clip)
     mismatched = []
     for key in list(patches):
         shape = shapes.get(key)

@@ -201,6 +201,30 @@ class SlicePatch:
 
 
 @dataclass
+class HalvesSwappedPatch:
+    """A patch whose ΔW rows come in the other order of two halves: diffusers' final adaLN emits
+    (scale, shift) where BFL's FLUX weight has (shift, scale)."""
+
+    inner: object
+
+    @staticmethod
+    def _swap(t: torch.Tensor) -> torch.Tensor:
+        half = t.shape[0] // 2
+        return torch.cat([t[half:], t[:half]], dim=0)
+
+    def delta(self, weight: torch.Tensor) -> torch.Tensor:
+        return self._swap(self.inner.delta(self._swap(weight)))
+
+    def low_rank(self, weight: torch.Tensor):
+        inner = getattr(self.inner, "low_rank", None)
+        factors = inner(self._swap(weight)) if inner is not None else None
+        return None if factors is None else (self._swap(factors[0]), factors[1])
+
+    def delta_rows(self, weight: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        return self.delta(weight)[start:stop]
+
+
+@dataclass
 class Adapter:
     """One module's patch as read from the file: ``patch`` for the weight, ``bias`` (or None)."""
 
