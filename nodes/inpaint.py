@@ -69,7 +69,7 @@ class InpaintModelConditioning(Node):
                               "Might improve results or completely break things depending on the model."))
     OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"), Output("LATENT", "latent"))
 
-    def execute(self, positive, negative, vae, pixels, mask, noise_mask=True):
+    def execute(self, positive, negative, pixels, vae, mask, noise_mask=True):  # ComfyUI's parameter order
         import torch.nn.functional as F
 
         if vae is None:

@@ -131,7 +131,7 @@ def test_inpaintmodelconditioning_greys_the_hole_and_puts_latent_and_mask_on_bot
     vae = StandInVae()
     pixels, mask = inpaint_inputs()
     pos, neg = flux_conditioning(), flux_conditioning(seed=1)
-    p, n, latent = InpaintModelConditioning().execute(pos, neg, vae, pixels, mask, True)
+    p, n, latent = InpaintModelConditioning().execute(pos, neg, pixels, vae, mask, True)
     masked = vae.calls[0]
     assert torch.all(masked[0, 8:30, 20:50] == 0.5) and torch.equal(masked[0, :8], pixels[0, :8])
     assert torch.equal(latent["samples"], vae.encode(pixels))  # the whole image is what gets sampled
@@ -140,7 +140,7 @@ def test_inpaintmodelconditioning_greys_the_hole_and_puts_latent_and_mask_on_bot
         assert torch.equal(cond[0][1]["concat_latent_image"], vae.encode(masked))
         assert torch.equal(cond[0][1]["concat_mask"], mask[:, None])
     assert "concat_mask" not in pos[0][1] and "concat_mask" not in neg[0][1]
-    _, _, no_mask = InpaintModelConditioning().execute(pos, neg, vae, pixels, mask, False)
+    _, _, no_mask = InpaintModelConditioning().execute(pos, neg, pixels, vae, mask, False)
     assert "noise_mask" not in no_mask
 
 
@@ -149,7 +149,7 @@ def test_inpaintmodelconditioning_centre_crops_sizes_that_are_not_multiples_of_8
 
     vae = StandInVae()
     pixels, mask = inpaint_inputs(50, 67)
-    p, _, latent = InpaintModelConditioning().execute(flux_conditioning(), flux_conditioning(), vae, pixels, mask)
+    p, _, latent = InpaintModelConditioning().execute(flux_conditioning(), flux_conditioning(), pixels, vae, mask)
     assert vae.calls[0].shape == (1, 48, 64, 3)
     assert torch.equal(vae.calls[0][0, 0, 0], pixels[0, 1, 1])  # (50 % 8) // 2 = 1, (67 % 8) // 2 = 1
     assert p[0][1]["concat_mask"].shape == (1, 1, 48, 64)
@@ -161,7 +161,7 @@ def test_inpaintmodelconditioning_without_a_vae_names_node_and_input():
 
     pixels, mask = inpaint_inputs()
     with pytest.raises(ValueError, match="InpaintModelConditioning, input 'vae'"):
-        InpaintModelConditioning().execute(flux_conditioning(), flux_conditioning(), None, pixels, mask)
+        InpaintModelConditioning().execute(flux_conditioning(), flux_conditioning(), pixels, None, mask)
 
 
 def test_inpaintmodelconditioning_has_comfyuis_interface():
@@ -192,7 +192,7 @@ def test_fill_model_receives_the_tokens_fill_pipeline_builds(cpu_fp32):
     vae = StandInVae()
     pixels, mask = inpaint_inputs()
     pos, neg, latent = InpaintModelConditioning().execute(flux_conditioning(guidance=30.0),
-                                                          flux_conditioning(seed=1), vae, pixels, mask, True)
+                                                          flux_conditioning(seed=1), pixels, vae, mask, True)
     (out,) = KSampler().execute(model, 7, 2, 1.0, "euler", "normal", pos, neg, latent, 1.0)
 
     want_image, want_mask = fill_pipeline_inputs(mask[:, None], vae.encode(vae.calls[0]))
@@ -219,7 +219,7 @@ def test_sd_inpainting_unet_takes_the_concat_from_inpaintmodelconditioning(cpu_f
     vae = StandInVae(channels=4)
     pixels, mask = inpaint_inputs()
     cond = [[torch.randn(1, 77, 32), {}]]
-    pos, neg, latent = InpaintModelConditioning().execute(cond, cond, vae, pixels, mask, False)
+    pos, neg, latent = InpaintModelConditioning().execute(cond, cond, pixels, vae, mask, False)
     KSampler().execute(model, 1, 1, 1.0, "euler", "normal", pos, neg, latent, 1.0)
 
     small = torch.nn.functional.interpolate(mask[:, None], size=(6, 8), mode="bilinear").round()
