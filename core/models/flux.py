@@ -303,7 +303,7 @@ class Flux(nn.Module):
         if ref_latents:
             from core.models.flux_kontext import reference_positions
 
-            refs = [r.to(x) for r in ref_latents]
+            refs = [(r if r.shape[0] == B else r.repeat(-(-B // r.shape[0]), 1, 1, 1)[:B]).to(x) for r in ref_latents]
             parts, id_parts = [img], [img_ids]
             for ref, (index, h_off, w_off) in zip(refs, reference_positions([r.shape[-2:] for r in refs],
                                                                               ref_latents_method, (h, w), p)):

@@ -199,3 +199,38 @@ def test_positive_and_negative_with_different_references_each_get_their_own(cpu_
     (neg,) = ReferenceLatent().execute(flux_conditioning(seed=1), {"samples": torch.randn(1, 16, 4, 6)})
     KSampler().execute(model, 3, 1, 4.0, "euler", "simple", pos, neg, latent, 1.0)
     assert shapes == [(2, ((2, 16, 4, 6),))]
+
+
+def test_a_model_function_wrapper_sees_the_reference_latents_and_passes_them_on(cpu_fp32):
+    """Plugins' set_model_unet_function_wrapper gets ComfyUI's ``c`` dict with ``ref_latents`` and calls
+    ``apply_model(input, timestep, **c)``: the result is the unwrapped one."""
+    from nodes.flux import ReferenceLatent
+    from nodes.sampling import KSampler
+
+    config = tiny_flux_config()
+    model = flux_handle(tiny_flux(config, seed=1), config)
+    (cond,) = ReferenceLatent().execute(flux_conditioning(guidance=2.5), {"samples": torch.randn(1, 16, 4, 6)})
+    latent = {"samples": torch.zeros(1, 16, 4, 4)}
+    seen = []
+
+    def wrapper(apply_model, args):
+        seen.append(sorted(args["c"]))
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    wrapped = model.clone()
+    wrapped.set_model_unet_function_wrapper(wrapper)
+    (a,) = KSampler().execute(wrapped, 3, 2, 1.0, "euler", "simple", cond, cond, latent, 1.0)
+    (b,) = KSampler().execute(model, 3, 2, 1.0, "euler", "simple", cond, cond, latent, 1.0)
+    assert seen and "ref_latents" in seen[0]
+    assert torch.equal(a["samples"], b["samples"])
+
+
+def test_a_reference_with_batch_1_serves_every_item_of_a_batch():
+    model = tiny_flux(tiny_flux_config())
+    g = torch.Generator().manual_seed(0)
+    x, ref = torch.randn(2, 16, 4, 4, generator=g), torch.randn(1, 16, 2, 6, generator=g)
+    ctx, y, t = torch.randn(2, 3, 20, generator=g), torch.randn(2, 13, generator=g), torch.tensor([0.5, 0.3])
+    with torch.no_grad():
+        both = model(x, t, ctx, y=y, ref_latents=[ref])
+        second = model(x[1:], t[1:], ctx[1:], y=y[1:], ref_latents=[ref])
+    assert torch.allclose(both[1:], second, atol=1e-5)
