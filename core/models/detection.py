@@ -37,7 +37,7 @@ class DetectionError(ValueError):
 class ModelConfig:
     """What MODEL.config carries (docs/contracts.md)."""
 
-    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "flux" | "flux_schnell"
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell"
     prediction: str  # "eps" | "v" | "flow"
     unet: UNetConfig  # for DiT families their network config (FluxConfig)
     in_channels: int = 4
@@ -245,6 +245,10 @@ def _detect_flux(sd, prefix: str, name: str) -> ModelConfig:
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
     """Family, prediction type and network hyperparameters; DetectionError when not a known model."""
     prefix = unet_prefix(sd)
+    from core.models.detection_mmdit import detect_sd3, mmdit_prefix
+
+    if prefix is None and mmdit_prefix(sd) is not None:
+        return detect_sd3(sd, mmdit_prefix(sd), name)
     if prefix is None and flux_prefix(sd) is not None:
         return _detect_flux(sd, flux_prefix(sd), name)
     if prefix is None:

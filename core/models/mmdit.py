@@ -256,6 +256,10 @@ class MMDiT(nn.Module):
         tokens = self.x_embedder(x) + self.cropped_pos_embed(H, W).to(x.dtype)  # [B, H*W, dim]
         if y is None:
             y = x.new_zeros(B, self.config.pooled_dim)
+        if context.shape[-1] != self.config.context_in_dim:
+            raise ValueError(f"SD3 model: text conditioning is {context.shape[-1]} wide, the model takes "
+                             f"{self.config.context_in_dim} (T5-XXL; CLIP-L/G states zero-padded to it): "
+                             "encode the prompt with the SD3 text encoders")
         c = self.t_embedder(timesteps, tokens.dtype) + self.y_embedder(y.to(tokens.dtype))  # [B, dim]
         context = self.context_embedder(context.to(tokens.dtype))
         skip = set((transformer_options or {}).get("skip_layers", {}).get("double", ()))
