@@ -146,6 +146,12 @@ class DismantledBlock(nn.Module):
             x = x + gate_msa2[:, None] * self.attn2(_modulate(normed, shift_msa2, scale_msa2))
         return x + gate_mlp[:, None] * self.mlp(_modulate(self.norm2(x), shift_mlp, scale_mlp))
 
+    def forward(self, x, c):
+        """The block on its own, attending over its own tokens (SD3.5 ControlNets' transformer blocks)."""
+        q, k, v, state = self.pre_attention(x, c)
+        attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        return self.post_attention(x, attn, state)
+
 
 class JointBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, qk_norm: bool,

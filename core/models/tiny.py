@@ -262,3 +262,23 @@ def write_tiny_sd3(path, variant: str = "sd35_large", seed: int = 0, with_vae: b
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path, metadata)
+
+
+def tiny_sd3_controlnet_state_dict(mmdit_config=None, blocks: int = 2, kind: str = "canny", seed: int = 0) -> dict:
+    """A Stability-layout SD3.5 Large ControlNet fitting an MM-DiT of ``mmdit_config`` (the tiny Large by
+    default): ``blocks`` transformer blocks, ``control_type`` of ``kind`` (blur, canny, depth)."""
+    from core.models.sd3_controlnet import CONTROL_TYPES, SD3ControlNet, SD3ControlNetConfig
+
+    m = mmdit_config or tiny_mmdit_config("sd35_large")
+    cfg = SD3ControlNetConfig(hidden_size=m.hidden_size, num_heads=m.num_heads, num_blocks=blocks,
+                              in_channels=m.in_channels, patch_size=m.patch_size, pooled_dim=m.pooled_dim)
+    sd = _init(_meta_state(lambda: SD3ControlNet(cfg)), torch.Generator().manual_seed(seed))
+    sd["control_type"] = torch.tensor([{v: k for k, v in CONTROL_TYPES.items()}[kind]], dtype=torch.int32)
+    return sd
+
+
+def write_tiny_sd3_controlnet(path, kind: str = "canny", blocks: int = 2, seed: int = 0) -> Path:
+    """``sd3.5_large_controlnet_{blur,canny,depth}.safetensors``-style file for the tiny SD3.5 Large."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_sd3_controlnet_state_dict(blocks=blocks, kind=kind, seed=seed), path)

@@ -9,7 +9,8 @@ CFG costs one batched call per step (Ho & Salimans 2022: D = D_u + cfg * (D_c - 
 ControlNet hook: an entry's ``options["control"]`` is any object with
 ``get_control(x_in, sigma, cond_context, batched_conds) -> {"input": [...], "middle": [...]} | None``
 where ``x_in`` is the noisy VE-space latent batch being denoised, ``sigma`` its per-item sigmas,
-``cond_context`` a dict ``{"c_crossattn": context, "y": adm vector or None}`` for that batch and
+``cond_context`` a dict ``{"c_crossattn": context, "y": adm vector or None, "model": the MODEL}`` for
+that batch and
 ``batched_conds`` the number of conditionings in the batch. The object chains to earlier
 ControlNets itself (via its ``.previous``); the result is passed to the U-Net as ``control=``.
 
@@ -309,7 +310,7 @@ class CFGDenoiser:
                 concat = self.concat[sl].repeat(n, 1, 1, 1)
             control = None
             if members[0][1].control is not None:
-                control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
+                control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
             den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
                                  [1 if idx else 0 for idx, _ in members], transformer_options)
             for k, (idx, c) in enumerate(members):
@@ -317,6 +318,11 @@ class CFGDenoiser:
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
                 weights[idx][sl] += weight
         return [o / w for o, w in zip(outs, weights)]
+
+    def _cond_context(self, ctx, yb) -> dict:
+        """What a control object sees of the batch; ``model`` lets DiT ControlNets use the main model's
+        patch embedding and model sampling."""
+        return {"c_crossattn": ctx, "y": yb, "model": self.model}
 
     def _single_batch(self, x, sigma, members, transformer_options=None):
         """One entry per set, whole image, no mask: the estimates are the batch chunks themselves."""
@@ -327,7 +333,7 @@ class CFGDenoiser:
         concat = None if self.concat is None else self.concat.repeat(n, 1, 1, 1)
         control = None
         if members[0][1].control is not None:
-            control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
+            control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
         den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members],
                              transformer_options)
         return [den[k * B:(k + 1) * B] for k in range(n)]
