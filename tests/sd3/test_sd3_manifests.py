@@ -40,7 +40,7 @@ def test_detection_reads_the_published_configuration(name):
 @pytest.mark.parametrize("name", list(PUBLISHED))
 def test_mmdit_on_meta_has_exactly_the_released_keys_and_shapes(name):
     from core.models.building import on_meta
-    from core.models.detection_mmdit import detect_mmdit_config
+    from core.models.detection import detect_mmdit_config
     from core.models.mmdit import MMDiT
 
     keys = _manifest(name)["keys"]
