@@ -282,3 +282,13 @@ def write_tiny_sd3_controlnet(path, kind: str = "canny", blocks: int = 2, seed: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(tiny_sd3_controlnet_state_dict(blocks=blocks, kind=kind, seed=seed), path)
+
+
+def write_sd3_template_files(models_dir) -> list:
+    """The SD3.5 files the official templates name (sd3.5_simple_example, sd3.5_large_{blur,canny,depth}), tiny,
+    under ``models_dir`` (``checkpoints/``, ``controlnet/``); returns their paths."""
+    base = Path(models_dir)
+    paths = [write_tiny_sd3(base / "checkpoints" / "sd3.5_large_fp8_scaled.safetensors", "sd35_large")]
+    for kind in ("blur", "canny", "depth"):
+        paths.append(write_tiny_sd3_controlnet(base / "controlnet" / f"sd3.5_large_controlnet_{kind}.safetensors", kind))
+    return paths

@@ -76,3 +76,18 @@ def test_conditioning_of_the_wrong_width_is_refused_with_the_widths(cpu_fp32, sd
     x = torch.zeros(1, 16, 4, 4)
     with pytest.raises(ValueError, match="text conditioning is 768 wide, the model takes 4096"):
         model.unet(x, torch.tensor([500.0]), torch.zeros(1, 3, 768), torch.zeros(1, 2048))
+
+
+def test_template_files_are_written_under_the_names_the_templates_use(cpu_fp32, folders):
+    from core.models.controlnet import load_controlnet
+    from core.models.detection import detect
+    from core.models.tiny import write_sd3_template_files
+    from core.models.weights import load_file
+
+    write_sd3_template_files(folders.base / "models")
+    assert "sd3.5_large_fp8_scaled.safetensors" in folders.get_filename_list("checkpoints")
+    sd, _ = load_file(folders.get_full_path_or_raise("checkpoints", "sd3.5_large_fp8_scaled.safetensors"))
+    assert detect(sd).extra["variant"] == "sd35_large"
+    for kind in ("blur", "canny", "depth"):
+        handle = load_controlnet(folders.get_full_path_or_raise("controlnet", f"sd3.5_large_controlnet_{kind}.safetensors"))
+        assert handle.kind == kind
