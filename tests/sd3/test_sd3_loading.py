@@ -91,3 +91,21 @@ def test_template_files_are_written_under_the_names_the_templates_use(cpu_fp32, 
     for kind in ("blur", "canny", "depth"):
         handle = load_controlnet(folders.get_full_path_or_raise("controlnet", f"sd3.5_large_controlnet_{kind}.safetensors"))
         assert handle.kind == kind
+
+
+def test_standins_provide_sd3_files_for_the_names_workflows_use(cpu_fp32, tmp_path):
+    from core.models.controlnet import load_controlnet
+    from core.models.detection import detect
+    from core.models.standins import provision
+    from core.models.weights import load_file
+
+    prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd3.5_large_fp8_scaled.safetensors"}},
+              "2": {"class_type": "UNETLoader", "inputs": {"unet_name": "sd3.5_medium.safetensors"}},
+              "3": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "sd3.5_large_controlnet_depth.safetensors"}}}
+    assert provision(prompt, tmp_path) == []
+    models = tmp_path / "models"
+    ckpt, _ = load_file(models / "checkpoints" / "sd3.5_large_fp8_scaled.safetensors")
+    unet, _ = load_file(models / "diffusion_models" / "sd3.5_medium.safetensors")
+    assert detect(ckpt).extra["variant"] == "sd35_large" and "first_stage_model.decoder.conv_in.weight" in ckpt
+    assert detect(unet).extra["variant"] == "sd35_medium" and detect(unet).extra["unet_prefix"] == ""
+    assert load_controlnet(models / "controlnet" / "sd3.5_large_controlnet_depth.safetensors").kind == "depth"
