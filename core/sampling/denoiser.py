@@ -36,10 +36,13 @@ class Denoiser:
         return (sigma.float().log()[None, :] - table[:, None]).abs().argmin(dim=0).float()
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, y=None,
-                 control=None, concat=None, **extra) -> torch.Tensor:
-        """``extra``: the entry's further network inputs (core/sampling/model_inputs.py), passed through."""
+                 control=None, concat=None, transformer_options=None, **extra) -> torch.Tensor:
+        """``transformer_options`` (skip-layer guidance) reaches the network only when given: U-Nets
+        take no such argument. ``extra``: the entry's further network inputs (core/sampling/model_inputs.py)."""
         s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
         if self.prediction == "flow":
+            if transformer_options:
+                extra = {**extra, "transformer_options": transformer_options}
             return self._flow(x, sigma, s, context, y, control, concat, extra)
         x_in = x / (s * s + 1).sqrt()
         if concat is not None:  # inpainting U-Nets: [noisy latent, mask, masked-image latent]
