@@ -39,7 +39,12 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
                               name: str = "", config: detection.ModelConfig | None = None) -> ModelHandle:
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
+    asked = dtype is not None or devices.settings.fp16_unet or devices.settings.force_fp16
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    if cfg.family == "z_image" and dtype == torch.float16 and not asked:
+        # released and trained in bfloat16: float16's narrower range is not a safe default for it
+        dtype = torch.bfloat16 if devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported() \
+            else torch.float32
     if cfg.prediction == "flow":
         return _load_flow_model(sd, cfg, prefix, dtype, where, name)
     unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
@@ -48,16 +53,31 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
 
 
 def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
-    from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
-    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
     c = cfg.unet
-    log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
-             c.depth_single_blocks, c.hidden_size, dtype)
+    if cfg.family == "z_image":
+        from core.models.zimage import ZImage
+
+        net = build_module(lambda: ZImage(c), _without_unused(sd, prefix), prefix, dtype, devices.offload_device(),
+                           f"{where} (Z-Image)")
+        log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
+    else:
+        from core.models.flux import Flux
+
+        net = build_module(lambda: Flux(c), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+        log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
+                 c.depth_single_blocks, c.hidden_size, dtype)
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
     return model
+
+
+def _without_unused(sd, prefix: str) -> dict:
+    """Z-Image files may carry a top-level ``norm_final.weight`` the network never reads (diffusers'
+    converter drops it too): left out so the load does not warn about it."""
+    key = f"{prefix}norm_final.weight"
+    return {k: v for k, v in sd.items() if k != key} if key in sd else sd
 
 
 class MissingClip:

@@ -246,8 +246,9 @@ class ZImage(nn.Module):
 
     def forward(self, x, timesteps, context, y=None, control=None, **_):
         """The denoiser's call: latent x [B, C, h, w], sigma [B], Qwen3 features [B, T, cap_feat_dim] ->
-        velocity [B, C, h, w]. ``y`` [B, 1], when given, holds each entry's real caption length: batched
-        prompts of different lengths arrive repeated to a common length (core/sampling/guidance.py)."""
+        velocity [B, C, h, w]. ``y`` [B, 2], when given, holds each entry's real caption length n as
+        (n // 128, n % 128): batched prompts of different lengths arrive repeated to a common length
+        (core/sampling/guidance.py), and the repeats must not be read as more caption."""
         B, C, h, w = x.shape
         p = self.config.patch_size
         pad_h, pad_w = (-h) % p, (-w) % p
@@ -256,8 +257,9 @@ class ZImage(nn.Module):
         H, W = (h + pad_h) // p, (w + pad_w) // p
         # [B, C, H*p, W*p] -> [B, H*W, p*p*C]: channel-last within a patch, as the reference's patchify
         img = x.reshape(B, C, H, p, W, p).permute(0, 2, 4, 3, 5, 1).reshape(B, H * W, p * p * C)
-        if y is not None:
-            lens = [min(int(n), context.shape[1]) for n in y.reshape(B, -1)[:, 0].round().tolist()]
+        if y is not None:  # (n // 128, n % 128) pairs: core/sampling/flow_conds.caption_length
+            pairs = y.float().reshape(B, 2).round().long().tolist()
+            lens = [min(hi * 128 + lo, context.shape[1]) for hi, lo in pairs]
         else:
             lens = [context.shape[1]] * B
         t = 1.0 - timesteps.float()

@@ -46,7 +46,7 @@ def test_batched_captions_of_different_lengths_equal_diffusers_per_item():
     context = torch.stack([short.repeat(8, 1), long])  # _match_tokens: lcm(5, 40) = 40
     sigma = torch.tensor([0.5, 0.5])
     with torch.no_grad():
-        got = ours(x, sigma, context, y=torch.tensor([[5.0], [40.0]]))
+        got = ours(x, sigma, context, y=torch.tensor([[0.0, 5.0], [0.0, 40.0]]))
         want = diffusers_velocity(ref, x, sigma, [short, long])
     assert torch.allclose(got, want, atol=1e-4, rtol=0), float((got - want).abs().max())
 
@@ -57,7 +57,7 @@ def test_a_repeated_caption_without_its_length_is_a_different_prompt():
     x, cap = torch.randn(1, 16, 4, 4, generator=g), torch.randn(1, 5, config.cap_feat_dim, generator=g)
     with torch.no_grad():
         alone = ours(x, torch.tensor([0.4]), cap)
-        with_len = ours(x, torch.tensor([0.4]), cap.repeat(1, 3, 1), y=torch.tensor([[5.0]]))
+        with_len = ours(x, torch.tensor([0.4]), cap.repeat(1, 3, 1), y=torch.tensor([[0.0, 5.0]]))
         without = ours(x, torch.tensor([0.4]), cap.repeat(1, 3, 1))
     assert torch.allclose(alone, with_len, atol=1e-5)
     assert not torch.allclose(alone, without, atol=1e-3)
