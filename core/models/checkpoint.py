@@ -59,8 +59,8 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     if cfg.family == "z_image":
         from core.models.zimage import ZImage
 
-        net = build_module(lambda: ZImage(c), _without_unused(sd, prefix), prefix, dtype, devices.offload_device(),
-                           f"{where} (Z-Image)")
+        net = build_module(lambda: ZImage(c), _zimage_tensors(sd, prefix, dtype), prefix, dtype,
+                           devices.offload_device(), f"{where} (Z-Image)")
         log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
     else:
         from core.models.flux import Flux
@@ -73,11 +73,18 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     return model
 
 
-def _without_unused(sd, prefix: str) -> dict:
-    """Z-Image files may carry a top-level ``norm_final.weight`` the network never reads (diffusers'
-    converter drops it too): left out so the load does not warn about it."""
+def _zimage_tensors(sd, prefix: str, dtype) -> dict:
+    """A Z-Image file's tensors as the network takes them: a top-level ``norm_final.weight`` some files
+    carry is never read (diffusers' converter drops it too); fp8 files (plain or ComfyUI's scaled fp8) are
+    dequantized to ``dtype`` on load, as the network has no fp8 compute path."""
     key = f"{prefix}norm_final.weight"
-    return {k: v for k, v in sd.items() if k != key} if key in sd else sd
+    if key in sd:
+        sd = {k: v for k, v in sd.items() if k != key}
+    if any(v.dtype in (torch.float8_e4m3fn, torch.float8_e5m2) for v in sd.values()):
+        from core.models.qwen3_text import dequantize
+
+        sd = dequantize(sd, dtype)
+    return sd
 
 
 class MissingClip:

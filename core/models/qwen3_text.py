@@ -62,16 +62,17 @@ def _strip(sd: dict) -> dict:
     return out
 
 
-def dequantize(sd: dict) -> dict:
-    """float8 weights times their per-tensor scale (``<module>.scale_weight`` or ``.weight_scale``)."""
+def dequantize(sd: dict, dtype: torch.dtype = torch.float32) -> dict:
+    """float8 weights in ``dtype``, times their per-tensor scale (``<module>.scale_weight`` or
+    ``.weight_scale``, ComfyUI's scaled-fp8 files) when the file has one; other tensors untouched."""
     out = {}
     for k, v in sd.items():
-        if k.endswith((".scale_weight", ".weight_scale")):
+        if k.endswith((".scale_weight", ".weight_scale", ".scale_input", ".input_scale")) or k == "scaled_fp8":
             continue
         if v.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
             base = k[: -len(".weight")] if k.endswith(".weight") else k
             scale = sd.get(base + ".scale_weight", sd.get(base + ".weight_scale"))
-            v = v.float() if scale is None else v.float() * scale.float()
+            v = v.to(dtype) if scale is None else v.to(dtype) * scale.to(dtype)
         out[k] = v
     return out
 
@@ -105,7 +106,7 @@ def load_qwen3(sd: dict, *, dtype: torch.dtype, device, where: str = "Qwen3"):
 
     from core.models.building import fill_module, on_meta
 
-    part = dequantize(_strip(sd))
+    part = dequantize(_strip(sd), dtype)
     config = config_from_state_dict(part, where)
     model = fill_module(on_meta(lambda: Qwen3Model(config)), part, "", dtype, device, where, whole=True)
     # the rotary table is a non-persistent buffer (in no file): build it for real

@@ -136,3 +136,25 @@ def test_cfg_with_prompts_of_different_lengths_equals_each_prompt_run_alone(cpu_
                               prepare_conds(neg, uncond=True, **args), cfg)(x, sigma)
         d_pos, d_neg = (denoiser(x, sigma, c[0][0]) for c in (pos, neg))
     assert torch.allclose(batched, d_neg + cfg * (d_pos - d_neg), atol=1e-5)
+
+
+def test_a_scaled_fp8_z_image_file_is_dequantized_on_load(cpu_fp32, folders):
+    from core.models.tiny import tiny_zimage_state_dict
+    from core.models.weights import save_safetensors
+    from nodes.loaders import UNETLoader
+
+    sd = tiny_zimage_state_dict(seed=2)
+    key = "layers.0.feed_forward.w1.weight"
+    scale = sd[key].abs().max() / 448.0
+    fp8 = {k: (v.to(torch.float8_e4m3fn) if v.ndim == 2 and k != key else v) for k, v in sd.items()}
+    fp8[key] = (sd[key] / scale).to(torch.float8_e4m3fn)
+    fp8[key.replace(".weight", ".scale_weight")] = scale.reshape(())
+    fp8["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    folder = folders.base / "models" / "diffusion_models"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_safetensors(fp8, folder / "z_image_turbo_fp8_scaled.safetensors")
+    (model,) = UNETLoader().execute("z_image_turbo_fp8_scaled.safetensors", "default")
+    got = model.unet.layers[0].feed_forward.w1.weight
+    assert got.dtype == torch.float32
+    assert torch.equal(got, fp8[key].float() * scale)
+    assert float((got - sd[key]).abs().max()) < 0.1 * float(sd[key].abs().max())  # the weight, not the raw fp8
