@@ -20,7 +20,6 @@ network sees t = 1 - sigma and its output is negated, so it returns the velocity
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -126,7 +125,7 @@ class Block(nn.Module):
 
     def __init__(self, c: ZImageConfig, modulation: bool):
         super().__init__()
-        self.attention = Attention(c.dim, c.n_heads, 1e-5)
+        self.attention = Attention(c.dim, c.n_heads, 1e-5)  # the QK norms' eps is fixed, not norm_eps
         self.feed_forward = FeedForward(c.dim, c.ffn_hidden)
         self.attention_norm1 = RMSNorm(c.dim, c.norm_eps)
         self.ffn_norm1 = RMSNorm(c.dim, c.norm_eps)
@@ -267,8 +266,3 @@ class ZImage(nn.Module):
         out = out.reshape(B, H, W, p, p, C).permute(0, 5, 1, 3, 2, 4).reshape(B, C, H * p, W * p)
         return -out[:, :, :h, :w]
 
-
-def parameter_count(config: ZImageConfig) -> int:
-    """Parameters of the network of ``config`` (no weights built)."""
-    with torch.device("meta"):
-        return sum(math.prod(p.shape) for p in ZImage(config).parameters())

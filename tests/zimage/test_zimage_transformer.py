@@ -2,7 +2,6 @@
 diffusers' own converter of the released single-file layout), and the full-size layout on meta."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from tests import testdata
