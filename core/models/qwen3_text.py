@@ -217,13 +217,25 @@ class Qwen3Clip(ClipMethods):
             merged.restore()
 
 
-def qwen3_clip(sds: list, clip_type: str, *, dtype, device) -> Qwen3Clip:
-    """CLIPLoader's ``lumina2`` / ``flux2`` types: one Qwen3 file."""
+def clip_lumina2(sds: list, *, dtype=None, device=None, embedding_dirs=None) -> Qwen3Clip:
+    """CLIPLoader type ``lumina2``: Qwen3-4B for Z-Image (``embedding_dirs`` unused: no textual inversion)."""
+    return _qwen3_clip(sds, "lumina2", dtype, device)
+
+
+def clip_flux2(sds: list, *, dtype=None, device=None, embedding_dirs=None) -> Qwen3Clip:
+    """CLIPLoader type ``flux2``: Qwen3-4B / 8B for FLUX.2 [klein]."""
+    return _qwen3_clip(sds, "flux2", dtype, device)
+
+
+def _qwen3_clip(sds: list, clip_type: str, dtype, device) -> Qwen3Clip:
+    """One Qwen3 file as the CLIP of ``clip_type``; ``dtype``/``device`` None: the text-encoder defaults."""
+    from core import devices
+
     if len(sds) != 1:
         raise ValueError(f"text encoder type {clip_type} takes one Qwen3 file, got {len(sds)}")
     role = ROLES[clip_type]
-    from core import devices
-
+    device = torch.device(device) if device is not None else devices.offload_device()
+    dtype = dtype or devices.text_encoder_dtype(devices.get_torch_device())
     if dtype == torch.float16 and not (devices.settings.fp16_text_enc or devices.settings.force_fp16):
         # Qwen3 was trained and released in bfloat16; float16's narrower range is not a safe stand-in
         compute = devices.get_torch_device()
