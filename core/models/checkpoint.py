@@ -42,7 +42,7 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
     asked = dtype is not None or devices.settings.fp16_unet or devices.settings.force_fp16
     dtype = _load_dtype(dtype, devices.unet_dtype)
     if cfg.family == "z_image" and dtype == torch.float16 and not asked:
-        # released and trained in bfloat16: float16's narrower range is not a safe default for it
+        # released in bfloat16, and ComfyUI's ZImage lists only bf16 and fp32 as inference dtypes
         dtype = torch.bfloat16 if devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported() \
             else torch.float32
     if cfg.prediction == "flow":
