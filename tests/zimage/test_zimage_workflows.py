@@ -1,6 +1,7 @@
 """Z-Image workflows as users have them: the official frontend's default Z-Image graph (reconstructed by
-hand, tests/data/workflows/index.md) and the official image_z_image_turbo template (a subgraph), run
-headless on tiny files with their own node settings (res_multistep, cfg 1, ModelSamplingAuraFlow 3)."""
+hand, tests/data/workflows/index.md) and the official image_z_image_turbo / image_z_image templates
+(subgraphs), run headless on tiny files with their own node settings (res_multistep, ModelSamplingAuraFlow
+3; cfg 1 for Turbo, cfg 4 with an empty negative prompt for Base)."""
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ def test_the_default_graph_wires_the_z_image_loaders_into_the_sampler(reg):
     assert sampler["model"] == [by_type["ModelSamplingAuraFlow"][0], 0]
 
 
-@pytest.mark.parametrize("name", ["z_image_turbo_default_graph", "image_z_image_turbo"])
+@pytest.mark.parametrize("name", ["z_image_turbo_default_graph", "image_z_image_turbo", "image_z_image"])
 def test_the_workflow_samples_a_16_channel_latent_on_tiny_files(name, reg, cpu_fp32, folders):
     prompt, ks = to_latent_prompt(load(name), reg)
     for node in prompt.values():  # CPU-sized: 64 x 64 pixels, 2 steps
@@ -43,3 +44,11 @@ def test_the_workflow_samples_a_16_channel_latent_on_tiny_files(name, reg, cpu_f
     latent = run(prompt, reg, folders.base)["samples"]
     assert latent.shape == (1, 16, 8, 8)
     assert torch.isfinite(latent).all() and float(latent.std()) > 0
+
+
+def test_the_base_template_guides_with_an_empty_negative_prompt(reg):
+    prompt, ks = to_latent_prompt(load("image_z_image"), reg)
+    sampler = prompt[ks]["inputs"]
+    assert sampler["cfg"] == 4 and sampler["steps"] == 25
+    negative = prompt[sampler["negative"][0]]
+    assert negative["class_type"] == "CLIPTextEncode" and negative["inputs"]["text"] == ""
