@@ -39,12 +39,7 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
                               name: str = "", config: detection.ModelConfig | None = None) -> ModelHandle:
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
-    asked = dtype is not None or devices.settings.fp16_unet or devices.settings.force_fp16
     dtype = _load_dtype(dtype, devices.unet_dtype)
-    if cfg.family == "z_image" and dtype == torch.float16 and not asked:
-        # released in bfloat16, and ComfyUI's ZImage lists only bf16 and fp32 as inference dtypes
-        dtype = torch.bfloat16 if devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported() \
-            else torch.float32
     if cfg.prediction == "flow":
         return _load_flow_model(sd, cfg, prefix, dtype, where, name)
     unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
@@ -53,21 +48,33 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
 
 
 def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
-    c = cfg.unet
     if cfg.family == "z_image":
-        from core.models.zimage import ZImage
+        return _load_zimage(sd, cfg, prefix, dtype, where, name)
+    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    c = cfg.unet
+    log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
+             c.depth_single_blocks, c.hidden_size, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
 
-        net = build_module(lambda: ZImage(c), _zimage_tensors(sd, prefix, dtype), prefix, dtype,
-                           devices.offload_device(), f"{where} (Z-Image)")
-        log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
-    else:
-        from core.models.flux import Flux
 
-        net = build_module(lambda: Flux(c), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
-        log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
-                 c.depth_single_blocks, c.hidden_size, dtype)
+def _load_zimage(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    """Z-Image: flow model, ComfyUI's ZImage defaults (shift 3, multiplier 1), FLUX latent format (16 ch)."""
+    from core.models.zimage import ZImage
+    from core.sampling.model_sampling import default_for_family
+
+    if dtype == torch.float16 and not (devices.settings.fp16_unet or devices.settings.force_fp16):
+        # released in bfloat16, and ComfyUI's ZImage lists only bf16 and fp32 as inference dtypes
+        bf16 = devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if bf16 else torch.float32
+    c = cfg.unet
+    net = build_module(lambda: ZImage(c), _zimage_tensors(sd, prefix, dtype), prefix, dtype,
+                       devices.offload_device(), f"{where} (Z-Image)")
+    log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
     return model
