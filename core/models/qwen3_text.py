@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 
@@ -114,14 +115,6 @@ def load_qwen3(sd: dict, *, dtype: torch.dtype, device, where: str = "Qwen3"):
     return model.eval().requires_grad_(False)
 
 
-class _Encoder:
-    """What ClipMethods reads: the module under its token key."""
-
-    def __init__(self, key: str, model):
-        self.role = type("Role", (), {"name": key})()
-        self.model = model
-
-
 class Qwen3Clip(ClipMethods):
     """The CLIP value of a Qwen3 text encoder: ComfyUI's tokenize / encode_from_tokens names."""
 
@@ -131,7 +124,8 @@ class Qwen3Clip(ClipMethods):
         self.family = role.clip_type
         size = "8b" if model.config.hidden_size >= 4096 else "4b"
         self.key = f"qwen3_{size}"  # ComfyUI's token-dict key for these encoders
-        self.encoders = [_Encoder(self.key, model)]
+        # what ClipMethods.cond_stage_model reads: each encoder's module under its token key
+        self.encoders = [SimpleNamespace(role=SimpleNamespace(name=self.key), model=model)]
         self.layer_idx: int | None = None
         self.patches: dict = {}
         self.device = None  # None: the compute device (CLIPLoader's device="cpu" sets cpu)
