@@ -10,7 +10,8 @@ and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the t
 OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
 ``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
-gives a text encoder of any size in its checkpoint layout.
+gives a text encoder of any size in its checkpoint layout. ``write_tiny_zimage`` / ``write_tiny_qwen3`` write
+Z-Image and Qwen3 files in their released layouts (caption width = Qwen3 width = 32).
 """
 from __future__ import annotations
 
