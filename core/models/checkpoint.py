@@ -74,6 +74,11 @@ def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle
     log.info("%s: %s MM-DiT (%d joint blocks, width %d%s), %s", where, cfg.extra["variant"], c.depth,
              c.hidden_size, f", MMDiT-X layers {list(c.x_block_self_attn_layers)}" if c.x_block_self_attn_layers else "",
              dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
 def _load_zimage(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
     """Z-Image: flow model, ComfyUI's ZImage defaults (shift 3, multiplier 1), FLUX latent format (16 ch)."""
     from core.models.zimage import ZImage
