@@ -26,11 +26,12 @@ def _to_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def _takes(net, name: str) -> bool:
+    """Does the network's forward name this input? (A ``**kwargs`` catch-all is not taking it: such
+    networks ignore what they do not know.)"""
     try:
-        params = inspect.signature(net.forward).parameters
+        return name in inspect.signature(net.forward).parameters
     except (TypeError, ValueError):
         return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _flux_extra_channels(model) -> int:
