@@ -31,9 +31,8 @@ def hf_clip(kind: str):
                             num_attention_heads=1, max_position_embeddings=77, projection_dim=width,
                             hidden_act="quick_gelu" if kind == "clip_l" else "gelu")
     model = CLIPTextModelWithProjection(config).eval()
-    # transformers >= 5 has no text_model. level
-    result = model.load_state_dict({k.replace("text_model.", "", 1): v for k, v in sd.items()}, strict=False)
-    assert not result.unexpected_keys and set(result.missing_keys) <= {"embeddings.position_ids"}, result
+    result = model.load_state_dict(sd, strict=False)  # the WithProjection model keeps the text_model. level
+    assert not result.unexpected_keys and set(result.missing_keys) <= {"text_model.embeddings.position_ids"}, result
     return model
 
 
