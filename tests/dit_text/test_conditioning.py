@@ -138,3 +138,20 @@ def test_sd3_l_alone_is_padded_on_the_right(tiny_te_dir):
 def test_tokens_from_another_clip_are_refused_by_name(flux):
     with pytest.raises(ValueError, match="t5xxl"):
         flux.encode_from_tokens({"l": flux.tokenize("a")["l"]})
+
+
+def test_a_t5xxl_embedding_replaces_its_token_embedding(tiny_te_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    from core.models.dit_text import t5_tokenizer
+    from core.models.tiny import tiny_text_encoder_state_dict
+
+    (cat_id,) = t5_tokenizer()("cat")["input_ids"][:-1]
+    row = tiny_text_encoder_state_dict("t5xxl")["shared.weight"][cat_id].half().float()
+    # an embedding file for several encoders: T5 reads the vector under its key "t5xxl"
+    save_file({"t5xxl": row[None].clone(), "clip_l": torch.zeros(1, 32)}, str(tmp_path / "kitty.safetensors"))
+    clip = clip_from_files([tiny_te_dir / "clip_l.safetensors", tiny_te_dir / "t5xxl_fp16.safetensors"], "flux",
+                           dtype=F, device="cpu", embedding_dirs=[tmp_path])
+    with_embedding = clip.encode_from_tokens(clip.tokenize("a embedding:kitty"))
+    with_word = clip.encode_from_tokens(clip.tokenize("a cat"))
+    close(with_embedding, with_word)
