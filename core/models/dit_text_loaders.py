@@ -25,7 +25,7 @@ import torch
 from core.models import t5 as t5_net
 from core.models.clip import OPENCLIP, config_from_state_dict, detect_layout, load_encoder
 from core.models.dit_text import CLIP_ROLES, PREFIXES, T5_MIN_LENGTH, DitClipHandle, T5Role, T5Tower
-from core.models.text_encoder import Encoder, default_dtype
+from core.models.text_encoder import Encoder, default_device, default_dtype
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,6 @@ _FLUX = re.compile(r"^flux")
 
 def clip_from_bundle(sd, family: str, *, dtype=None, device=None, embedding_dirs=None) -> DitClipHandle:
     """The CLIP of an SD3.5 or FLUX single-file checkpoint (``text_encoders.*`` keys)."""
-    from core.models.text_encoder import default_device
-
     device = torch.device(device) if device is not None else default_device()
     kind = "flux" if _FLUX.match(family) else "sd3"
     where = f"{family} checkpoint text encoders"

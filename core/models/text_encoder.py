@@ -315,9 +315,8 @@ def clip_from_checkpoint(state_dict: dict, family: str, *, dtype=None, device=No
     """The CLIP of a whole single-file checkpoint (``family`` "sd1" | "sd2" | "sdxl" | "sdxl_refiner", or a
     DiT family whose file bundles ``text_encoders.*``: "sd3", "flux", "flux_schnell")."""
     if family in BUNDLED_FAMILIES:
-        from core.models.dit_text_loaders import clip_from_bundle
-
-        return clip_from_bundle(state_dict, family, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
+        build = _resolve(BUNDLED_FAMILIES[family])
+        return build(state_dict, family, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
     if family not in FAMILIES:
         known = ", ".join([*FAMILIES, *BUNDLED_FAMILIES])
         raise ValueError(f"text encoder: unknown model family {family!r} (known: {known})")
@@ -372,14 +371,27 @@ CLIP_TYPES = {
     "sd3": "core.models.dit_text_loaders:clip_sd3",
     "flux": "core.models.dit_text_loaders:clip_flux",
 }
-BUNDLED_FAMILIES = ("sd3", "flux", "flux_schnell")  # checkpoints whose text encoders sit under text_encoders.*
+# model family -> "module:function" building the CLIP of a checkpoint whose text encoders sit under
+# ``text_encoders.*``: ``fn(state_dict, family, *, dtype, device, embedding_dirs)``
+BUNDLED_FAMILIES = {
+    "sd3": "core.models.dit_text_loaders:clip_from_bundle",
+    "flux": "core.models.dit_text_loaders:clip_from_bundle",
+    "flux_schnell": "core.models.dit_text_loaders:clip_from_bundle",
+}
+
+
+def _resolve(ref: str):
+    """The function a "module:function" reference of CLIP_TYPES / BUNDLED_FAMILIES names (imported on use,
+    so this module never imports the family modules that build on it)."""
+    import importlib
+
+    module_name, function = ref.split(":")
+    return getattr(importlib.import_module(module_name), function)
 
 
 def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *, dtype=None, device=None,
                     embedding_dirs=None):
     """The CLIP of standalone text-encoder files (paths or state dicts) for a loader ``type`` (CLIP_TYPES)."""
-    import importlib
-
     if clip_type not in CLIP_TYPES:
         raise ValueError(f"text encoder type {clip_type!r} is not supported (supported: {', '.join(CLIP_TYPES)})")
     items = paths_or_state_dicts if isinstance(paths_or_state_dicts, (list, tuple)) else [paths_or_state_dicts]
@@ -393,9 +405,7 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
             sd, _meta = load_file(item)
             sds.append(_standalone(sd))
     device = torch.device(device) if device is not None else default_device()
-    module_name, function = CLIP_TYPES[clip_type].split(":")
-    build = getattr(importlib.import_module(module_name), function)
-    return build(sds, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
+    return _resolve(CLIP_TYPES[clip_type])(sds, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
 
 
 def clip_stable_diffusion(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHandle:
