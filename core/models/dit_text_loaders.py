@@ -66,6 +66,10 @@ def _t5_dtype(sd: dict, dtype) -> torch.dtype:
 
 def _clip_tower(name: str, family: str, sd: dict, dtype, device, where: str) -> Encoder:
     role = CLIP_ROLES[family][name]
+    if detect_layout(sd) != OPENCLIP and "text_projection" in sd and "text_projection.weight" not in sd:
+        # files written by ComfyUI's CLIPSave keep OpenCLIP's x @ P matrix under the transformers names
+        sd = {**{k: v for k, v in sd.items() if k != "text_projection"},
+              "text_projection.weight": sd["text_projection"].t()}
     model = load_encoder(sd, dtype=dtype or default_dtype(), device=device, activation=role.activation,
                          where=f"{where}: {KIND_NAMES[name]}")
     if detect_layout(sd) == OPENCLIP:

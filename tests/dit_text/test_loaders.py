@@ -153,3 +153,12 @@ def test_a_patch_on_a_t5_weight_changes_the_encoding_and_is_undone():
     after = encode(patched)[0]
     assert not torch.allclose(before, after)
     torch.testing.assert_close(encode(clip)[0], before, atol=0, rtol=0)
+
+
+def test_a_clipsave_file_with_a_bare_text_projection_matrix_is_transposed():
+    hf = tiny_text_encoder_state_dict("clip_g")
+    clipsave = {**{k: v for k, v in hf.items() if k != "text_projection.weight"},
+                "text_projection": hf["text_projection.weight"].t().contiguous()}
+    a = clip_from_files([hf], "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
+    b = clip_from_files([clipsave], "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
+    torch.testing.assert_close(encode(a)[1], encode(b)[1])

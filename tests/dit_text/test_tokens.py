@@ -69,3 +69,14 @@ def test_word_ids_number_the_words_and_zero_the_end_and_padding(flux):
     n = len(t5_tokenizer()("a red cat")["input_ids"]) - 1
     assert words[:n] == sorted(words[:n]) and words[0] == 1 and words[n - 1] == 3
     assert set(words[n:]) == {0}
+
+
+@pytest.mark.parametrize("text", ["a photo of a cat", "hello, world!", "a  b", "line one\nline two", "don't stop",
+                                  "A (red:1.3) cat, 4k", "café crème", "日本語のテキスト", " leading and trailing ",
+                                  "(masterpiece), best quality"])
+def test_t5_ids_equal_tokenizing_each_weighted_segment_whole(text):
+    from core.models.prompt import parse_weights
+
+    # ComfyUI tokenizes each weighted segment in one call; we go word by word: the ids must agree
+    expected = [t for segment, _w in parse_weights(text) for t in t5_tokenizer()(segment)["input_ids"][:-1]] + [1]
+    assert ids(t5_chunks(text, 0)[0]) == expected
