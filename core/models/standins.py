@@ -76,6 +76,12 @@ def _clip_vision(path: Path, prompt: dict) -> None:
     write_tiny_clip_vision(path)
 
 
+def _text_encoder(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_text_encoder
+
+    write_tiny_text_encoder(path)  # clip_l / clip_g / t5xxl (fp16, or scaled fp8 when the name says fp8)
+
+
 # DiT file names: a name matching one of these is never mistaken for an SD checkpoint
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
@@ -83,6 +89,8 @@ DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hu
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
+    Rule("text_encoders", r"^(clip_l|clip_g|t5xxl)[^/]*\.safetensors$", _text_encoder,
+         "tiny CLIP-L / OpenCLIP bigG / T5-XXL (FLUX.1, SD3.5)"),
 ]
 
 
