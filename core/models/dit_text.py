@@ -26,13 +26,15 @@ import torch
 
 from core.models import prompt as prompt_syntax
 from core.models.clip import to_checkpoint
-from core.models.text_encoder import END_OF_TEXT, ClipHandle, Encoder, EncoderRole, _unpack, clip_chunks
+from core.models.text_encoder import END_OF_TEXT, START_OF_TEXT, ClipHandle, Encoder, EncoderRole, _unpack, clip_chunks
 
 T5_END, T5_PAD = 1, 0
 T5_MIN_LENGTH = {"flux": 256, "sd3": 77}
 # released widths, used for towers an SD3 CLIP does not have
 CLIP_L_WIDTH, CLIP_G_WIDTH, T5_WIDTH = 768, 1280, 4096
 
+# what ComfyUI encodes for a CLIP tower given no chunk at all: start and end of text alone
+LONE_ENDS = [[(START_OF_TEXT, 1.0), (END_OF_TEXT, 1.0)]]
 FLUX_L = EncoderRole("l", END_OF_TEXT, -1, True, "quick_gelu", "clip_l", projected_pooled=False)
 SD3_L = EncoderRole("l", END_OF_TEXT, -2, False, "quick_gelu", "clip_l", projected_pooled=False)
 SD3_G = EncoderRole("g", 0, -2, False, "gelu", "clip_g")
@@ -142,11 +144,11 @@ class DitClipHandle(ClipHandle):
         lg = pooled = None
         if tokens["l"] or tokens["g"]:
             if l_enc is not None:
-                lg, l_pooled = self._encode_one(l_enc, tokens["l"])
+                lg, l_pooled = self._encode_one(l_enc, tokens["l"] or LONE_ENDS)
             else:
                 l_pooled = torch.zeros(1, CLIP_L_WIDTH)
             if g_enc is not None:
-                g_out, g_pooled = self._encode_one(g_enc, tokens["g"])
+                g_out, g_pooled = self._encode_one(g_enc, tokens["g"] or LONE_ENDS)
                 if lg is not None:
                     n = min(lg.shape[1], g_out.shape[1])  # chunk counts may differ: keep the common part
                     lg = torch.cat([lg[:, :n], g_out[:, :n]], dim=-1)

@@ -409,7 +409,7 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
 
 
 def clip_stable_diffusion(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHandle:
-    """One CLIP-L (SD1) or OpenCLIP-H (SD2) file."""
+    """One CLIP-L (SD1), OpenCLIP-H (SD2) or OpenCLIP bigG (the SDXL refiner's) file."""
     from core.models.clip import OPENCLIP, detect_layout
 
     if len(sds) != 1:
@@ -418,9 +418,16 @@ def clip_stable_diffusion(sds: list, *, dtype=None, device, embedding_dirs=None)
         raise ValueError("this is a T5 text encoder, not CLIP: for FLUX use DualCLIPLoader type 'flux' "
                          "(clip_l + t5xxl), for SD3 CLIPLoader/DualCLIPLoader/TripleCLIPLoader type 'sd3'")
     dtype = dtype or default_dtype()
-    is_h = detect_layout(sds[0]) == OPENCLIP or config_from_state_dict(sds[0]).hidden_size == 1024
+    config = config_from_state_dict(sds[0])
+    openclip = detect_layout(sds[0]) == OPENCLIP
+    if config.num_layers > 30:  # OpenCLIP bigG alone: ComfyUI makes it the SDXL refiner's CLIP
+        prefix = "conditioner.embedders.0.model." if openclip else "conditioner.embedders.0.transformer."
+        model = load_encoder(sds[0], dtype=dtype, device=device, activation=SDXL_G.activation,
+                             where="text encoder (sdxl_refiner)")
+        return ClipHandle([Encoder(SDXL_G, model, prefix)], "sdxl_refiner", embedding_dirs)
+    is_h = openclip or config.hidden_size == 1024
     role, family = (SD2_H, "sd2") if is_h else (SD1_L, "sd1")
-    prefix = "cond_stage_model.model." if detect_layout(sds[0]) == OPENCLIP else "cond_stage_model.transformer."
+    prefix = "cond_stage_model.model." if openclip else "cond_stage_model.transformer."
     model = load_encoder(sds[0], dtype=dtype, device=device, activation=role.activation,
                          where=f"text encoder ({family})")
     return ClipHandle([Encoder(role, model, prefix)], family, embedding_dirs)

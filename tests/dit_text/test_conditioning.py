@@ -155,3 +155,13 @@ def test_a_t5xxl_embedding_replaces_its_token_embedding(tiny_te_dir, tmp_path):
     with_embedding = clip.encode_from_tokens(clip.tokenize("a embedding:kitty"))
     with_word = clip.encode_from_tokens(clip.tokenize("a cat"))
     close(with_embedding, with_word)
+
+
+def test_an_empty_l_chunk_list_encodes_start_and_end_alone_and_cuts_g_to_it(sd3):
+    # ComfyUI: a tower given no chunk encodes [start, end]; L ‖ G keep the shorter sequence
+    tokens = sd3.tokenize("a cat")
+    tokens["l"] = []
+    cond = sd3.encode_from_tokens(tokens)
+    l_hidden, _, _ = clip_outputs("clip_l", [49406, 49407])
+    assert cond.shape == (1, 2 + 77, 96)
+    close(cond[:, :2, :32], l_hidden[-2])

@@ -162,3 +162,10 @@ def test_a_clipsave_file_with_a_bare_text_projection_matrix_is_transposed():
     a = clip_from_files([hf], "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
     b = clip_from_files([clipsave], "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
     torch.testing.assert_close(encode(a)[1], encode(b)[1])
+
+
+def test_stable_diffusion_type_on_a_clip_g_file_gives_the_refiner_clip(tiny_te_dir):
+    clip = load(tiny_te_dir, [G], "stable_diffusion")
+    assert clip.family == "sdxl_refiner" and clip.encoders[0].role.name == "g"
+    cond, pooled = encode(clip)
+    assert cond.shape == (1, 77, 48) and pooled.shape == (1, 48)
