@@ -70,6 +70,9 @@ def _clip_tower(name: str, family: str, sd: dict, dtype, device, where: str) -> 
         # files written by ComfyUI's CLIPSave keep OpenCLIP's x @ P matrix under the transformers names
         sd = {**{k: v for k, v in sd.items() if k != "text_projection"},
               "text_projection.weight": sd["text_projection"].t()}
+    if any(k.endswith(".scale_weight") for k in sd):  # a scaled-fp8 checkpoint may store its CLIPs that way too
+        sd = t5_net.dequantize_scaled_fp8(sd, dtype or default_dtype())
+        sd.pop("scaled_fp8", None)
     model = load_encoder(sd, dtype=dtype or default_dtype(), device=device, activation=role.activation,
                          where=f"{where}: {KIND_NAMES[name]}")
     if detect_layout(sd) == OPENCLIP:

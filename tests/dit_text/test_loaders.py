@@ -169,3 +169,15 @@ def test_stable_diffusion_type_on_a_clip_g_file_gives_the_refiner_clip(tiny_te_d
     assert clip.family == "sdxl_refiner" and clip.encoders[0].role.name == "g"
     cond, pooled = encode(clip)
     assert cond.shape == (1, 77, 48) and pooled.shape == (1, 48)
+
+
+def test_a_scaled_fp8_clip_tower_in_a_checkpoint_is_dequantized():
+    from core.models.tiny import scaled_fp8
+
+    l_fp8 = {f"text_encoders.clip_l.transformer.{k}": v for k, v in scaled_fp8(tiny_text_encoder_state_dict("clip_l")).items()}
+    clip = clip_from_checkpoint(l_fp8, "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
+    full = clip_from_files([tiny_text_encoder_state_dict("clip_l")], "sd3", dtype=torch.float32, device="cpu",
+                           embedding_dirs=[])
+    key = "text_model.encoder.layers.0.mlp.fc1.weight"
+    got, ref = clip.encoders[0].get_weight(key), full.encoders[0].get_weight(key)
+    assert ((got - ref).abs() <= ref.abs() / 16 + 1e-3).all() and not torch.equal(got, ref)
