@@ -181,3 +181,10 @@ def test_a_scaled_fp8_clip_tower_in_a_checkpoint_is_dequantized():
     key = "text_model.encoder.layers.0.mlp.fc1.weight"
     got, ref = clip.encoders[0].get_weight(key), full.encoders[0].get_weight(key)
     assert ((got - ref).abs() <= ref.abs() / 16 + 1e-3).all() and not torch.equal(got, ref)
+
+
+@pytest.mark.parametrize("asked,stored", [(torch.float32, torch.float16), (None, torch.float16),
+                                          (torch.bfloat16, torch.bfloat16)])
+def test_t5_keeps_the_files_half_precision_unless_a_half_dtype_is_asked(tiny_te_dir, asked, stored):
+    clip = clip_from_files([tiny_te_dir / T5], "sd3", dtype=asked, device="cpu", embedding_dirs=[])
+    assert clip.encoders[0].model.shared.weight.dtype == stored
