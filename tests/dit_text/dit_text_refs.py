@@ -37,16 +37,6 @@ def hf_clip(kind: str):
 
 
 @torch.no_grad()
-def t5_hidden(ids: list, layer: int = -1) -> torch.Tensor:
-    """[1, T, d] T5 output for one id row; ``layer`` -2: the penultimate block through the final norm."""
-    model = hf_t5()
-    out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
-    if layer == -1:
-        return out.last_hidden_state
-    return model.encoder.final_layer_norm(out.hidden_states[layer])
-
-
-@torch.no_grad()
 def clip_outputs(kind: str, ids: list):
     """(hidden_states tuple, unprojected pooled, projected pooled) for one 77-id row."""
     model = hf_clip(kind)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.models.text_encoder import clip_from_files
-from tests.dit_text.dit_text_refs import clip_outputs, t5_hidden
+from tests.dit_text.dit_text_refs import clip_outputs
 
 F = torch.float32
 

@@ -3,13 +3,15 @@ that bundle text_encoders.*; clear errors for what is not supported."""
 import pytest
 import torch
 
-from core.models.clip import CLIP_L, OPENCLIP_BIGG, OPENCLIP_H, HF, OPENCLIP, build_encoder, to_checkpoint, to_module_keys
+from core.models.clip import (CLIP_L, HF, OPENCLIP, OPENCLIP_BIGG, OPENCLIP_H, build_encoder, to_checkpoint,
+                              to_module_keys)
 from core.models.dit_text_loaders import tower_kind
 from core.models.text_encoder import clip_from_checkpoint, clip_from_files
 from core.models.tiny import tiny_bundled_text_encoders, tiny_text_encoder_state_dict
 from tests.testdata import manifest
 
-L, G, T5, T5_FP8 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn_scaled.safetensors"
+L, G, T5 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"
+T5_FP8 = "t5xxl_fp8_e4m3fn_scaled.safetensors"
 
 
 def load(tiny_te_dir, names, clip_type):
@@ -37,7 +39,8 @@ def test_full_size_clip_towers_are_told_apart_by_depth_in_the_hf_layout(config, 
 def test_full_size_bigg_in_the_openclip_layout_is_g():
     sd = manifest("sdxl_base_1.0")["keys"]
     prefix = "conditioner.embedders.1.model."
-    assert tower_kind({k[len(prefix):]: torch.empty(v, device="meta") for k, v in sd.items() if k.startswith(prefix)}) == "g"
+    bigg = {k[len(prefix):]: torch.empty(v, device="meta") for k, v in sd.items() if k.startswith(prefix)}
+    assert tower_kind(bigg) == "g"
 
 
 def test_the_t5_manifest_is_t5():
@@ -174,7 +177,8 @@ def test_stable_diffusion_type_on_a_clip_g_file_gives_the_refiner_clip(tiny_te_d
 def test_a_scaled_fp8_clip_tower_in_a_checkpoint_is_dequantized():
     from core.models.tiny import scaled_fp8
 
-    l_fp8 = {f"text_encoders.clip_l.transformer.{k}": v for k, v in scaled_fp8(tiny_text_encoder_state_dict("clip_l")).items()}
+    stored = scaled_fp8(tiny_text_encoder_state_dict("clip_l"))
+    l_fp8 = {f"text_encoders.clip_l.transformer.{k}": v for k, v in stored.items()}
     clip = clip_from_checkpoint(l_fp8, "sd3", dtype=torch.float32, device="cpu", embedding_dirs=[])
     full = clip_from_files([tiny_text_encoder_state_dict("clip_l")], "sd3", dtype=torch.float32, device="cpu",
                            embedding_dirs=[])

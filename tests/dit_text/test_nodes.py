@@ -6,7 +6,8 @@ import torch
 from nodes.dit_text import CLIPTextEncodeFlux, CLIPTextEncodeSD3
 from nodes.text import CLIPLoader, CLIPTextEncode, DualCLIPLoader, TripleCLIPLoader
 
-L, G, T5, T5_FP8 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn_scaled.safetensors"
+L, G, T5 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"
+T5_FP8 = "t5xxl_fp8_e4m3fn_scaled.safetensors"
 
 # ComfyUI's nodes.py (snapshot 2025-10-12): the type lists in order; CLIPLoader's plus "flux2" (FLUX.2 templates)
 COMFY_CLIP_LOADER_TYPES = ["stable_diffusion", "stable_cascade", "sd3", "stable_audio", "mochi", "ltxv", "pixart",

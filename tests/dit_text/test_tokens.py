@@ -72,8 +72,8 @@ def test_word_ids_number_the_words_and_zero_the_end_and_padding(flux):
 
 
 @pytest.mark.parametrize("text", ["a photo of a cat", "hello, world!", "a  b", "line one\nline two", "don't stop",
-                                  "A (red:1.3) cat, 4k", "café crème", "日本語のテキスト", " leading and trailing ",
-                                  "(masterpiece), best quality"])
+                                  "A (red:1.3) cat, 4k", "café crème", "日本語のテキスト",
+                                  " leading and trailing ", "(masterpiece), best quality"])
 def test_t5_ids_equal_tokenizing_each_weighted_segment_whole(text):
     from core.models.prompt import parse_weights
 
