@@ -62,6 +62,9 @@ class T5Tower(Encoder):
     def checkpoint_keys(self) -> list:
         return [self.prefix + k for k in self.model.state_dict()]
 
+    def checkpoint_shapes(self) -> dict:
+        return {self.prefix + k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+
     def checkpoint_state(self) -> dict:
         return {self.prefix + k: v for k, v in self.model.state_dict().items()}
 

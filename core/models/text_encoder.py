@@ -96,6 +96,11 @@ class Encoder:
         shapes = {k: torch.empty(v.shape, device="meta") for k, v in self.model.state_dict().items()}
         return [self.prefix + k for k in to_checkpoint(shapes, self.model.config.layout)]
 
+    def checkpoint_shapes(self) -> dict:
+        """Checkpoint key (with prefix) -> shape of every weight, read on meta copies."""
+        shapes = {k: torch.empty(v.shape, device="meta") for k, v in self.model.state_dict().items()}
+        return {self.prefix + k: tuple(v.shape) for k, v in to_checkpoint(shapes, self.model.config.layout).items()}
+
     def get_weight(self, key: str) -> torch.Tensor:
         """A weight by its checkpoint name without prefix (a fused OpenCLIP in_proj is rebuilt as a copy)."""
         layout = self.model.config.layout
