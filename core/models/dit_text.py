@@ -26,7 +26,8 @@ import torch
 
 from core.models import prompt as prompt_syntax
 from core.models.clip import to_checkpoint
-from core.models.text_encoder import END_OF_TEXT, START_OF_TEXT, ClipHandle, Encoder, EncoderRole, _unpack, clip_chunks
+from core.models.text_encoder import (END_OF_TEXT, START_OF_TEXT, ClipHandle, Encoder, EncoderRole, clip_chunks,
+                                      unpack_chunks)
 
 T5_END, T5_PAD = 1, 0
 T5_MIN_LENGTH = {"flux": 256, "sd3": 77}
@@ -178,7 +179,7 @@ class DitClipHandle(ClipHandle):
         model = tower.model
         chunks = list(chunks) or [[(T5_END, 1.0)]]  # no tokens at all: ComfyUI encodes a lone </s>
         sections = len(chunks)
-        ids, weights, injected = _unpack(chunks)
+        ids, weights, injected = unpack_chunks(chunks)
         length = len(ids[0])
         if any(len(row) != length for row in ids):
             raise ValueError(f"CLIP ({self.family}): t5xxl token chunks differ in length "

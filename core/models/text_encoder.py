@@ -231,7 +231,7 @@ class ClipHandle(ClipMethods):
         model = enc.model
         chunks = list(chunks) or [enc.role.empty_chunk]
         sections = len(chunks)
-        ids, weights, injected = _unpack(chunks)
+        ids, weights, injected = unpack_chunks(chunks)
         has_weights = any(w != 1.0 for row in weights for w in row)
         if has_weights:
             # Reference §7: weighted tokens are interpolated against the empty prompt at the same position.
@@ -297,7 +297,9 @@ def clip_chunks(text: str, role: EncoderRole, encode_word, find=None, return_wor
     return chunks
 
 
-def _unpack(chunks):
+def unpack_chunks(chunks):
+    """``(ids, weights, injected)`` rows of token chunks; an embedding vector in a chunk becomes id 0 plus
+    ``(row, position, vector)`` in ``injected``, to replace that token embedding."""
     ids, weights, injected = [], [], []
     for b, chunk in enumerate(chunks):
         row_ids, row_w = [], []
