@@ -415,15 +415,19 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
     return _resolve(CLIP_TYPES[clip_type])(sds, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
 
 
+def _refuse_t5(sds: list) -> None:
+    if any("encoder.block.0.layer.0.SelfAttention.q.weight" in sd for sd in sds):
+        raise ValueError("a T5 text encoder is not a CLIP of this type: for FLUX use DualCLIPLoader type 'flux' "
+                         "(clip_l + t5xxl), for SD3 CLIPLoader/DualCLIPLoader/TripleCLIPLoader type 'sd3'")
+
+
 def clip_stable_diffusion(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHandle:
     """One CLIP-L (SD1), OpenCLIP-H (SD2) or OpenCLIP bigG (the SDXL refiner's) file."""
     from core.models.clip import OPENCLIP, detect_layout
 
     if len(sds) != 1:
         raise ValueError(f"text encoder type stable_diffusion takes one file, got {len(sds)}")
-    if "encoder.block.0.layer.0.SelfAttention.q.weight" in sds[0]:
-        raise ValueError("this is a T5 text encoder, not CLIP: for FLUX use DualCLIPLoader type 'flux' "
-                         "(clip_l + t5xxl), for SD3 CLIPLoader/DualCLIPLoader/TripleCLIPLoader type 'sd3'")
+    _refuse_t5(sds)
     dtype = dtype or default_dtype()
     config = config_from_state_dict(sds[0])
     openclip = detect_layout(sds[0]) == OPENCLIP
@@ -446,6 +450,7 @@ def clip_sdxl(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHand
 
     if len(sds) != 2:
         raise ValueError(f"text encoder type sdxl takes two files (CLIP-L and CLIP-G), got {len(sds)}")
+    _refuse_t5(sds)
     dtype = dtype or default_dtype()
     widths = [config_from_state_dict(sd).hidden_size for sd in sds]
     l_sd, g_sd = (sds[1], sds[0]) if widths[0] > widths[1] else (sds[0], sds[1])

@@ -192,3 +192,8 @@ def test_a_scaled_fp8_clip_tower_in_a_checkpoint_is_dequantized():
 def test_t5_keeps_the_files_half_precision_unless_a_half_dtype_is_asked(tiny_te_dir, asked, stored):
     clip = clip_from_files([tiny_te_dir / T5], "sd3", dtype=asked, device="cpu", embedding_dirs=[])
     assert clip.encoders[0].model.shared.weight.dtype == stored
+
+
+def test_sdxl_type_with_a_t5_file_points_to_the_right_loader(tiny_te_dir):
+    with pytest.raises(ValueError, match="DualCLIPLoader type 'flux'"):
+        load(tiny_te_dir, [L, T5], "sdxl")
