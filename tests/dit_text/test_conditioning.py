@@ -165,3 +165,22 @@ def test_an_empty_l_chunk_list_encodes_start_and_end_alone_and_cuts_g_to_it(sd3)
     l_hidden, _, _ = clip_outputs("clip_l", [49406, 49407])
     assert cond.shape == (1, 2 + 77, 96)
     close(cond[:, :2, :32], l_hidden[-2])
+
+
+def test_flux_cond_equals_diffusers_flux_pipeline_t5_embeds(flux):
+    """diffusers' FluxPipeline pads T5 ids to max_sequence_length with no attention mask, as ComfyUI does;
+    at 256 (ComfyUI's FLUX minimum) both give the same states for a prompt shorter than that."""
+    from types import SimpleNamespace
+
+    from diffusers import FluxPipeline
+
+    from core.models.dit_text import t5_tokenizer
+    from core.models.tiny import tiny_text_encoder_state_dict
+    from tests.dit_text.dit_text_refs import hf_t5
+
+    encoder = hf_t5({k: v.half().float() for k, v in tiny_text_encoder_state_dict("t5xxl").items()})
+    pipe = SimpleNamespace(tokenizer_2=t5_tokenizer(), text_encoder_2=encoder, tokenizer_max_length=77)
+    text = "a photo of a cat, highly detailed, 4k"
+    with torch.no_grad():
+        ref = FluxPipeline._get_t5_prompt_embeds(pipe, text, max_sequence_length=256, device="cpu", dtype=F)
+    close(flux.encode_from_tokens(flux.tokenize(text)), ref)
