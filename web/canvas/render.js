@@ -73,7 +73,8 @@ export class Renderer {
     for (const g of this.graph.groups) if (!this.cull || rectsOverlap(g.bounding, vis)) this.drawGroup(g);
     this.drawLinks(vis);
     const lod = this.lod && s < 0.45;
-    for (const id of this.graph.zorder) {
+    if (lod) this.drawNodesLod(vis);
+    else for (const id of this.graph.zorder) {
       const n = this.graph.nodes.get(id);
       if (!n) continue;
       if (this.cull && !rectsOverlap(nodeBounds(n), vis)) continue;
@@ -112,18 +113,26 @@ export class Renderer {
   }
 
   linkPath(a, b) {
+    this.ctx.beginPath();
+    this.linkSegment(a, b);
+  }
+
+  // One link added to the current path, in the chosen style.
+  linkSegment(a, b) {
     const { ctx } = this;
     const style = this.ui.settings.get("linkStyle");
-    ctx.beginPath();
     ctx.moveTo(a[0], a[1]);
     if (style === "straight") ctx.lineTo(b[0], b[1]);
     else if (style === "linear") { ctx.lineTo(a[0] + 15, a[1]); ctx.lineTo(b[0] - 15, b[1]); ctx.lineTo(b[0], b[1]); }
     else { const d = Math.max(40, Math.abs(b[0] - a[0]) * 0.5); ctx.bezierCurveTo(a[0] + d, a[1], b[0] - d, b[1], b[0], b[1]); }
   }
 
+  // Links are batched into one path per colour and opacity (one stroke call each); far out they are
+  // straight lines, which at that size look the same and cost a fraction of a curve.
   drawLinks(vis) {
     const { ctx, graph } = this;
-    ctx.lineWidth = 3;
+    const far = this.lod && this.view.scale < 0.2;
+    const batches = new Map();
     for (const l of graph.links.values()) {
       const o = graph.nodes.get(l.origin_id), t = graph.nodes.get(l.target_id);
       if (!o || !t) continue;
@@ -132,9 +141,21 @@ export class Renderer {
         const bx = [Math.min(a[0], b[0]) - 50, Math.min(a[1], b[1]) - 50, Math.abs(a[0] - b[0]) + 100, Math.abs(a[1] - b[1]) + 100];
         if (!rectsOverlap(bx, vis)) continue;
       }
-      ctx.strokeStyle = typeColor(l.type);
-      ctx.globalAlpha = o.mode === MODE.NEVER || t.mode === MODE.NEVER ? 0.3 : 0.85;
-      this.linkPath(a, b); ctx.stroke();
+      const key = typeColor(l.type) + (o.mode === MODE.NEVER || t.mode === MODE.NEVER ? "|0.3" : "|0.85");
+      let list = batches.get(key);
+      if (!list) batches.set(key, list = []);
+      list.push(a, b);
+    }
+    ctx.lineWidth = far ? Math.max(3, 1.5 / this.view.scale) : 3;
+    for (const [key, pts] of batches) {
+      const [color, alpha] = key.split("|");
+      ctx.strokeStyle = color; ctx.globalAlpha = Number(alpha);
+      ctx.beginPath();
+      for (let i = 0; i < pts.length; i += 2) {
+        if (far) { ctx.moveTo(pts[i][0], pts[i][1]); ctx.lineTo(pts[i + 1][0], pts[i + 1][1]); }
+        else this.linkSegment(pts[i], pts[i + 1]);
+      }
+      ctx.stroke();
     }
     ctx.globalAlpha = 1;
   }
@@ -186,6 +207,26 @@ export class Renderer {
       for (const fn of this.hooks.drawNode) fn(ctx, n, this);
     }
     ctx.globalAlpha = 1;
+  }
+
+  // Far out, nodes are two rectangles (body, title bar) and a title: the rectangles are batched into
+  // one path per colour (one fill call each instead of two per node), then the titles drawn on top.
+  drawNodesLod(vis) {
+    const { ctx } = this, bodies = new Map(), bars = new Map(), shown = [];
+    const add = (map, color, r) => { let a = map.get(color); if (!a) map.set(color, a = []); a.push(r); };
+    for (const id of this.graph.zorder) {
+      const n = this.graph.nodes.get(id);
+      if (!n) continue;
+      const b = nodeBounds(n);
+      if (this.cull && !rectsOverlap(b, vis)) continue;
+      const bypass = n.mode === MODE.BYPASS, selected = this.ui.selection.has(n.id);
+      add(bodies, bypass ? P.bypassBody : (n.bgcolor ?? P.nodeBody), b);
+      add(bars, n.rt.errors ? P.error : n.rt.running ? P.running : selected ? P.selected : bypass ? P.bypassTitle : (n.color ?? P.nodeTitle), b);
+      shown.push([n, b]);
+    }
+    for (const [color, rects] of bodies) { ctx.fillStyle = color; ctx.beginPath(); for (const r of rects) ctx.rect(r[0], r[1], r[2], r[3]); ctx.fill(); }
+    for (const [color, rects] of bars) { ctx.fillStyle = color; ctx.beginPath(); for (const r of rects) ctx.rect(r[0], r[1], r[2], Math.min(TITLE_H, r[3])); ctx.fill(); }
+    for (const [n, b] of shown) this.drawLodTitle(n, b[0], b[1], b[2], b[3]);
   }
 
   // Level-of-detail title: 12 screen pixels high whatever the zoom, inside the node, when the node is
