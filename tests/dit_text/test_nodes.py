@@ -69,7 +69,7 @@ def test_dual_clip_loader_flux_accepts_either_order(text_encoders_folder, cpu_fp
 
 @pytest.mark.parametrize("node,args,value", [
     (CLIPLoader, (T5, "mochi"), "mochi"),
-    (CLIPLoader, (T5, "lumina2"), "lumina2"),
+    (CLIPLoader, (T5, "wan"), "wan"),
     (DualCLIPLoader, (L, T5, "hidream"), "hidream"),
 ])
 def test_types_not_implemented_name_node_input_and_value(text_encoders_folder, node, args, value):
