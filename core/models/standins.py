@@ -90,16 +90,21 @@ def _sd3_variant(name: str) -> str:
 
 
 def _sd3(path: Path, prompt: dict) -> None:
-    from core.models.tiny import write_tiny_sd3
+    from core.models.tiny import write_tiny_sd3_for_templates
 
-    write_tiny_sd3(path, _sd3_variant(path.name), unet_only=path.parent.name == "diffusion_models")
+    write_tiny_sd3_for_templates(path, _sd3_variant(path.name), unet_only=path.parent.name == "diffusion_models")
 
 
 def _sd3_controlnet(path: Path, prompt: dict) -> None:
-    from core.models.tiny import write_tiny_sd3_controlnet
+    from dataclasses import replace
+
+    from core.models.tiny import (TINY_SD3_POOLED, TINY_T5_WIDTH, save_safetensors, tiny_mmdit_config,
+                                  tiny_sd3_controlnet_state_dict)
 
     low = path.name.lower()
-    write_tiny_sd3_controlnet(path, next((k for k in ("blur", "canny", "depth") if k in low), "canny"))
+    kind = next((k for k in ("blur", "canny", "depth") if k in low), "canny")
+    cfg = replace(tiny_mmdit_config("sd35_large"), context_in_dim=TINY_T5_WIDTH, pooled_dim=TINY_SD3_POOLED)
+    save_safetensors(tiny_sd3_controlnet_state_dict(cfg, kind=kind), path)
 
 
 # DiT file names: a name matching one of these is never mistaken for an SD checkpoint

@@ -252,6 +252,23 @@ def tiny_sd3_state_dict(variant: str = "sd35_large", seed: int = 0, with_vae: bo
     return sd, {"latentflow.tiny": variant}
 
 
+def write_tiny_sd3_for_templates(path, variant: str = "sd35_large", unet_only: bool = False, seed: int = 0) -> Path:
+    """A tiny SD3.5 as the templates' files hold it and the tiny text towers feed it: context of the tiny
+    T5's width and pooled of tiny CLIP-L ++ CLIP-G; a checkpoint bundles the three towers and the VAE
+    (``sd3.5_large_fp8_scaled.safetensors`` does too)."""
+    from dataclasses import replace
+
+    cfg = replace(tiny_mmdit_config(variant), context_in_dim=TINY_T5_WIDTH, pooled_dim=TINY_SD3_POOLED)
+    prefix = "" if unet_only else "model.diffusion_model."
+    sd = tiny_mmdit_state_dict(cfg, seed, prefix=prefix)
+    if not unet_only:
+        sd.update(_init(_sd3_vae_shapes("first_stage_model."), torch.Generator().manual_seed(seed + 2)))
+        sd.update(tiny_bundled_text_encoders(seed=seed))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path, {"latentflow.tiny": variant})
+
+
 def write_tiny_sd3(path, variant: str = "sd35_large", seed: int = 0, with_vae: bool = True,
                    unet_only: bool = False) -> Path:
     """``sd3.5_large_fp8_scaled.safetensors``-style file (checkpoint; the templates' name, tiny and float32),
@@ -442,6 +459,12 @@ def write_tiny_text_encoder(path, seed: int = 0) -> Path:
         raise ValueError(f"tiny text encoder: no tiny tower for {name!r} (known: {', '.join(TINY_TEXT_ENCODER_FILES)})")
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path)
+
+
+# The widths the tiny text towers give a DiT: T5's d_model (the context every T5-conditioned tiny DiT takes),
+# CLIP-L's pooled width (FLUX's vector) and CLIP-L ++ CLIP-G pooled (SD3's vector).
+TINY_T5_WIDTH = TINY_T5_CONFIG["d_model"]
+TINY_SD3_POOLED = TEXT_WIDTH + TINY_CLIP_G_WIDTH
 
 
 def tiny_bundled_text_encoders(kinds=("clip_l", "clip_g", "t5xxl"), seed: int = 0) -> dict:
