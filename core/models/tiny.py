@@ -472,3 +472,36 @@ def tiny_bundled_text_encoders(kinds=("clip_l", "clip_g", "t5xxl"), seed: int = 
     for checkpoint writers to add to their state dicts."""
     return {f"text_encoders.{kind}.transformer.{k}": v for kind in kinds
             for k, v in tiny_text_encoder_state_dict(kind, seed).items()}
+
+
+# --- FLUX.1 -----------------------------------------------------------------------------------------
+
+FLUX_KINDS = ("dev", "schnell", "fill", "kontext")
+
+
+def tiny_flux_config(kind: str = "dev"):
+    """A 2+2-block FLUX.1 of width 64 (2 heads of 32, rotary axes 4/14/14) fed by the tiny text towers: context
+    of the tiny T5's width, vector of the tiny CLIP-L's pooled width. [schnell] has no guidance embedding;
+    Fill takes the masked image's latent and its folded mask beside the noisy latent (6 × 64 inputs)."""
+    from core.models.flux import FluxConfig
+
+    if kind not in FLUX_KINDS:
+        raise ValueError(f"tiny FLUX: unknown kind {kind!r} (known: {', '.join(FLUX_KINDS)})")
+    return FluxConfig(in_channels=384 if kind == "fill" else 64, out_channels=64, vec_in_dim=TEXT_WIDTH,
+                      context_in_dim=TINY_T5_WIDTH, hidden_size=64, num_heads=2, depth=2, depth_single_blocks=2,
+                      axes_dim=(4, 14, 14), guidance_embed=kind != "schnell")
+
+
+def tiny_flux_state_dict(kind: str = "dev", seed: int = 0, prefix: str = "") -> dict:
+    """Seeded weights in BFL's layout (``double_blocks.N…``, ``single_blocks.N…``), under ``prefix``."""
+    from core.models.flux import Flux
+
+    cfg = tiny_flux_config(kind)
+    return {prefix + k: v for k, v in _init(_meta_state(lambda: Flux(cfg)), torch.Generator().manual_seed(seed)).items()}
+
+
+def write_tiny_flux(path, kind: str = "dev", seed: int = 0) -> Path:
+    """``flux1-dev.safetensors``-style diffusion model (no prefix), tiny and float32."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_flux_state_dict(kind, seed), path, {"latentflow.tiny": f"flux_{kind}"})
