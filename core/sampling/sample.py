@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from types import SimpleNamespace
 
 import torch
 
@@ -99,25 +100,36 @@ def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
 class _InpaintBlend:
     """Keep the unmasked region on the path of the original latent: before each call that region of x
     is replaced by the model's noise scaling of (noise, latent) at sigma (latent + noise * sigma, or on a
-    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent."""
+    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent.
 
-    def __init__(self, inner, latent, noise, mask, schedule):
+    ``mask_fn`` = ``model_options["denoise_mask_function"]`` (ComfyUI's hook, e.g. DifferentialDiffusion):
+    ``mask_fn(sigma, mask, {"model": ..., "sigmas": sigmas}) -> the mask used at this call``."""
+
+    def __init__(self, inner, latent, noise, mask, schedule, mask_fn=None, sigmas=None):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
-        self.keep = 1 - mask
         self.schedule = schedule
+        self.mask_fn = mask_fn
+        # what a mask function reads as extra_options["model"].inner_model.model_sampling in ComfyUI
+        self.extra = {"model": SimpleNamespace(inner_model=SimpleNamespace(model_sampling=schedule)),
+                      "sigmas": sigmas}
 
-    def _on_path(self, x, sigma):
-        return x * self.mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * self.keep
-
-    def _kept(self, denoised):
-        return denoised * self.mask + self.latent * self.keep
+    def _mask_at(self, sigma):
+        if self.mask_fn is None:
+            return self.mask
+        return self.mask_fn(sigma, self.mask, self.extra)
 
     def __call__(self, x, sigma):
-        return self._kept(self.inner(self._on_path(x, sigma), sigma))
+        mask = self._mask_at(sigma)
+        keep = 1 - mask
+        x = x * mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * keep
+        return self.inner(x, sigma) * mask + self.latent * keep
 
     def denoise_pair(self, x, sigma):
-        denoised, uncond = self.inner.denoise_pair(self._on_path(x, sigma), sigma)
-        return self._kept(denoised), self._kept(uncond)
+        mask = self._mask_at(sigma)
+        keep = 1 - mask
+        x = x * mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * keep
+        denoised, uncond = self.inner.denoise_pair(x, sigma)
+        return denoised * mask + self.latent * keep, uncond * mask + self.latent * keep
 
 
 def _inpaint_concat(model, latent_in, mask):
@@ -171,7 +183,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
             blend_noise = noise
             if sampler.inpaint_random_noise:
                 blend_noise = initial_noise(shape, seed + 1).to(device)
-            fn = _InpaintBlend(fn, latent_in, blend_noise, mask, schedule)
+            mask_fn = model.model_options.get("denoise_mask_function")
+            fn = _InpaintBlend(fn, latent_in, blend_noise, mask, schedule, mask_fn, sigmas)
         sigma0 = float(sigmas[0])
         x = schedule.noise_scaling(sigma0, noise, latent_in, max_denoise=schedule.is_max_sigma(sigma0))
         log.debug("%s: %s over %d sigmas %.4g..%.4g on %s", node, sampler.name, len(sigmas), sigma0,
@@ -183,6 +196,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         out = fmt.process_out(x).float().cpu()
         if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit
             keep = mask.cpu()
+            if "denoise_mask_function" in model.model_options:
+                keep = (keep > 0).float()  # the function decided the soft part per step: only mask 0 is kept
             out = out * keep + latent_image.float() * (1 - keep)
         x0 = fmt.process_out(last["x0"]).float().cpu() if "x0" in last else out
     return (out, x0) if return_denoised else out
