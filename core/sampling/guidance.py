@@ -236,8 +236,12 @@ class CFGDenoiser:
 
     def _calc(self, x, sigma, use_uncond: bool):
         """Weighted average of every active entry's denoised estimate, for cond and uncond."""
+        return self.calc_sets(x, sigma, [self.positive] + ([self.negative] if use_uncond else []))
+
+    def calc_sets(self, x, sigma, sets: list) -> list:
+        """The weighted denoised estimate of each prepared conditioning list in ``sets``, batched together
+        (ComfyUI's calc_cond_batch); the first set's entries are the conditional ones for model wrappers."""
         B, _, H, W = x.shape
-        sets = [self.positive] + ([self.negative] if use_uncond else [])
         # reading sigma back is a device sync: only pay it when some entry has a timestep range
         level = float(sigma.max()) if self._ranged else None
         groups: dict = {}
@@ -310,15 +314,21 @@ class CFGDenoiser:
                           "timestep": sigma, "input": x, "sigma": sigma, "model": self.model, "model_options": opts})
         cond = results[0]
         uncond = results[1] if use_uncond else cond
+        return self.combine(x, sigma, cond, uncond, self.cfg), uncond
+
+    def combine(self, x, sigma, cond, uncond, scale: float):
+        """D_u + scale * (D_c - D_u), or the model's sampler_cfg_function, then its post-CFG functions
+        (ComfyUI's cfg_function)."""
+        opts = self.model_options
         if "sampler_cfg_function" in opts:
-            args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
+            args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": scale, "timestep": sigma,
                     "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,
                     "model": self.model, "model_options": opts}
             denoised = x - opts["sampler_cfg_function"](args)
         else:
-            denoised = uncond + (cond - uncond) * self.cfg
+            denoised = uncond + (cond - uncond) * scale
         for fn in opts.get("sampler_post_cfg_function", ()):
             denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
                            "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
                            "model_options": opts, "input": x})
-        return denoised, uncond
+        return denoised

@@ -142,8 +142,12 @@ def _inpaint_concat(model, latent_in, mask):
 
 def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, sigmas: torch.Tensor,
                   positive, negative, latent_image: torch.Tensor, noise_mask=None, seed: int = 0,
-                  node: str = "KSampler", return_denoised: bool = False):
-    """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0)."""
+                  node: str = "KSampler", return_denoised: bool = False, guidance=None):
+    """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0).
+
+    ``guidance(denoiser, prepare, concat, model) -> model(x, sigma)`` replaces CFG over (positive,
+    negative) (a GUIDER's own rule, e.g. core/sampling/dual_cfg.py); ``prepare(conditioning, uncond)``
+    resolves a CONDITIONING for this run."""
     from core import devices
     from core.sampling.preview import make_previewer
 
@@ -173,12 +177,16 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         adm = model.config.adm_in_channels
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
                          vector=_vector_builder(model))
-        pos = prepare_conds(positive, uncond=False, **cond_args)
-        neg = prepare_conds(negative, uncond=True, **cond_args)
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
+        if guidance is None:
+            pos = prepare_conds(positive, uncond=False, **cond_args)
+            neg = prepare_conds(negative, uncond=True, **cond_args)
+            fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
+        else:
+            fn = guidance(denoiser, lambda conds, uncond: prepare_conds(conds, uncond=uncond, **cond_args),
+                          concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:
