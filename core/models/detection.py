@@ -11,6 +11,8 @@ SD2 eps vs v (a file does not say which): in order,
    population std > 0.09 of ``output_blocks.11.1.transformer_blocks.0.norm1.bias`` (the last output
    block's first LayerNorm bias), the eps releases (2.0/2.1-base 512) do not. Inpainting
    (9 input channels) SD2 models are eps.
+
+InstructPix2Pix U-Nets (any family) have 8 input channels: ``extra["ip2p"]``.
 """
 from __future__ import annotations
 
@@ -277,6 +279,9 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
             prediction = "v"
     elif "v_pred" in sd or _hinted_prediction({}, metadata, None) == "v":
         prediction = "v"  # v-prediction SDXL fine-tunes mark themselves
+    extra = {"unet_prefix": prefix}
+    if unet.in_channels == 8:  # InstructPix2Pix: noisy latent ++ the input image's latent
+        extra["ip2p"] = True
     return ModelConfig(family=family, prediction=prediction, unet=unet, in_channels=unet.in_channels,
                        adm_in_channels=adm, inpaint=unet.in_channels == 9, text_encoders=_text_encoders(sd),
-                       extra={"unet_prefix": prefix})
+                       extra=extra)

@@ -24,7 +24,8 @@ from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
 from core.models.weights import save_safetensors
 
-FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint")
+FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint", "sd15_ip2p")
+IN_CHANNELS = {"sd15_inpaint": 9, "sd15_ip2p": 8}
 TEXT_WIDTH = 32
 TEXT_LAYERS = 2
 VOCAB = 49408
@@ -33,9 +34,9 @@ POSITIONS = 77
 
 def tiny_unet_config(family: str) -> UNetConfig:
     common = dict(model_channels=32, channel_mult=(1, 2), num_res_blocks=1)
-    if family in ("sd15", "sd15_inpaint"):
+    if family in ("sd15", "sd15_inpaint", "sd15_ip2p"):
         return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
-                                      in_channels=9 if family == "sd15_inpaint" else 4, num_heads=8)
+                                      in_channels=IN_CHANNELS.get(family, 4), num_heads=8)
     if family == "sd21v":
         return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
                                       num_heads=-1, num_head_channels=64, use_linear_in_transformer=True)
@@ -138,7 +139,7 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
     shapes = {"model.diffusion_model." + k: v for k, v in _meta_state(lambda: UNetModel(cfg)).items()}
     shapes.update({"first_stage_model." + k: v for k, v in _meta_state(lambda: AutoencoderKL(TINY_VAE)).items()})
     metadata = {"latentflow.tiny": family}
-    if family in ("sd15", "sd15_inpaint"):
+    if family in ("sd15", "sd15_inpaint", "sd15_ip2p"):
         shapes.update(_clip_l("cond_stage_model.transformer."))
     elif family == "sd21v":
         shapes.update(_openclip("cond_stage_model.model."))

@@ -140,6 +140,37 @@ def _inpaint_concat(model, latent_in, mask):
     return torch.cat([mask.round(), latent_in], dim=1)
 
 
+def _fit_latent(image: torch.Tensor, shape) -> torch.Tensor:
+    """A latent [b, C, h, w] resized (bilinear, centre crop to the aspect) and repeated to ``shape``."""
+    image = image.float()
+    B, _, H, W = shape
+    if image.shape[-2:] != (H, W):
+        h, w = image.shape[-2:]
+        if h * W != w * H:  # crop the longer side to the target aspect first
+            ch, cw = (h, round(h * W / H)) if w * H > h * W else (round(w * H / W), w)
+            top, left = (h - ch) // 2, (w - cw) // 2
+            image = image[..., top:top + ch, left:left + cw]
+        image = torch.nn.functional.interpolate(image, size=(H, W), mode="bilinear", align_corners=False)
+    if image.shape[0] != B:
+        image = image.repeat(-(-B // image.shape[0]), 1, 1, 1)[:B]
+    return image
+
+
+def _ip2p_concat(positive, negative, shape, node: str):
+    """InstructPix2Pix U-Nets (8 input channels) take the input image's raw VAE latent beside the noisy
+    latent (Brooks et al. 2023, §3.2: no latent scaling, as ComfyUI and diffusers feed it). It comes from
+    the conditionings' ``concat_latent_image`` (InstructPixToPixConditioning); without one it is zeros."""
+    images = [opts["concat_latent_image"] for _, opts in list(positive) + list(negative)
+              if opts.get("concat_latent_image") is not None]
+    if not images:
+        log.warning("%s: InstructPix2Pix model without an input image (use InstructPixToPixConditioning); "
+                    "its image channels are zeros", node)
+        return torch.zeros(shape)
+    if any(img is not images[0] for img in images[1:]):
+        log.warning("%s: the conditionings carry different concat_latent_image tensors; the first is used", node)
+    return _fit_latent(images[0], shape)
+
+
 def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, sigmas: torch.Tensor,
                   positive, negative, latent_image: torch.Tensor, noise_mask=None, seed: int = 0,
                   node: str = "KSampler", return_denoised: bool = False, guidance=None):
@@ -178,6 +209,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
                          vector=_vector_builder(model))
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
+        if model.config.extra.get("ip2p"):
+            concat = _ip2p_concat(positive, negative, shape, node).to(device)
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
         if guidance is None:
