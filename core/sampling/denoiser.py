@@ -36,16 +36,19 @@ class Denoiser:
         return (sigma.float().log()[None, :] - table[:, None]).abs().argmin(dim=0).float()
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, y=None,
-                 control=None, concat=None) -> torch.Tensor:
+                 control=None, concat=None, patches=None) -> torch.Tensor:
         s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
         if self.prediction == "flow":
+            if patches:
+                raise ValueError("block patches (GLIGEN) work with the SD U-Nets only, not this flow model")
             return self._flow(x, sigma, s, context, y, control, concat)
         x_in = x / (s * s + 1).sqrt()
         if concat is not None:  # inpainting U-Nets: [noisy latent, mask, masked-image latent]
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
         dt = self.dtype
+        extra = {"patches": patches} if patches else {}  # block patches (GLIGEN): U-Nets only
         out = self.unet(x_in.to(dt), self.timestep(sigma), context.to(dt),
-                        y=None if y is None else y.to(dt), control=control).float()
+                        y=None if y is None else y.to(dt), control=control, **extra).float()
         if self.prediction == "v":
             return x / (s * s + 1) - out * s / (s * s + 1).sqrt()
         return x - out * s

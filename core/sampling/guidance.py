@@ -74,6 +74,7 @@ class _Cond:
     sigma_end: float
     control: object
     uncond: bool
+    gligen: tuple | None = None  # (Gligen module, grounding tokens [B, 30, D]) of a GLIGEN box conditioning
 
 
 def _feathered(h: int, w: int, area, full_hw, strength: float) -> torch.Tensor:
@@ -154,6 +155,9 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
         else:
             s_start = schedule.percent_to_sigma(float(opts.get("start_percent", 0.0)))
             s_end = schedule.percent_to_sigma(float(opts.get("end_percent", 1.0)))
+        gligen = None
+        if opts.get("gligen") is not None:
+            gligen = _gligen_objects(opts["gligen"], area[:2] if area is not None else (H, W), batch, device, dtype)
         y = None
         if vector is not None:
             y = vector(opts, batch).to(device, dtype)
@@ -161,8 +165,32 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
             y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)
         out.append(_Cond(context=_to_batch(context, batch).to(device, dtype), y=y, area=area,
                          weight=weight.to(device, torch.float32), sigma_start=s_start, sigma_end=s_end,
-                         control=opts.get("control"), uncond=uncond))
+                         control=opts.get("control"), uncond=uncond, gligen=gligen))
     return out
+
+
+def _gligen_objects(entry, latent_hw, batch: int, device, dtype) -> tuple:
+    """``("position", GLIGEN, boxes)`` (GLIGENTextBoxApply) -> (module, grounding tokens [batch, 30, D])."""
+    kind, handle, params = entry
+    module = getattr(handle, "model", handle)
+    objs = module.objects(params if kind == "position" else None, latent_hw, batch, device, dtype)
+    return module, objs
+
+
+def _patches(members) -> dict | None:
+    """U-Net block patches of one batched call: GLIGEN's grounding tokens of every member, in batch order."""
+    first = members[0][1].gligen
+    if first is None:
+        return None
+    from core.models.gligen import GligenPatch
+
+    return {"middle_patch": [GligenPatch(first[0], torch.cat([c.gligen[1] for _, c in members], dim=0))]}
+
+
+def _split_patches(patches, lo: int, hi: int):
+    if patches is None:
+        return None
+    return {k: [p.sliced(lo, hi) if hasattr(p, "sliced") else p for p in v] for k, v in patches.items()}
 
 
 def _match_tokens(contexts: list) -> list:
@@ -189,24 +217,29 @@ class WrappedDenoiser:
     def __init__(self, denoiser, wrapper):
         self.inner, self.wrapper = denoiser, wrapper
 
-    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None, **_):
-        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat)
+    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None,
+               transformer_options=None, **_):
+        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat,
+                          patches=(transformer_options or {}).get("patches"))
 
-    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=()):
-        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat, "transformer_options": {}}
+    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=(), patches=None):
+        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat,
+             "transformer_options": {"patches": patches} if patches else {}}
         return self.wrapper(self._apply, {"input": x, "timestep": sigma, "c": c,
                                           "cond_or_uncond": list(cond_or_uncond)})
 
 
-def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=()):
+def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=(), patches=None):
     """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
     so cond + uncond (or large batches) still run where only part fits."""
     from core.devices import is_oom
 
+    extra = {"patches": patches} if patches else {}  # plugin denoisers without the argument still work
     try:
         if cond_or_uncond and isinstance(denoiser, WrappedDenoiser):
-            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond)
-        return denoiser(x, sigma, context, y=y, control=control, concat=concat)
+            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond,
+                            **extra)
+        return denoiser(x, sigma, context, y=y, control=control, concat=concat, **extra)
     except Exception as e:
         if not is_oom(e) or x.shape[0] == 1:
             raise
@@ -215,7 +248,8 @@ def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_unco
     for lo, hi in ((0, half), (half, x.shape[0])):
         parts.append(_denoise_split(denoiser, x[lo:hi], sigma[lo:hi], context[lo:hi],
                                     None if y is None else y[lo:hi], _split_control(control, lo, hi),
-                                    None if concat is None else concat[lo:hi]))
+                                    None if concat is None else concat[lo:hi],
+                                    patches=_split_patches(patches, lo, hi)))
     return torch.cat(parts, dim=0)
 
 
@@ -249,14 +283,15 @@ class CFGDenoiser:
             for c in conds:
                 if level is not None and not (c.sigma_end <= level <= c.sigma_start):
                     continue
-                groups.setdefault((c.area, id(c.control), c.y is None), []).append((idx, c))
+                gligen = None if c.gligen is None else id(c.gligen[0])
+                groups.setdefault((c.area, id(c.control), c.y is None, gligen), []).append((idx, c))
         if len(groups) == 1:
             members = next(iter(groups.values()))
             if [i for i, _ in members] == list(range(len(sets))) and all(c.area is None and c.weight.numel() == 1 for _, c in members):
                 return self._single_batch(x, sigma, members)  # plain prompts: one weighted average is identity
         outs = [torch.zeros_like(x) for _ in sets]
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
-        for (area, _, _), members in groups.items():
+        for (area, *_), members in groups.items():
             if area is None:
                 x_in, sl = x, (slice(None), slice(None), slice(None), slice(None))
             else:
@@ -275,7 +310,7 @@ class CFGDenoiser:
             if members[0][1].control is not None:
                 control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
             den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
-                                 [1 if idx else 0 for idx, _ in members])
+                                 [1 if idx else 0 for idx, _ in members], _patches(members))
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
@@ -292,7 +327,8 @@ class CFGDenoiser:
         control = None
         if members[0][1].control is not None:
             control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members])
+        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members],
+                             _patches(members))
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

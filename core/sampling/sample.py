@@ -7,6 +7,7 @@ flow models sigma_0 * noise + (1 - sigma_0) * latent, and the result is divided 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from types import SimpleNamespace
@@ -171,6 +172,40 @@ def _ip2p_concat(positive, negative, shape, node: str):
     return _fit_latent(images[0], shape)
 
 
+def _gligen_to_uncond(positive, uncond) -> list:
+    """The negative prompt runs with the positive's GLIGEN boxes, as in ComfyUI: each area-less positive
+    entry's ``gligen`` goes to an area-less negative entry (round robin), unless some negative has its own."""
+    boxes = [opts["gligen"] for _, opts in positive if "area" not in opts and opts.get("gligen") is not None]
+    if not boxes or any("area" not in o and o.get("gligen") is not None for _, o in uncond):
+        return uncond
+    targets = [i for i, (_, o) in enumerate(uncond) if "area" not in o]
+    out = list(uncond)
+    for k, entry in enumerate(boxes if targets else ()):
+        i = targets[k % len(targets)]
+        out[i] = [uncond[i][0], {**uncond[i][1], "gligen": entry}]
+    return out
+
+
+def _conds_preparer(positive, stack, cond_args):
+    """``prepare(conditioning, uncond)`` for one run: GLIGEN boxes shared with the unconditional lists, and
+    each GLIGEN model moved to the compute device for the run (``stack`` closes it)."""
+    from core import devices
+
+    active = set()
+
+    def prepare(conds, uncond):
+        if uncond:
+            conds = _gligen_to_uncond(positive, conds)
+        for _, opts in conds:
+            entry = opts.get("gligen")
+            if entry is not None and id(entry[1]) not in active:
+                active.add(id(entry[1]))
+                stack.enter_context(devices.manager.activate(entry[1]))
+        return prepare_conds(conds, uncond=uncond, **cond_args)
+
+    return prepare
+
+
 def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, sigmas: torch.Tensor,
                   positive, negative, latent_image: torch.Tensor, noise_mask=None, seed: int = 0,
                   node: str = "KSampler", return_denoised: bool = False, guidance=None):
@@ -198,7 +233,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         bar.update_absolute(info["i"] + 1, preview=preview)
 
     progress.check_interrupt()
-    with devices.manager.activate(model):
+    with devices.manager.activate(model), contextlib.ExitStack() as stack:  # stack: GLIGEN models in use
         dtype = model.dtype
         latent_in = fmt.process_in(latent_image.float()).to(device)
         noise = noise.float().to(device)
@@ -213,13 +248,12 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
             concat = _ip2p_concat(positive, negative, shape, node).to(device)
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
+        prepare = _conds_preparer(positive, stack, cond_args)
         if guidance is None:
-            pos = prepare_conds(positive, uncond=False, **cond_args)
-            neg = prepare_conds(negative, uncond=True, **cond_args)
-            fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
+            fn = CFGDenoiser(denoiser, prepare(positive, False), prepare(negative, True), cfg, model.model_options,
+                             concat, model)
         else:
-            fn = guidance(denoiser, lambda conds, uncond: prepare_conds(conds, uncond=uncond, **cond_args),
-                          concat, model)
+            fn = guidance(denoiser, prepare, concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:
