@@ -65,12 +65,19 @@ def ksampler_sigmas(model, steps: int, sampler_name: str, scheduler: str, denois
     return sigmas
 
 
-def _vector_builder(model):
-    """The per-entry conditioning vector of DiT families (None: U-Nets use adm_in_channels)."""
+def _vector_builder(model, seed: int = 0):
+    """The per-entry conditioning vector of DiT families and SD2 unCLIP (None: SDXL's size vector or none).
+
+    unCLIP noise augmentation draws from ``seed - 10`` (ComfyUI's offset), merged images at level 0.05."""
     if getattr(model.config, "family", "") in ("flux", "flux_schnell"):
         from core.sampling.flow_conds import flux_vector
 
         return functools.partial(flux_vector, pooled_dim=model.config.extra["flux"].vec_in_dim)
+    unclip = model.config.extra.get("unclip") if hasattr(model.config, "extra") else None
+    if unclip:
+        from core.models.unclip import sd2_unclip_vector
+
+        return functools.partial(sd2_unclip_vector, embed_dim=unclip["embed_dim"], seed=seed - 10)
     return None
 
 
@@ -242,7 +249,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         mask = None if noise_mask is None else _resize_mask(noise_mask, shape).to(device)
         adm = model.config.adm_in_channels
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
-                         vector=_vector_builder(model))
+                         vector=_vector_builder(model, seed))
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
         if model.config.extra.get("ip2p"):
             concat = _ip2p_concat(positive, negative, shape, node).to(device)
