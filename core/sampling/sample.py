@@ -73,6 +73,10 @@ def _vector_builder(model, seed: int = 0):
         from core.sampling.flow_conds import flux_vector
 
         return functools.partial(flux_vector, pooled_dim=model.config.extra["flux"].vec_in_dim)
+    if getattr(model.config, "family", "") == "sd3" and "mmdit" in model.config.extra:
+        from core.sampling.flow_conds import sd3_vector
+
+        return functools.partial(sd3_vector, pooled_dim=model.config.extra["mmdit"].pooled_dim)
     unclip = model.config.extra.get("unclip") if hasattr(model.config, "extra") else None
     if unclip:
         from core.models.unclip import sd2_unclip_vector

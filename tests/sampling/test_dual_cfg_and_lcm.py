@@ -94,6 +94,24 @@ def test_dual_cfg_applies_the_models_post_cfg_functions_to_the_inner_cfg():
     assert seen == [1.0]  # the middle is the inner CFG's conditional estimate
 
 
+def test_skip_layer_guidance_reruns_the_conditioning_of_the_inner_cfg():
+    from core.sampling.guidance import SkipLayerGuidance
+
+    class Skipping(ConstantDenoiser):
+        def __call__(self, x, sigma, context, y=None, control=None, concat=None, transformer_options=None):
+            out = super().__call__(x, sigma, context)
+            return out - 0.25 if transformer_options else out  # the skipped estimate is 0.25 lower
+
+    slg = SkipLayerGuidance(double_layers=(1,), single_layers=(), scale=2.0, sigma_start=1e9, sigma_end=0.0)
+    den = Skipping()
+    fn = DualCFGDenoiser(den, _prepare(_cond(3.0)), _prepare(_cond(1.0), True), _prepare(_cond(0.5), True), 2.0, 4.0,
+                         False, {"skip_layer_guidance": slg})
+    out = fn(torch.zeros(SHAPE), torch.tensor([1.0]))
+    # regular: the inner CFG is over the middle, so its skipped re-run is the middle's: + 2.0 * 0.25
+    expected = (0.5 + 4.0 * (1.0 - 0.5)) + 2.0 * 0.25 + 2.0 * (3.0 - 1.0)
+    torch.testing.assert_close(out, torch.full(SHAPE, expected))
+
+
 @pytest.mark.usefixtures("cpu_fp32")
 def test_dual_cfg_guider_with_cond2_equal_to_negative_is_cfg_guider(tiny_models):
     from nodes.custom_sampling import BasicScheduler, KSamplerSelect
