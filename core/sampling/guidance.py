@@ -166,6 +166,7 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
             gligen = _gligen_objects(opts["gligen"], area[:2] if area is not None else (H, W), batch, device, dtype)
         y = None
         if vector is not None:
+            opts["num_tokens"] = context.shape[1]  # its own length: batching may repeat the context
             y = vector(opts, batch).to(device, dtype)
         elif adm_channels:
             y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)
