@@ -181,6 +181,28 @@ class FluxGuidance(Node):
         return (_with(conditioning, guidance=guidance),)
 
 
+class InstructPixToPixConditioning(Node):
+    COMFY_V3 = True  # ComfyUI declares it with its V3 API
+    CATEGORY = "conditioning/instructpix2pix"
+    INPUTS = (In("CONDITIONING", "positive"), In("CONDITIONING", "negative"), In("VAE", "vae"),
+              In("IMAGE", "pixels"))
+    OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"), Output("LATENT", "latent"))
+
+    def execute(self, positive, negative, pixels, vae):
+        import torch
+
+        # whole latent cells only: crop the image to a multiple of 8, centred
+        h, w = pixels.shape[1] // 8 * 8, pixels.shape[2] // 8 * 8
+        if h == 0 or w == 0:
+            raise ValueError(f"InstructPixToPixConditioning, input 'pixels': image {pixels.shape[2]}x{pixels.shape[1]} "
+                             "is smaller than 8 pixels")
+        top, left = (pixels.shape[1] % 8) // 2, (pixels.shape[2] % 8) // 2
+        pixels = pixels[:, top:top + h, left:left + w, :]
+        concat = vae.encode(pixels)  # raw VAE latent: ip2p U-Nets take it unscaled
+        out = [_with(positive, concat_latent_image=concat), _with(negative, concat_latent_image=concat)]
+        return (out[0], out[1], {"samples": torch.zeros_like(concat)})
+
+
 NODES = [ConditioningCombine, ConditioningAverage, ConditioningConcat, ConditioningSetArea,
          ConditioningSetAreaPercentage, ConditioningSetAreaStrength, ConditioningSetMask,
-         ConditioningZeroOut, ConditioningSetTimestepRange, FluxGuidance]
+         ConditioningZeroOut, ConditioningSetTimestepRange, FluxGuidance, InstructPixToPixConditioning]

@@ -19,6 +19,29 @@ class KSamplerSelect(Node):
         return (get_sampler(sampler_name),)
 
 
+class SamplerLCM(Node):
+    CATEGORY = CATEGORY + "/samplers"
+    COMFY_FUNCTION = "execute"
+    COMFY_V3 = True
+    DESCRIPTION = "LCM sampler with tunable per-step noise. s_noise is a multiplier on the model's training noise scale"
+    INPUTS = (Float("s_noise", default=1.0, min=0.0, max=64.0, step=0.01,
+                    tooltip="Per-step noise multiplier at the first step (1.0 = match training)."),
+              Float("s_noise_end", default=1.0, min=0.0, max=64.0, step=0.01,
+                    tooltip="Per-step noise multiplier at the last step. Set equal to s_noise for a constant schedule."),
+              Float("noise_clip_std", default=0.0, min=0.0, max=10.0, step=0.01,
+                    tooltip="Clamp per-step noise to +/- N*std. 0 disables."))
+    OUTPUTS = (Output("SAMPLER"),)
+
+    def execute(self, s_noise, s_noise_end, noise_clip_std):
+        from core.sampling.noise import GaussianNoise
+        from core.sampling.samplers import SamplerSpec
+        from core.sampling.samplers_lcm import lcm_tunable
+
+        options = {"s_noise": s_noise, "s_noise_end": s_noise_end, "noise_clip_std": noise_clip_std}
+        # flow models get the same loop with their own noise scaling (flow_fn receives model_sampling)
+        return (SamplerSpec("lcm", lcm_tunable, GaussianNoise, options=options, flow_fn=lcm_tunable),)
+
+
 class BasicScheduler(Node):
     CATEGORY = CATEGORY + "/schedulers"
     COMFY_FUNCTION = "get_sigmas"
@@ -163,5 +186,5 @@ class ManualSigmas(Node):
         return (torch.tensor(values, dtype=torch.float32),)
 
 
-NODES = [KSamplerSelect, BasicScheduler, KarrasScheduler, ExponentialScheduler, SDTurboScheduler,
+NODES = [KSamplerSelect, SamplerLCM, BasicScheduler, KarrasScheduler, ExponentialScheduler, SDTurboScheduler,
          SplitSigmas, FlipSigmas, SamplerCustom, ManualSigmas]

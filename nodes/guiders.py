@@ -1,10 +1,10 @@
 """The split custom-sampling nodes of current ComfyUI: NOISE and GUIDER values (RandomNoise, DisableNoise,
-BasicGuider, CFGGuider) that SamplerCustomAdvanced combines with a SAMPLER and SIGMAS; SetFirstSigma;
-and CFGNorm, a post-CFG patch that keeps the guided prediction's per-pixel norm at or below the
+BasicGuider, CFGGuider, DualCFGGuider) that SamplerCustomAdvanced combines with a SAMPLER and SIGMAS;
+SetFirstSigma; and CFGNorm, a post-CFG patch that keeps the guided prediction's per-pixel norm at or below the
 conditional one's."""
 from __future__ import annotations
 
-from core.execution.spec import MAX_SEED, Boolean, Float, In, Int, Node, Output
+from core.execution.spec import MAX_SEED, Boolean, Combo, Float, In, Int, Node, Output
 
 CATEGORY = "sampling/custom_sampling"
 
@@ -42,6 +42,25 @@ class Guider:
 
     def set_cfg(self, cfg: float):
         self.cfg = float(cfg)
+
+    guidance = None  # sample_custom's default: CFG over (positive, negative)
+
+
+class DualGuider(Guider):
+    """GUIDER of DualCFGGuider: cond1, cond2 (the middle) and negative, two scales (core/sampling/dual_cfg.py)."""
+
+    def __init__(self, model, cond1, cond2, negative, cfg1: float, cfg2: float, nested: bool):
+        super().__init__(model, cond1, negative, cfg1)
+        # ComfyUI marks the middle conditioning as a negative prompt (the SDXL refiner's vector reads it)
+        self.middle = [[context, {**opts, "prompt_type": "negative"}] for context, opts in cond2]
+        self.cfg2, self.nested = float(cfg2), bool(nested)
+
+    def guidance(self, denoiser, prepare, concat, model):
+        from core.sampling.dual_cfg import DualCFGDenoiser
+
+        return DualCFGDenoiser(denoiser, prepare(self.positive, False), prepare(self.middle, True),
+                               prepare(self.negative, True), self.cfg, self.cfg2, self.nested,
+                               model.model_options, concat, model)
 
 
 class RandomNoise(Node):
@@ -84,6 +103,20 @@ class CFGGuider(Node):
         return (Guider(model, positive, negative, cfg),)
 
 
+class DualCFGGuider(Node):
+    COMFY_FUNCTION = "get_guider"
+    CATEGORY = CATEGORY + "/guiders"
+    INPUTS = (In("MODEL", "model"), In("CONDITIONING", "cond1"), In("CONDITIONING", "cond2"),
+              In("CONDITIONING", "negative"),
+              Float("cfg_conds", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01),
+              Float("cfg_cond2_negative", default=8.0, min=0.0, max=100.0, step=0.1, round=0.01),
+              Combo("style", choices=("regular", "nested")))
+    OUTPUTS = (Output("GUIDER"),)
+
+    def execute(self, model, cond1, cond2, negative, cfg_conds, cfg_cond2_negative, style="regular"):
+        return (DualGuider(model, cond1, cond2, negative, cfg_conds, cfg_cond2_negative, style == "nested"),)
+
+
 class SamplerCustomAdvanced(Node):
     COMFY_FUNCTION = "sample"
     CATEGORY = CATEGORY
@@ -101,7 +134,7 @@ class SamplerCustomAdvanced(Node):
         out, x0 = sample_custom(guider.model, noise.generate_noise(latent_image), guider.cfg, sampler, sigmas,
                                 guider.positive, guider.negative, latent_image["samples"],
                                 latent_image.get("noise_mask"), getattr(noise, "seed", 0),
-                                node="SamplerCustomAdvanced", return_denoised=True)
+                                node="SamplerCustomAdvanced", return_denoised=True, guidance=guider.guidance)
         result, denoised = dict(latent_image), dict(latent_image)
         result["samples"], denoised["samples"] = out, x0
         return (result, denoised)
@@ -153,4 +186,5 @@ class CFGNorm(Node):
         return (patched,)
 
 
-NODES = [RandomNoise, DisableNoise, BasicGuider, CFGGuider, SamplerCustomAdvanced, SetFirstSigma, CFGNorm]
+NODES = [RandomNoise, DisableNoise, BasicGuider, CFGGuider, DualCFGGuider, SamplerCustomAdvanced, SetFirstSigma,
+         CFGNorm]

@@ -49,6 +49,24 @@ class CheckpointLoaderSimple(Node):
         return (model, clip, vae)
 
 
+class unCLIPCheckpointLoader(Node):  # noqa: N801 - ComfyUI's class name
+    CATEGORY = "loaders"
+    COMFY_FUNCTION = "load_checkpoint"
+    DESCRIPTION = ("Loads an SD2 unCLIP checkpoint (sd21-unclip-h / -l): U-Net, text encoder, VAE and the CLIP "
+                   "image encoder whose embeddings unCLIPConditioning feeds it.")
+    INPUTS = (Combo(name="ckpt_name", choices=_files("checkpoints")),)
+    OUTPUTS = (Output("MODEL"), Output("CLIP"), Output("VAE"), Output("CLIP_VISION"))
+
+    def execute(self, ckpt_name, output_vae=True, output_clip=True):
+        from core.models.checkpoint import load_unclip_checkpoint
+
+        path = _path("unCLIPCheckpointLoader", "ckpt_name", "checkpoints", ckpt_name)
+        try:
+            return load_unclip_checkpoint(path)
+        except (ValueError, OSError, KeyError) as e:
+            raise _explain("unCLIPCheckpointLoader", "ckpt_name", ckpt_name, e) from e
+
+
 class UNETLoader(Node):
     CATEGORY = "advanced/loaders"
     COMFY_FUNCTION = "load_unet"
@@ -90,4 +108,4 @@ class VAELoader(Node):
             raise _explain("VAELoader", "vae_name", vae_name, e) from e
 
 
-NODES = [CheckpointLoaderSimple, UNETLoader, VAELoader]
+NODES = [CheckpointLoaderSimple, unCLIPCheckpointLoader, UNETLoader, VAELoader]

@@ -64,7 +64,14 @@ class FeedForward(nn.Module):
 
 
 class BasicTransformerBlock(nn.Module):
-    """Pre-norm block: self-attention, cross-attention to the text context, feed-forward."""
+    """Pre-norm block: self-attention, cross-attention to the text context, feed-forward.
+
+    ``patches["middle_patch"]``: callables ``p(x, extra_options) -> x`` run right after the self-attention
+    residual (ComfyUI's hook name; GLIGEN's gated self-attention goes there, core/models/gligen.py).
+    ``extra_options["path"]`` is this block's checkpoint path (``input_blocks.1.1.transformer_blocks.0``),
+    set by the U-Net that owns it (``where``), with its ``transformer_index`` and ``block_index``."""
+
+    where: dict = {}  # set per instance by UNetModel: path, transformer_index, block_index
 
     def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int):
         super().__init__()
@@ -75,8 +82,11 @@ class BasicTransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor, patches: dict | None = None) -> torch.Tensor:
         x = self.attn1(self.norm1(x)) + x
+        if patches:
+            for patch in patches.get("middle_patch", ()):
+                x = patch(x, self.where)
         x = self.attn2(self.norm2(x), context) + x
         return self.ff(self.norm3(x)) + x
 
@@ -104,7 +114,7 @@ class SpatialTransformer(nn.Module):
         else:
             self.proj_out = nn.Conv2d(inner, channels, 1)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor, patches: dict | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
         x_in = x
         x = self.norm(x)
@@ -114,7 +124,7 @@ class SpatialTransformer(nn.Module):
         if self.use_linear:
             x = self.proj_in(x)
         for block in self.transformer_blocks:
-            x = block(x, context)
+            x = block(x, context, patches)
         if self.use_linear:
             x = self.proj_out(x)
         # [B, H*W, C] -> [B, C, H, W], made contiguous: the view is channels-last, and a CPU conv fed

@@ -128,8 +128,33 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
                     clip_dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None):
     """(ModelHandle, ClipHandle | MissingClip | None, VaeHandle | None) from one checkpoint file."""
     path = Path(path)
-    where = f"checkpoint {path.name}"
     sd, metadata = load_file(path)
+    return _load_checkpoint_sd(sd, metadata, path, output_clip, output_vae, unet_dtype, clip_dtype, vae_dtype)
+
+
+@without_gc
+def load_unclip_checkpoint(path, unet_dtype: torch.dtype | None = None):
+    """(MODEL, CLIP, VAE, CLIP_VISION) of an SD2 unCLIP checkpoint: the image tower it carries under
+    ``embedder.model.visual.`` (OpenCLIP layout) becomes the CLIP_VISION; None when the file has none."""
+    from core.models import clip_vision
+    from core.models.unclip import openclip_visual_to_transformers
+
+    path = Path(path)
+    sd, metadata = load_file(path)
+    model, clip, vae = _load_checkpoint_sd(sd, metadata, path, True, True, unet_dtype, None, None)
+    vision = None
+    if f"{detection.UNCLIP_VISION_PREFIX}conv1.weight" in sd:
+        weights = openclip_visual_to_transformers(sd, detection.UNCLIP_VISION_PREFIX)
+        vision = clip_vision.load_state_dict(weights, f"checkpoint {path.name} (image encoder)")
+    else:
+        log.warning("checkpoint %s: no CLIP image encoder ('%sconv1.weight'); CLIP_VISION output is empty",
+                    path.name, detection.UNCLIP_VISION_PREFIX)
+    return model, clip, vae, vision
+
+
+def _load_checkpoint_sd(sd, metadata, path: Path, output_clip: bool, output_vae: bool, unet_dtype, clip_dtype,
+                        vae_dtype):
+    where = f"checkpoint {path.name}"
     config = detection.detect(sd, metadata, path, name=where)
     if output_vae and detection.vae_prefix(sd) != "first_stage_model.":
         raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' keys); load one with VAELoader")

@@ -11,6 +11,10 @@ SD2 eps vs v (a file does not say which): in order,
    population std > 0.09 of ``output_blocks.11.1.transformer_blocks.0.norm1.bias`` (the last output
    block's first LayerNorm bias), the eps releases (2.0/2.1-base 512) do not. Inpainting
    (9 input channels) SD2 models are eps.
+
+InstructPix2Pix U-Nets (any family) have 8 input channels: ``extra["ip2p"]``. SD2 unCLIP checkpoints
+(sd21-unclip-h/-l) are SD2 U-Nets with a vector input of twice the CLIP image-embedding width:
+``extra["unclip"] = {"embed_dim": ...}``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ V_PRED_STD_THRESHOLD = 0.09
 
 FLUX_PREFIXES = ("model.diffusion_model.", "")
 ZIMAGE_PREFIXES = ("model.diffusion_model.", "")
+UNCLIP_PREFIXES = ("embedder.model.visual.", "noise_augmentor.")
+UNCLIP_VISION_PREFIX = "embedder.model.visual."
 
 
 class DetectionError(ValueError):
@@ -377,8 +383,14 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
     # SD1.x projects with 1x1 convs, SD2.x with Linear; SDXL adds the size-conditioning vector, whose
     # width is the pooled text width + 6 x 256 (base) or = context + 5 x 256 (refiner, G only).
     # The refiner rule goes first: the real refiner (context 1280, adm 2560) also satisfies the base rule.
+    # SD2 unCLIP: an SD2 U-Net whose vector input is a CLIP image embedding ++ its noise-level embedding
+    # (adm 2048 for ViT-H, 1536 for ViT-L); the files carry the image tower and the noise augmentor.
+    unclip_keys = any(k.startswith(UNCLIP_PREFIXES) for k in sd)
+    unclip = None
     if adm is None:
         family = "sd2" if linear else "sd1"
+    elif linear and adm % 2 == 0 and (ctx == 1024 or unclip_keys):
+        family, unclip = "sd2", adm // 2
     elif linear and ctx != 1024 and adm == ctx + 1280:
         family = "sdxl_refiner"
     elif linear and ctx != 1024 and adm > 1536 and adm - 1536 < ctx:
@@ -386,7 +398,8 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
     else:
         raise DetectionError(f"{name}: unknown U-Net (context_dim={ctx}, adm_in_channels={adm}, "
                              f"model_channels={unet.model_channels}, channel_mult={unet.channel_mult}); "
-                             "supported: SD1.x (context 768), SD2.x (1024), SDXL base (2048 + adm 2816), SDXL refiner")
+                             "supported: SD1.x (context 768), SD2.x (1024), SD2 unCLIP (1024 + adm 1536/2048), "
+                             "SDXL base (2048 + adm 2816), SDXL refiner")
     prediction = "eps"
     if family == "sd2":
         hinted = _hinted_prediction(sd, metadata, path)
@@ -396,6 +409,11 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
             prediction = "v"
     elif "v_pred" in sd or _hinted_prediction({}, metadata, None) == "v":
         prediction = "v"  # v-prediction SDXL fine-tunes mark themselves
+    extra = {"unet_prefix": prefix}
+    if unclip is not None:
+        extra["unclip"] = {"embed_dim": unclip}
+    if unet.in_channels == 8:  # InstructPix2Pix: noisy latent ++ the input image's latent
+        extra["ip2p"] = True
     return ModelConfig(family=family, prediction=prediction, unet=unet, in_channels=unet.in_channels,
                        adm_in_channels=adm, inpaint=unet.in_channels == 9, text_encoders=_text_encoders(sd),
-                       extra={"unet_prefix": prefix})
+                       extra=extra)

@@ -25,21 +25,26 @@ from core.models.unet import UNetConfig, UNetModel
 from core.models.vae import AutoencoderKL, VAEConfig
 from core.models.weights import save_safetensors
 
-FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint")
+FAMILIES = ("sd15", "sd21v", "sdxl", "sdxl_refiner", "sd15_inpaint", "sd15_ip2p", "sd21_unclip")
+IN_CHANNELS = {"sd15_inpaint": 9, "sd15_ip2p": 8}
 TEXT_WIDTH = 32
 TEXT_LAYERS = 2
 VOCAB = 49408
 POSITIONS = 77
+IMAGE_EMBED = 32  # projection width of the tiny unCLIP checkpoint's image tower
 
 
 def tiny_unet_config(family: str) -> UNetConfig:
     common = dict(model_channels=32, channel_mult=(1, 2), num_res_blocks=1)
-    if family in ("sd15", "sd15_inpaint"):
+    if family in ("sd15", "sd15_inpaint", "sd15_ip2p"):
         return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
-                                      in_channels=9 if family == "sd15_inpaint" else 4, num_heads=8)
-    if family == "sd21v":
+                                      in_channels=IN_CHANNELS.get(family, 4), num_heads=8)
+    if family in ("sd21v", "sd21_unclip"):
+        # unCLIP: y = the image embedding (width IMAGE_EMBED) ++ its noise-level embedding
+        adm = 2 * IMAGE_EMBED if family == "sd21_unclip" else None
         return UNetConfig.from_levels(**common, depth_per_level=(1, 1), depth_middle=1, context_dim=TEXT_WIDTH,
-                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True)
+                                      num_heads=-1, num_head_channels=64, use_linear_in_transformer=True,
+                                      adm_in_channels=adm)
     if family == "sdxl":
         # context = CLIP-L hidden + OpenCLIP-G hidden; y = G's pooled projection + 6 x 256 size embeddings
         return UNetConfig.from_levels(**common, depth_per_level=(0, 2), depth_middle=2, context_dim=2 * TEXT_WIDTH,
@@ -132,6 +137,25 @@ def _openclip(prefix: str, projection: int = TEXT_WIDTH) -> dict:
     return {prefix + k: v for k, v in out.items()}
 
 
+def _openclip_visual(prefix: str, width: int = 64, layers: int = 2, image: int = 32, patch: int = 8,
+                     output_dim: int = IMAGE_EMBED) -> dict:
+    """An OpenCLIP image tower (what unCLIP checkpoints carry under ``embedder.model.visual.``)."""
+    w, m = width, 4 * width
+    e = torch.empty
+    with torch.device("meta"):
+        out = {"conv1.weight": e(w, 3, patch, patch), "class_embedding": e(w),
+               "positional_embedding": e((image // patch) ** 2 + 1, w), "ln_pre.weight": e(w), "ln_pre.bias": e(w),
+               "ln_post.weight": e(w), "ln_post.bias": e(w), "proj": e(w, output_dim)}
+        for i in range(layers):
+            r = f"transformer.resblocks.{i}."
+            out.update({r + "ln_1.weight": e(w), r + "ln_1.bias": e(w), r + "attn.in_proj_weight": e(3 * w, w),
+                        r + "attn.in_proj_bias": e(3 * w), r + "attn.out_proj.weight": e(w, w),
+                        r + "attn.out_proj.bias": e(w), r + "ln_2.weight": e(w), r + "ln_2.bias": e(w),
+                        r + "mlp.c_fc.weight": e(m, w), r + "mlp.c_fc.bias": e(m), r + "mlp.c_proj.weight": e(w, m),
+                        r + "mlp.c_proj.bias": e(w)})
+    return {prefix + k: v for k, v in out.items()}
+
+
 def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
     """(state dict, safetensors metadata) of a tiny checkpoint of ``family``."""
     cfg = tiny_unet_config(family)
@@ -139,11 +163,13 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
     shapes = {"model.diffusion_model." + k: v for k, v in _meta_state(lambda: UNetModel(cfg)).items()}
     shapes.update({"first_stage_model." + k: v for k, v in _meta_state(lambda: AutoencoderKL(TINY_VAE)).items()})
     metadata = {"latentflow.tiny": family}
-    if family in ("sd15", "sd15_inpaint"):
+    if family in ("sd15", "sd15_inpaint", "sd15_ip2p"):
         shapes.update(_clip_l("cond_stage_model.transformer."))
-    elif family == "sd21v":
+    elif family in ("sd21v", "sd21_unclip"):
         shapes.update(_openclip("cond_stage_model.model."))
         metadata["modelspec.prediction_type"] = "v"
+        if family == "sd21_unclip":
+            shapes.update(_openclip_visual("embedder.model.visual."))
     elif family == "sdxl_refiner":  # the refiner carries OpenCLIP-G alone, as embedder 0
         shapes.update(_openclip("conditioner.embedders.0.model."))
     else:
@@ -155,6 +181,8 @@ def tiny_state_dict(family: str = "sd15", seed: int = 0) -> tuple[dict, dict]:
         n_out = len(cfg.transformer_depth_output)
         key = f"model.diffusion_model.output_blocks.{n_out - 1}.1.transformer_blocks.0.norm1.bias"
         sd[key] = 0.3 * torch.randn(sd[key].shape, generator=gen)
+    if family == "sd21_unclip":  # the noise augmentor's schedule buffers, which loaders ignore
+        sd["noise_augmentor.alphas_cumprod"] = torch.ones(1000)
     if family == "sd15":
         # optional keys real files carry; loaders must ignore them
         sd["alphas_cumprod"] = torch.cumprod(1 - torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000) ** 2, 0)

@@ -8,6 +8,9 @@ Forward contract (the sampler codes against it)::
 
     unet(x [B,C,H,W], timesteps [B], context [B,T,D], y [B,adm] | None, control | None) -> [B,C_out,H,W]
 
+``patches`` = ``{"middle_patch": [p(x, extra_options) -> x]}``: run inside every transformer block after
+its self-attention (core/models/attention.py; GLIGEN uses it).
+
 ``control`` = ``{"input": [residual per input block, in input_blocks order, or None],
 "middle": [tensor]}``: each residual is added to the skip activation of its input block when the
 decoder consumes it, and ``middle[0]`` to the middle block output (the ControlNet convention,
@@ -118,12 +121,12 @@ class Upsample(nn.Module):
 class TimestepBlock(nn.Sequential):
     """A block of the U-Net: feeds each layer what it takes (time embedding, context, target size)."""
 
-    def forward(self, x, emb, context, size=None):  # type: ignore[override]
+    def forward(self, x, emb, context, size=None, patches=None):  # type: ignore[override]
         for layer in self:
             if isinstance(layer, ResBlock):
                 x = layer(x, emb)
             elif isinstance(layer, SpatialTransformer):
-                x = layer(x, context)
+                x = layer(x, context, patches)
             elif isinstance(layer, Upsample):
                 x = layer(x, size)
             else:
@@ -214,13 +217,28 @@ class UNetModel(UNetEncoder):
                 self.output_blocks.append(TimestepBlock(*layers))
 
         self.out = nn.Sequential(nn.GroupNorm(32, ch), nn.SiLU(), Conv2d(mc, cfg.out_channels, 3, padding=1))
+        self._name_transformer_blocks()
+
+    def _name_transformer_blocks(self) -> None:
+        """Give each transformer block its checkpoint path and position (in execution order: input blocks,
+        middle, output blocks), what block patches receive as ``extra_options``."""
+        kinds = {"input_blocks": "input", "middle_block": "middle", "output_blocks": "output"}
+        spatial = 0
+        for name, module in self.named_modules():
+            if isinstance(module, SpatialTransformer):
+                part, _, rest = name.partition(".")
+                block = (kinds[part], 0 if part == "middle_block" else int(rest.split(".")[0]))
+                for j, layer in enumerate(module.transformer_blocks):
+                    layer.where = {"path": f"{name}.transformer_blocks.{j}", "transformer_index": spatial,
+                                   "block_index": j, "block": block}
+                spatial += 1
 
     @property
     def dtype(self) -> torch.dtype:
         return self.out[2].weight.dtype
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
-                y: torch.Tensor | None = None, control: dict | None = None) -> torch.Tensor:
+                y: torch.Tensor | None = None, control: dict | None = None, patches: dict | None = None) -> torch.Tensor:
         in_dtype, dtype = x.dtype, self.dtype
         timesteps = torch.as_tensor(timesteps, device=x.device)
         if timesteps.ndim == 0:
@@ -232,7 +250,7 @@ class UNetModel(UNetEncoder):
         adapter = control.get("adapter") if control else None
         at_level = {end: i for i, end in enumerate(self.level_ends)} if adapter else {}
         for index, block in enumerate(self.input_blocks):
-            h = block(h, emb, context)
+            h = block(h, emb, context, patches=patches)
             level = at_level.get(index)
             if level is not None and level < len(adapter) and adapter[level] is not None:
                 feature = adapter[level].to(h.dtype)
@@ -240,7 +258,7 @@ class UNetModel(UNetEncoder):
                     feature = F.interpolate(feature, size=h.shape[-2:], mode="nearest")
                 h = h + feature
             skips.append(h)
-        h = self.middle_block(h, emb, context)
+        h = self.middle_block(h, emb, context, patches=patches)
         control_in = control.get("input") if control else None
         if control and control.get("middle") and control["middle"][0] is not None:
             h = h + control["middle"][0].to(h.dtype)
@@ -250,5 +268,5 @@ class UNetModel(UNetEncoder):
             if control_in is not None and index < len(control_in) and control_in[index] is not None:
                 skip = skip + control_in[index].to(skip.dtype)
             h = torch.cat([h, skip], dim=1)
-            h = block(h, emb, context, size=skips[-1].shape[-2:] if skips else None)
+            h = block(h, emb, context, size=skips[-1].shape[-2:] if skips else None, patches=patches)
         return self.out(h).to(in_dtype)

@@ -36,11 +36,14 @@ class Denoiser:
         return (sigma.float().log()[None, :] - table[:, None]).abs().argmin(dim=0).float()
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, y=None,
-                 control=None, concat=None, transformer_options=None, **extra) -> torch.Tensor:
+                 control=None, concat=None, transformer_options=None, patches=None, **extra) -> torch.Tensor:
         """``transformer_options`` (skip-layer guidance) reaches the network only when given: U-Nets
-        take no such argument. ``extra``: the entry's further network inputs (core/sampling/model_inputs.py)."""
+        take no such argument. ``patches`` (GLIGEN's block patches) reach the SD U-Nets only. ``extra``:
+        the entry's further network inputs (core/sampling/model_inputs.py)."""
         s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
         if self.prediction == "flow":
+            if patches:
+                raise ValueError("block patches (GLIGEN) work with the SD U-Nets only, not this flow model")
             if transformer_options:
                 extra = {**extra, "transformer_options": transformer_options}
             return self._flow(x, sigma, s, context, y, control, concat, extra)
@@ -48,6 +51,8 @@ class Denoiser:
         if concat is not None:  # inpainting U-Nets: [noisy latent, mask, masked-image latent]
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
         dt = self.dtype
+        if patches:  # block patches (GLIGEN): U-Nets only
+            extra = {**extra, "patches": patches}
         out = self.unet(x_in.to(dt), self.timestep(sigma), context.to(dt),
                         y=None if y is None else y.to(dt), control=control, **extra).float()
         if self.prediction == "v":

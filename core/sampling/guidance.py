@@ -85,6 +85,7 @@ class _Cond:
     control: object
     uncond: bool
     extra: dict = field(default_factory=dict)  # keyword inputs of the network for this entry
+    gligen: tuple | None = None  # (Gligen module, grounding tokens [B, 30, D]) of a GLIGEN box conditioning
 
 
 def _extra_key(extra: dict) -> tuple:
@@ -199,6 +200,9 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
         else:
             s_start = schedule.percent_to_sigma(float(opts.get("start_percent", 0.0)))
             s_end = schedule.percent_to_sigma(float(opts.get("end_percent", 1.0)))
+        gligen = None
+        if opts.get("gligen") is not None:
+            gligen = _gligen_objects(opts["gligen"], area[:2] if area is not None else (H, W), batch, device, dtype)
         y = None
         if vector is not None:
             opts["num_tokens"] = context.shape[1]  # its own length: batching may repeat the context
@@ -208,8 +212,32 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
         out.append(_Cond(context=_to_batch(context, batch).to(device, dtype), y=y, area=area,
                          weight=weight.to(device, torch.float32), sigma_start=s_start, sigma_end=s_end,
                          control=opts.get("control"), uncond=uncond,
-                         extra=inputs(opts, batch) if inputs is not None else {}))
+                         extra=inputs(opts, batch) if inputs is not None else {}, gligen=gligen))
     return out
+
+
+def _gligen_objects(entry, latent_hw, batch: int, device, dtype) -> tuple:
+    """``("position", GLIGEN, boxes)`` (GLIGENTextBoxApply) -> (module, grounding tokens [batch, 30, D])."""
+    kind, handle, params = entry
+    module = getattr(handle, "model", handle)
+    objs = module.objects(params if kind == "position" else None, latent_hw, batch, device, dtype)
+    return module, objs
+
+
+def _patches(members) -> dict | None:
+    """U-Net block patches of one batched call: GLIGEN's grounding tokens of every member, in batch order."""
+    first = members[0][1].gligen
+    if first is None:
+        return None
+    from core.models.gligen import GligenPatch
+
+    return {"middle_patch": [GligenPatch(first[0], torch.cat([c.gligen[1] for _, c in members], dim=0))]}
+
+
+def _split_patches(patches, lo: int, hi: int):
+    if patches is None:
+        return None
+    return {k: [p.sliced(lo, hi) if hasattr(p, "sliced") else p for p in v] for k, v in patches.items()}
 
 
 def _match_tokens(contexts: list) -> list:
@@ -266,26 +294,36 @@ class WrappedDenoiser:
 
     def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None,
                transformer_options=None, **extra):
-        if transformer_options:
-            extra = {**extra, "transformer_options": transformer_options}
+        options = dict(transformer_options or {})
+        patches = options.pop("patches", None)  # GLIGEN's block patches travel here, as in ComfyUI
+        if options:
+            extra = {**extra, "transformer_options": options}
+        if patches:
+            extra["patches"] = patches
         return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat, **extra)
 
     def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=(),
-                 transformer_options=None, **extra):
+                 transformer_options=None, patches=None, **extra):
+        options = dict(transformer_options or {})
+        if patches:
+            options["patches"] = patches
         c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat,
-             "transformer_options": dict(transformer_options or {}), **extra}
+             "transformer_options": options, **extra}
         return self.wrapper(self._apply, {"input": x, "timestep": sigma, "c": c,
                                           "cond_or_uncond": list(cond_or_uncond)})
 
 
 def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=(), transformer_options=None,
-                   extra=None):
+                   extra=None, patches=None):
     """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
     so cond + uncond (or large batches) still run where only part fits."""
     from core.devices import is_oom
 
     extra = extra or {}  # the entries' network inputs (model_inputs.py)
-    kwargs = {**extra, "transformer_options": transformer_options} if transformer_options else extra
+    # only what is given reaches the denoiser: plugin denoisers without these arguments still work
+    kwargs = {**extra, "transformer_options": transformer_options} if transformer_options else dict(extra)
+    if patches:
+        kwargs["patches"] = patches
     try:
         if cond_or_uncond and isinstance(denoiser, WrappedDenoiser):
             return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond,
@@ -300,7 +338,7 @@ def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_unco
         parts.append(_denoise_split(denoiser, x[lo:hi], sigma[lo:hi], context[lo:hi],
                                     None if y is None else y[lo:hi], _split_control(control, lo, hi),
                                     None if concat is None else concat[lo:hi], transformer_options=transformer_options,
-                                    extra=_split_extra(extra, lo, hi)))
+                                    extra=_split_extra(extra, lo, hi), patches=_split_patches(patches, lo, hi)))
     return torch.cat(parts, dim=0)
 
 
@@ -321,8 +359,13 @@ class CFGDenoiser:
 
     def _calc(self, x, sigma, use_uncond: bool, transformer_options=None):
         """Weighted average of every active entry's denoised estimate, for cond and uncond."""
+        return self.calc_sets(x, sigma, [self.positive] + ([self.negative] if use_uncond else []),
+                              transformer_options)
+
+    def calc_sets(self, x, sigma, sets: list, transformer_options=None) -> list:
+        """The weighted denoised estimate of each prepared conditioning list in ``sets``, batched together
+        (ComfyUI's calc_cond_batch); the first set's entries are the conditional ones for model wrappers."""
         B, _, H, W = x.shape
-        sets = [self.positive] + ([self.negative] if use_uncond else [])
         # reading sigma back is a device sync: only pay it when some entry has a timestep range
         level = float(sigma.max()) if self._ranged else None
         groups: dict = {}
@@ -330,7 +373,8 @@ class CFGDenoiser:
             for c in conds:
                 if level is not None and not (c.sigma_end <= level <= c.sigma_start):
                     continue
-                groups.setdefault((c.area, id(c.control), c.y is None, _extra_key(c.extra)), []).append((idx, c))
+                gligen = None if c.gligen is None else id(c.gligen[0])
+                groups.setdefault((c.area, id(c.control), c.y is None, _extra_key(c.extra), gligen), []).append((idx, c))
         if len(groups) == 1:
             members = next(iter(groups.values()))
             if [i for i, _ in members] == list(range(len(sets))) and all(c.area is None and c.weight.numel() == 1 for _, c in members):
@@ -338,7 +382,7 @@ class CFGDenoiser:
                 return self._single_batch(x, sigma, members, transformer_options)
         outs = [torch.zeros_like(x) for _ in sets]
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
-        for (area, _, _, _), members in groups.items():
+        for (area, *_), members in groups.items():
             if area is None:
                 x_in, sl = x, (slice(None), slice(None), slice(None), slice(None))
             else:
@@ -358,7 +402,7 @@ class CFGDenoiser:
             if members[0][1].control is not None:
                 control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
             den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
-                                 [1 if idx else 0 for idx, _ in members], transformer_options, extra)
+                                 [1 if idx else 0 for idx, _ in members], transformer_options, extra, _patches(members))
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
@@ -384,7 +428,7 @@ class CFGDenoiser:
         if members[0][1].control is not None:
             control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
         den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members],
-                             transformer_options, extra)
+                             transformer_options, extra, _patches(members))
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -406,19 +450,27 @@ class CFGDenoiser:
                           "timestep": sigma, "input": x, "sigma": sigma, "model": self.model, "model_options": opts})
         cond = results[0]
         uncond = results[1] if use_uncond else cond
+        return self.combine(x, sigma, cond, uncond, self.cfg), uncond
+
+    def combine(self, x, sigma, cond, uncond, scale: float, cond_set: list | None = None):
+        """D_u + scale * (D_c - D_u), or the model's sampler_cfg_function, then skip-layer guidance and the
+        post-CFG functions (ComfyUI's cfg_function). ``cond_set``: the conditioning list ``cond`` came
+        from (default the positive), which skip-layer guidance runs again."""
+        opts = self.model_options
         if "sampler_cfg_function" in opts:
-            args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma,
+            args = {"cond": x - cond, "uncond": x - uncond, "cond_scale": scale, "timestep": sigma,
                     "input": x, "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond,
                     "model": self.model, "model_options": opts}
             denoised = x - opts["sampler_cfg_function"](args)
         else:
-            denoised = uncond + (cond - uncond) * self.cfg
+            denoised = uncond + (cond - uncond) * scale
         slg = opts.get("skip_layer_guidance")
         if slg is not None and slg.active(sigma):
-            (skipped,) = self._calc(x, sigma, use_uncond=False, transformer_options=slg.transformer_options())
+            conds = self.positive if cond_set is None else cond_set
+            (skipped,) = self.calc_sets(x, sigma, [conds], transformer_options=slg.transformer_options())
             denoised = slg.apply(denoised, cond, skipped)
         for fn in opts.get("sampler_post_cfg_function", ()):
             denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
                            "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
                            "model_options": opts, "input": x})
-        return denoised, uncond
+        return denoised

@@ -7,8 +7,10 @@ flow models sigma_0 * noise + (1 - sigma_0) * latent, and the result is divided 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from types import SimpleNamespace
 
 import torch
 
@@ -64,8 +66,10 @@ def ksampler_sigmas(model, steps: int, sampler_name: str, scheduler: str, denois
     return sigmas
 
 
-def _vector_builder(model):
-    """The per-entry conditioning vector of DiT families (None: U-Nets use adm_in_channels)."""
+def _vector_builder(model, seed: int = 0):
+    """The per-entry conditioning vector of DiT families and SD2 unCLIP (None: SDXL's size vector or none).
+
+    unCLIP noise augmentation draws from ``seed - 10`` (ComfyUI's offset), merged images at level 0.05."""
     if getattr(model.config, "family", "") in ("flux", "flux_schnell"):
         from core.sampling.flow_conds import flux_vector
 
@@ -78,6 +82,11 @@ def _vector_builder(model):
         from core.sampling.flow_conds import caption_length
 
         return caption_length
+    unclip = model.config.extra.get("unclip") if hasattr(model.config, "extra") else None
+    if unclip:
+        from core.models.unclip import sd2_unclip_vector
+
+        return functools.partial(sd2_unclip_vector, embed_dim=unclip["embed_dim"], seed=seed - 10)
     return None
 
 
@@ -108,25 +117,36 @@ def _resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
 class _InpaintBlend:
     """Keep the unmasked region on the path of the original latent: before each call that region of x
     is replaced by the model's noise scaling of (noise, latent) at sigma (latent + noise * sigma, or on a
-    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent."""
+    flow model sigma * noise + (1 - sigma) * latent), after it the denoised estimate there is the latent.
 
-    def __init__(self, inner, latent, noise, mask, schedule):
+    ``mask_fn`` = ``model_options["denoise_mask_function"]`` (ComfyUI's hook, e.g. DifferentialDiffusion):
+    ``mask_fn(sigma, mask, {"model": ..., "sigmas": sigmas}) -> the mask used at this call``."""
+
+    def __init__(self, inner, latent, noise, mask, schedule, mask_fn=None, sigmas=None):
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
-        self.keep = 1 - mask
         self.schedule = schedule
+        self.mask_fn = mask_fn
+        # what a mask function reads as extra_options["model"].inner_model.model_sampling in ComfyUI
+        self.extra = {"model": SimpleNamespace(inner_model=SimpleNamespace(model_sampling=schedule)),
+                      "sigmas": sigmas}
 
-    def _on_path(self, x, sigma):
-        return x * self.mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * self.keep
-
-    def _kept(self, denoised):
-        return denoised * self.mask + self.latent * self.keep
+    def _mask_at(self, sigma):
+        if self.mask_fn is None:
+            return self.mask
+        return self.mask_fn(sigma, self.mask, self.extra)
 
     def __call__(self, x, sigma):
-        return self._kept(self.inner(self._on_path(x, sigma), sigma))
+        mask = self._mask_at(sigma)
+        keep = 1 - mask
+        x = x * mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * keep
+        return self.inner(x, sigma) * mask + self.latent * keep
 
     def denoise_pair(self, x, sigma):
-        denoised, uncond = self.inner.denoise_pair(self._on_path(x, sigma), sigma)
-        return self._kept(denoised), self._kept(uncond)
+        mask = self._mask_at(sigma)
+        keep = 1 - mask
+        x = x * mask + self.schedule.noise_scaling(sigma, self.noise, self.latent) * keep
+        denoised, uncond = self.inner.denoise_pair(x, sigma)
+        return denoised * mask + self.latent * keep, uncond * mask + self.latent * keep
 
 
 def _inpaint_concat(model, latent_in, mask):
@@ -137,10 +157,79 @@ def _inpaint_concat(model, latent_in, mask):
     return torch.cat([mask.round(), latent_in], dim=1)
 
 
+def _fit_latent(image: torch.Tensor, shape) -> torch.Tensor:
+    """A latent [b, C, h, w] resized (bilinear, centre crop to the aspect) and repeated to ``shape``."""
+    image = image.float()
+    B, _, H, W = shape
+    if image.shape[-2:] != (H, W):
+        h, w = image.shape[-2:]
+        if h * W != w * H:  # crop the longer side to the target aspect first
+            ch, cw = (h, round(h * W / H)) if w * H > h * W else (round(w * H / W), w)
+            top, left = (h - ch) // 2, (w - cw) // 2
+            image = image[..., top:top + ch, left:left + cw]
+        image = torch.nn.functional.interpolate(image, size=(H, W), mode="bilinear", align_corners=False)
+    if image.shape[0] != B:
+        image = image.repeat(-(-B // image.shape[0]), 1, 1, 1)[:B]
+    return image
+
+
+def _ip2p_concat(positive, negative, shape, node: str):
+    """InstructPix2Pix U-Nets (8 input channels) take the input image's raw VAE latent beside the noisy
+    latent (Brooks et al. 2023, §3.2: no latent scaling, as ComfyUI and diffusers feed it). It comes from
+    the conditionings' ``concat_latent_image`` (InstructPixToPixConditioning); without one it is zeros."""
+    images = [opts["concat_latent_image"] for _, opts in list(positive) + list(negative)
+              if opts.get("concat_latent_image") is not None]
+    if not images:
+        log.warning("%s: InstructPix2Pix model without an input image (use InstructPixToPixConditioning); "
+                    "its image channels are zeros", node)
+        return torch.zeros(shape)
+    if any(img is not images[0] for img in images[1:]):
+        log.warning("%s: the conditionings carry different concat_latent_image tensors; the first is used", node)
+    return _fit_latent(images[0], shape)
+
+
+def _gligen_to_uncond(positive, uncond) -> list:
+    """The negative prompt runs with the positive's GLIGEN boxes, as in ComfyUI: each area-less positive
+    entry's ``gligen`` goes to an area-less negative entry (round robin), unless some negative has its own."""
+    boxes = [opts["gligen"] for _, opts in positive if "area" not in opts and opts.get("gligen") is not None]
+    if not boxes or any("area" not in o and o.get("gligen") is not None for _, o in uncond):
+        return uncond
+    targets = [i for i, (_, o) in enumerate(uncond) if "area" not in o]
+    out = list(uncond)
+    for k, entry in enumerate(boxes if targets else ()):
+        i = targets[k % len(targets)]
+        out[i] = [uncond[i][0], {**uncond[i][1], "gligen": entry}]
+    return out
+
+
+def _conds_preparer(positive, stack, cond_args):
+    """``prepare(conditioning, uncond)`` for one run: GLIGEN boxes shared with the unconditional lists, and
+    each GLIGEN model moved to the compute device for the run (``stack`` closes it)."""
+    from core import devices
+
+    active = set()
+
+    def prepare(conds, uncond):
+        if uncond:
+            conds = _gligen_to_uncond(positive, conds)
+        for _, opts in conds:
+            entry = opts.get("gligen")
+            if entry is not None and id(entry[1]) not in active:
+                active.add(id(entry[1]))
+                stack.enter_context(devices.manager.activate(entry[1]))
+        return prepare_conds(conds, uncond=uncond, **cond_args)
+
+    return prepare
+
+
 def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, sigmas: torch.Tensor,
                   positive, negative, latent_image: torch.Tensor, noise_mask=None, seed: int = 0,
-                  node: str = "KSampler", return_denoised: bool = False):
-    """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0)."""
+                  node: str = "KSampler", return_denoised: bool = False, guidance=None):
+    """Run ``sampler`` over ``sigmas`` from the raw latent; returns the raw latent (and the last x0).
+
+    ``guidance(denoiser, prepare, concat, model) -> model(x, sigma)`` replaces CFG over (positive,
+    negative) (a GUIDER's own rule, e.g. core/sampling/dual_cfg.py); ``prepare(conditioning, uncond)``
+    resolves a CONDITIONING for this run."""
     from core import devices
     from core.sampling.preview import make_previewer
 
@@ -160,7 +249,7 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         bar.update_absolute(info["i"] + 1, preview=preview)
 
     progress.check_interrupt()
-    with devices.manager.activate(model):
+    with devices.manager.activate(model), contextlib.ExitStack() as stack:  # stack: GLIGEN models in use
         dtype = model.dtype
         latent_in = fmt.process_in(latent_image.float()).to(device)
         noise = noise.float().to(device)
@@ -170,18 +259,24 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         adm = model.config.adm_in_channels
         inputs = entry_inputs(model, shape, latent_in=latent_in, denoise_mask=mask, device=device, dtype=dtype)
         cond_args = dict(latent_shape=shape, schedule=schedule, adm_channels=adm, device=device, dtype=dtype,
-                         vector=_vector_builder(model), inputs=inputs)
-        pos = prepare_conds(positive, uncond=False, **cond_args)
-        neg = prepare_conds(negative, uncond=True, **cond_args)
+                         vector=_vector_builder(model, seed), inputs=inputs)
         concat = _inpaint_concat(model, latent_in, mask) if model.config.in_channels == 9 else None
+        if model.config.extra.get("ip2p"):
+            concat = _ip2p_concat(positive, negative, shape, node).to(device)
         unet = model.unet
         denoiser = Denoiser(unet, schedule, dtype)
-        fn = CFGDenoiser(denoiser, pos, neg, cfg, model.model_options, concat, model)
+        prepare = _conds_preparer(positive, stack, cond_args)
+        if guidance is None:
+            fn = CFGDenoiser(denoiser, prepare(positive, False), prepare(negative, True), cfg, model.model_options,
+                             concat, model)
+        else:
+            fn = guidance(denoiser, prepare, concat, model)
         if mask is not None:
             blend_noise = noise
             if sampler.inpaint_random_noise:
                 blend_noise = initial_noise(shape, seed + 1).to(device)
-            fn = _InpaintBlend(fn, latent_in, blend_noise, mask, schedule)
+            mask_fn = model.model_options.get("denoise_mask_function")
+            fn = _InpaintBlend(fn, latent_in, blend_noise, mask, schedule, mask_fn, sigmas)
         sigma0 = float(sigmas[0])
         x = schedule.noise_scaling(sigma0, noise, latent_in, max_denoise=schedule.is_max_sigma(sigma0))
         log.debug("%s: %s over %d sigmas %.4g..%.4g on %s", node, sampler.name, len(sigmas), sigma0,
@@ -193,6 +288,8 @@ def sample_custom(model, noise: torch.Tensor, cfg: float, sampler: SamplerSpec, 
         out = fmt.process_out(x).float().cpu()
         if mask is not None and float(sigmas[-1]) == 0:  # the kept region is the input latent, bit for bit
             keep = mask.cpu()
+            if "denoise_mask_function" in model.model_options:
+                keep = (keep > 0).float()  # the function decided the soft part per step: only mask 0 is kept
             out = out * keep + latent_image.float() * (1 - keep)
         x0 = fmt.process_out(last["x0"]).float().cpu() if "x0" in last else out
     return (out, x0) if return_denoised else out

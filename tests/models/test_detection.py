@@ -100,7 +100,7 @@ def test_unknown_state_dict_error_says_what_was_found():
 
 
 def test_unsupported_unet_variant_names_its_hyperparameters(manifest):
-    keys = dict(manifest("sd21_768v")["keys"])
-    keys["model.diffusion_model.label_emb.0.0.weight"] = [1280, 1536]  # SD2 unCLIP-style ADM input
-    with pytest.raises(detection.DetectionError, match=r"context_dim=1024, adm_in_channels=1536"):
+    keys = dict(manifest("sd15")["keys"])
+    keys["model.diffusion_model.label_emb.0.0.weight"] = [1280, 1536]  # an SD1.x U-Net with a vector input
+    with pytest.raises(detection.DetectionError, match=r"context_dim=768, adm_in_channels=1536"):
         detection.detect(keys)
