@@ -27,3 +27,42 @@ def reference_chat_ids(tmp_path, system: str, prompt: str, version: str = "v7") 
     tok = MistralTokenizer.from_file(str(path))
     request = ChatCompletionRequest(messages=[SystemMessage(content=system), UserMessage(content=prompt)])
     return tok.encode_chat_completion(request).tokens
+
+
+class ChatProcessor:
+    """Stands in for the PixtralProcessor diffusers' Flux2Pipeline is given: ``apply_chat_template`` encodes each
+    [system, user] conversation with mistral-common (tokenizer v7), cuts it at ``max_length`` and pads it to
+    ``max_length`` with ``<pad>`` on ``padding_side`` (Mistral's HF tokenizers pad left)."""
+
+    def __init__(self, tmp_path, padding_side: str = "left"):
+        self.tmp_path = tmp_path
+        self.padding_side = padding_side
+
+    def apply_chat_template(self, conversations, *, padding, truncation, max_length, **_):
+        import torch
+
+        assert padding == "max_length" and truncation
+        rows, masks = [], []
+        for conv in conversations:
+            system, user = (m["content"][0]["text"] for m in conv)
+            ids = reference_chat_ids(self.tmp_path, system, user)[:max_length]
+            pad = [11] * (max_length - len(ids))
+            rows.append(pad + ids if self.padding_side == "left" else ids + pad)
+            ones, zeros = [1] * len(ids), [0] * len(pad)
+            masks.append(zeros + ones if self.padding_side == "left" else ones + zeros)
+        return {"input_ids": torch.tensor(rows), "attention_mask": torch.tensor(masks)}
+
+
+def diffusers_text_encoder(language_sd: dict, text_config):
+    """A tiny ``Mistral3ForConditionalGeneration`` (what Flux2Pipeline holds) whose language model has
+    ``language_sd`` (prefix-free MistralModel keys); its vision tower is tiny and unused for text."""
+    import torch
+    from transformers import Mistral3Config, Mistral3ForConditionalGeneration, PixtralVisionConfig
+
+    vision = PixtralVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 head_dim=8, image_size=32, patch_size=16)
+    config = Mistral3Config(text_config=text_config, vision_config=vision, spatial_merge_size=1)
+    torch.manual_seed(0)
+    model = Mistral3ForConditionalGeneration(config).eval()
+    model.model.language_model.load_state_dict(language_sd, strict=True)
+    return model
