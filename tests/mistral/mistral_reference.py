@@ -32,7 +32,9 @@ def reference_chat_ids(tmp_path, system: str, prompt: str, version: str = "v7") 
 class ChatProcessor:
     """Stands in for the PixtralProcessor diffusers' Flux2Pipeline is given: ``apply_chat_template`` encodes each
     [system, user] conversation with mistral-common (tokenizer v7), cuts it at ``max_length`` and pads it to
-    ``max_length`` with ``<pad>`` on ``padding_side`` (Mistral's HF tokenizers pad left)."""
+    ``max_length`` with ``<pad>`` on ``padding_side``. Left is what the processor does: both tokenizer classes a
+    Mistral-Small HF folder can name (transformers' LlamaTokenizer[Fast] and MistralCommonBackend) default to
+    ``padding_side="left"``, and ComfyUI's Mistral3 tokenizer also pads left."""
 
     def __init__(self, tmp_path, padding_side: str = "left"):
         self.tmp_path = tmp_path
