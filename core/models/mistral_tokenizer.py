@@ -63,20 +63,19 @@ class TekkenTokenizer:
 
         ranks = [base64.b64decode(entry["token_bytes"]) for entry in tekken["vocab"][: vocab_size - n_special]]
         rank_of = {token: rank for rank, token in enumerate(ranks)}
-        alphabet = _byte_alphabet()
-
-        def as_text(token: bytes) -> str:
-            return "".join(alphabet[b] for b in token)
-
-        vocab = {as_text(token): rank + n_special for rank, token in enumerate(ranks)}
-        merges = []  # (rank of the joined token, left rank, right rank, left, right)
+        # bytes -> byte-level text: each byte read as latin-1, then mapped to its printable stand-in
+        table = str.maketrans({chr(b): c for b, c in _byte_alphabet().items()})
+        texts = [token.decode("latin-1").translate(table) for token in ranks]
+        vocab = {text: rank + n_special for rank, text in enumerate(texts)}
+        merges = []  # (rank of the joined token, left rank, right rank): tiktoken's merge priority
         for rank, token in enumerate(ranks):
             for cut in range(1, len(token)):
-                left, right = token[:cut], token[cut:]
-                if left in rank_of and right in rank_of:
-                    merges.append((rank, rank_of[left], rank_of[right], left, right))
+                left = rank_of.get(token[:cut])
+                right = rank_of.get(token[cut:]) if left is not None else None
+                if right is not None:
+                    merges.append((rank, left, right))
         merges.sort()
-        bpe = BPE(vocab, [(as_text(a), as_text(b)) for *_, a, b in merges], fuse_unk=False, ignore_merges=True)
+        bpe = BPE(vocab, [(texts[a], texts[b]) for _, a, b in merges], fuse_unk=False, ignore_merges=True)
         self._tok = Tokenizer(bpe)
         self._tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(config["pattern"]), behavior="isolated", invert=False),
