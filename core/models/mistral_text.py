@@ -234,6 +234,13 @@ def mistral_clip_from_state_dict(sd: dict, *, dtype=None, device=None) -> Mistra
         dtype = torch.bfloat16 if compute.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     tekken = sd.get("tekken_model")
     tekken_data = tekken.cpu().numpy().tobytes() if isinstance(tekken, torch.Tensor) else None
+    if tekken_data is not None:  # parse it now: a broken one is the loader's error, not the first prompt's
+        from core.models.mistral_tokenizer import tekken_tokenizer
+
+        try:
+            tekken_tokenizer(tekken_data)
+        except ValueError as e:
+            raise ValueError(f"text encoder (flux2, Mistral): the file's 'tekken_model': {e}") from None
     model = load_mistral(sd, dtype=dtype, device=device)
     log.info("text encoder (flux2): Mistral width %d, %d layers, %s%s", model.config.hidden_size,
              model.config.num_hidden_layers, dtype, ", tokenizer from the file" if tekken_data else "")

@@ -113,7 +113,11 @@ def tekken_tokenizer(data: bytes | None = None) -> TekkenTokenizer:
         return _shipped()
     digest = hashlib.sha256(data).hexdigest()
     if digest not in _BY_DIGEST:
-        _BY_DIGEST[digest] = TekkenTokenizer(json.loads(bytes(data)))
+        try:
+            _BY_DIGEST[digest] = TekkenTokenizer(json.loads(bytes(data)))
+        except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"Tekken tokenizer data ({len(data)} bytes) is not a tekken.json: "
+                             f"{type(e).__name__}: {e}") from None
     return _BY_DIGEST[digest]
 
 

@@ -146,3 +146,9 @@ def test_rotary_frequencies_use_theta_1e9(cpu_fp32, tiny_sd):
     head_dim = TEXT_WIDTH // 4
     expected = 1.0 / (1e9 ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     assert torch.allclose(inv_freq.float(), expected)
+
+
+def test_a_broken_embedded_tokenizer_is_refused_with_a_reason(cpu_fp32, tiny_sd):
+    sd = dict(tiny_sd, tekken_model=torch.frombuffer(bytearray(b'{"config": {}}'), dtype=torch.uint8))
+    with pytest.raises(ValueError, match="flux2, Mistral.*'tekken_model'.*not a tekken.json: KeyError"):
+        mistral_clip_from_state_dict(sd)
