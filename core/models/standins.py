@@ -100,12 +100,30 @@ def _sd3_controlnet(path: Path, prompt: dict) -> None:
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
 
+def _zimage(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_zimage
+
+    write_tiny_zimage(path)
+
+
+def _qwen3(path: Path, prompt: dict) -> None:
+    """Qwen3 of the tiny width 32 (the tiny Z-Image's caption width); deep enough for FLUX.2 [klein]'s
+    layer 27 when a CLIPLoader of type flux2 loads this file."""
+    from core.models.tiny import write_tiny_qwen3
+
+    klein = any(n.get("class_type") == "CLIPLoader" and n.get("inputs", {}).get("clip_name") == path.name
+                and n.get("inputs", {}).get("type") == "flux2" for n in prompt.values())
+    write_tiny_qwen3(path, layers=28 if klein else 2)
+
+
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
     Rule("checkpoints", r"sd3", _sd3, "tiny SD3/SD3.5 checkpoint (MM-DiT + 16-channel VAE, no text encoders)"),
     Rule("diffusion_models", r"sd3", _sd3, "tiny SD3/SD3.5 MM-DiT"),
     Rule("controlnet", r"sd3", _sd3_controlnet, "tiny SD3.5 Large ControlNet"),
+    Rule("diffusion_models", r"z[_-]?image", _zimage, "tiny Z-Image transformer"),
+    Rule("text_encoders", r"qwen[_-]?3", _qwen3, "tiny Qwen3 text encoder"),
 ]
 
 

@@ -10,7 +10,8 @@ and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the t
 OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
 ``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
-gives a text encoder of any size in its checkpoint layout.
+gives a text encoder of any size in its checkpoint layout. ``write_tiny_zimage`` / ``write_tiny_qwen3`` write
+Z-Image and Qwen3 files in their released layouts (caption width = Qwen3 width = 32).
 """
 from __future__ import annotations
 
@@ -292,6 +293,65 @@ def write_sd3_template_files(models_dir) -> list:
     for kind in ("blur", "canny", "depth"):
         paths.append(write_tiny_sd3_controlnet(base / "controlnet" / f"sd3.5_large_controlnet_{kind}.safetensors", kind))
     return paths
+
+
+# --- Z-Image and Qwen3 (issue 19) ---------------------------------------------------------------
+def tiny_zimage_config():
+    """Z-Image at width 64 (2 heads of 32 = rotary axes 8 + 12 + 12), 2 main + 1 refiner layers, Qwen3
+    features of width 32. The timestep MLP keeps its real inner width 1024 (diffusers fixes it)."""
+    from core.models.zimage import ZImageConfig
+
+    return ZImageConfig(dim=64, n_layers=2, n_refiner_layers=1, n_heads=2, cap_feat_dim=TEXT_WIDTH,
+                        ffn_hidden=int(64 / 3 * 8), axes_dims=(8, 12, 12))
+
+
+def tiny_zimage_state_dict(config=None, seed: int = 0) -> dict:
+    """Seeded Z-Image weights in the released single-file layout (z_image_turbo_bf16.safetensors)."""
+    from core.models.zimage import ZImage
+
+    config = config or tiny_zimage_config()
+    sd = _init(_meta_state(lambda: ZImage(config)), torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key in ("x_pad_token", "cap_pad_token"):  # learned tokens: give them a real signal
+        sd[key] = torch.randn(sd[key].shape, generator=gen)
+    # the caption RMSNorm's gain (a bare index in its key): near 1, as every other norm gain
+    sd["cap_embedder.0.weight"] = 1.0 + 0.1 * torch.randn(sd["cap_embedder.0.weight"].shape, generator=gen)
+    return sd
+
+
+def write_tiny_zimage(path, seed: int = 0, prefix: str = "") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors({prefix + k: v for k, v in tiny_zimage_state_dict(seed=seed).items()}, path)
+
+
+def tiny_qwen3_config(layers: int = 2):
+    """transformers' Qwen3Config with the real vocabulary (151,936 rows, so the shipped tokenizer's ids
+    fit), width 32, 2 query heads of 16 sharing 1 key/value head. FLUX.2 [klein] reads layer 27: give
+    ``layers`` >= 27 there."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(vocab_size=151936, hidden_size=TEXT_WIDTH, intermediate_size=64, num_hidden_layers=layers,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+                       rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def tiny_qwen3_state_dict(layers: int = 2, seed: int = 0) -> dict:
+    """Seeded Qwen3 weights in the layout of ComfyUI's ``qwen_3_4b.safetensors`` (``model.layers.N...``,
+    ``model.embed_tokens.weight``, ``model.norm.weight``; the tied ``lm_head`` is not stored)."""
+    from transformers import Qwen3Model
+
+    config = tiny_qwen3_config(layers)
+    with torch.device("meta"):
+        shapes = Qwen3Model(config).state_dict()
+    sd = _init({"model." + k: v for k, v in shapes.items()}, torch.Generator().manual_seed(seed))
+    return sd
+
+
+def write_tiny_qwen3(path, layers: int = 2, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_qwen3_state_dict(layers, seed), path)
 
 
 # FLUX.2 [dev]'s text encoder (Mistral-Small-3.2's language model), tiny: width TEXT_WIDTH so the three
