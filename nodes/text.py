@@ -12,7 +12,8 @@ from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Out
 log = logging.getLogger(__name__)
 
 CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "lumina2", "flux2")
-# lumina2: Qwen3-4B for Z-Image; flux2: Qwen3-4B/8B for FLUX.2 [klein] (core/models/qwen3_text.py)
+# lumina2: Qwen3-4B for Z-Image; flux2: Qwen3-4B/8B for FLUX.2 [klein] (core/models/qwen3_text.py) or
+# Mistral-Small-3.2 for FLUX.2 [dev] (core/models/mistral_text.py), told by the file's keys
 CLIP_LOADER_SUPPORTED = ("stable_diffusion", "lumina2", "flux2")
 DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux")
 DEVICES = ("default", "cpu")
@@ -130,7 +131,7 @@ class CLIPLoader(Node):
         if type not in CLIP_LOADER_SUPPORTED:
             raise ValueError(f"CLIPLoader, input 'type': {type!r} text encoders are not supported "
                              "(supported: stable_diffusion = SD1 CLIP-L or SD2 OpenCLIP-H, lumina2 = Qwen3-4B for "
-                             "Z-Image, flux2 = Qwen3 for FLUX.2 [klein])")
+                             "Z-Image, flux2 = Qwen3 for FLUX.2 [klein] or Mistral-Small-3.2 for FLUX.2 [dev])")
         path = _text_encoder_path("CLIPLoader", "clip_name", clip_name)
         try:
             clip = clip_from_files([path], type)

@@ -366,6 +366,10 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
             sds.append(_standalone(sd))
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype()
+    if clip_type == "flux2":  # FLUX.2 [dev] takes Mistral-Small-3.2, [klein] Qwen3: told by the file's keys
+        from core.models import mistral_text
+        if len(sds) == 1 and mistral_text.is_mistral_text_encoder(sds[0]):
+            return mistral_text.clip_flux2_mistral(sds, dtype=dtype, device=device)
     if clip_type in ("lumina2", "flux2"):  # Qwen3 language models (Z-Image, FLUX.2 [klein])
         from core.models import qwen3_text
         return getattr(qwen3_text, f"clip_{clip_type}")(sds, dtype=dtype, device=device)

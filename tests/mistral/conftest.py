@@ -11,3 +11,13 @@ def cpu_fp32():
     devices.configure({"cpu": True, "force_fp32": True})
     yield devices
     devices.configure(None)
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    from core import paths
+
+    old = paths.get()
+    f = paths.configure(base=tmp_path)
+    yield f
+    paths.folders = old
