@@ -116,6 +116,13 @@ def _qwen3(path: Path, prompt: dict) -> None:
     write_tiny_qwen3(path, layers=28 if klein else 2)
 
 
+def _mistral(path: Path, prompt: dict) -> None:
+    """Mistral-Small-3.2 of the tiny width 32 (3 x 32 stacked features, the tiny FLUX.2 [dev]'s context width)."""
+    from core.models.tiny import write_tiny_mistral_flux2
+
+    write_tiny_mistral_flux2(path)
+
+
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
@@ -124,6 +131,7 @@ RULES: list[Rule] = [
     Rule("controlnet", r"sd3", _sd3_controlnet, "tiny SD3.5 Large ControlNet"),
     Rule("diffusion_models", r"z[_-]?image", _zimage, "tiny Z-Image transformer"),
     Rule("text_encoders", r"qwen[_-]?3", _qwen3, "tiny Qwen3 text encoder"),
+    Rule("text_encoders", r"mistral", _mistral, "tiny Mistral-Small-3.2 text encoder (FLUX.2 [dev])"),
 ]
 
 

@@ -36,3 +36,13 @@ def test_a_mistral_file_as_lumina2_is_refused_naming_the_file(cpu_fp32, folders)
     write_tiny_mistral_flux2(folders.base / "models" / "text_encoders" / DEV_FILE)
     with pytest.raises(ValueError, match=f"CLIPLoader, input 'clip_name': {DEV_FILE}: .*Qwen3"):
         CLIPLoader().execute(DEV_FILE, "lumina2")
+
+
+def test_workflow_stand_ins_provide_the_dev_text_encoder(cpu_fp32, folders):
+    from core.models.standins import provision
+    from nodes.text import CLIPLoader
+
+    prompt = {"38": {"class_type": "CLIPLoader", "inputs": {"clip_name": DEV_FILE, "type": "flux2"}}}
+    assert provision(prompt, folders.base) == []
+    (clip,) = CLIPLoader().execute(DEV_FILE, "flux2")
+    assert isinstance(clip, MistralClip) and clip.model.config.hidden_size == 32
