@@ -127,6 +127,13 @@ def _qwen3(path: Path, prompt: dict) -> None:
     write_tiny_qwen3(path, layers=28 if klein else 2)
 
 
+def _mistral(path: Path, prompt: dict) -> None:
+    """Mistral-Small-3.2 of the tiny width 32 (3 x 32 stacked features, the tiny FLUX.2 [dev]'s context width)."""
+    from core.models.tiny import write_tiny_mistral_flux2
+
+    write_tiny_mistral_flux2(path)
+
+
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
@@ -137,6 +144,7 @@ RULES: list[Rule] = [
     Rule("text_encoders", r"qwen[_-]?3", _qwen3, "tiny Qwen3 text encoder"),
     Rule("text_encoders", r"^(clip_l|clip_g|t5xxl)[^/]*\.safetensors$", _text_encoder,
          "tiny CLIP-L / OpenCLIP bigG / T5-XXL (FLUX.1, SD3.5)"),
+    Rule("text_encoders", r"mistral", _mistral, "tiny Mistral-Small-3.2 text encoder (FLUX.2 [dev])"),
 ]
 
 

@@ -378,7 +378,7 @@ CLIP_TYPES = {
     "sd3": "core.models.dit_text_loaders:clip_sd3",
     "flux": "core.models.dit_text_loaders:clip_flux",
     "lumina2": "core.models.qwen3_text:clip_lumina2",  # Qwen3-4B for Z-Image
-    "flux2": "core.models.qwen3_text:clip_flux2",  # Qwen3 for FLUX.2 [klein]
+    "flux2": "core.models.flux2_text:clip_flux2",  # Qwen3 for FLUX.2 [klein], Mistral-Small-3.2 for [dev]
 }
 # model family -> "module:function" building the CLIP of a checkpoint whose text encoders sit under
 # ``text_encoders.*``: ``fn(state_dict, family, *, dtype, device, embedding_dirs)``

@@ -533,3 +533,35 @@ def write_tiny_flux(path, kind: str = "dev", seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(tiny_flux_state_dict(kind, seed), path, {"latentflow.tiny": f"flux_{kind}"})
+
+
+
+# FLUX.2 [dev]'s text encoder (Mistral-Small-3.2's language model), tiny: width TEXT_WIDTH so the three
+# stacked hidden states (10, 20, 30) give 3 x TEXT_WIDTH features, what a tiny FLUX.2 transformer takes as
+# context_in_dim; 4 heads of 8 sharing 2 key-value heads; the real vocabulary size, so real token ids embed.
+MISTRAL_TINY = dict(hidden_size=TEXT_WIDTH, intermediate_size=2 * TEXT_WIDTH, num_attention_heads=4,
+                    num_key_value_heads=2, head_dim=TEXT_WIDTH // 4, vocab_size=131072)
+
+
+def tiny_mistral_flux2_config(layers: int = 32):
+    from transformers import MistralConfig
+
+    return MistralConfig(**MISTRAL_TINY, num_hidden_layers=layers, max_position_embeddings=131072,
+                         rms_norm_eps=1e-5, rope_theta=1_000_000_000.0, sliding_window=None)
+
+
+def tiny_mistral_flux2_state_dict(layers: int = 32, seed: int = 0) -> dict:
+    """``mistral_3_small_flux2_bf16.safetensors``'s layout (``model.embed_tokens.weight``, ``model.layers.N.``,
+    ``model.norm.weight``), float32 seeded weights; ``layers`` 30 gives a file cut after FLUX.2's last layer."""
+    from transformers import MistralModel
+
+    sd = _init(_meta_state(lambda: MistralModel(tiny_mistral_flux2_config(layers))), torch.Generator().manual_seed(seed))
+    return {"model." + k: v for k, v in sd.items()}
+
+
+def write_tiny_mistral_flux2(path, seed: int = 0, layers: int = 32, dtype: torch.dtype = torch.bfloat16) -> Path:
+    """A tiny ``mistral_3_small_flux2_bf16.safetensors`` (CLIPLoader type ``flux2``, FLUX.2 [dev])."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.to(dtype) for k, v in tiny_mistral_flux2_state_dict(layers, seed).items()}
+    return save_safetensors(sd, path, {"latentflow.tiny": "mistral_3_small_flux2"})
