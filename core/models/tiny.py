@@ -204,3 +204,31 @@ def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, 
         else:
             sd[key] = noise
     return to_checkpoint(sd, config.layout)
+
+
+# --- Qwen-Image (tests/qwen_image) ------------------------------------------------------------------
+
+def tiny_qwen_image_config(**overrides):
+    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 8/12/12), 2 blocks, context width 48."""
+    from core.models.qwen_image import QwenImageConfig
+
+    base = dict(num_layers=2, attention_head_dim=32, num_attention_heads=2, joint_attention_dim=48,
+                axes_dims_rope=(8, 12, 12))
+    base.update(overrides)
+    return QwenImageConfig(**base)
+
+
+def tiny_qwen_image_state_dict(config=None, seed: int = 0) -> dict:
+    """Seeded weights in the released ``qwen_image_bf16.safetensors`` layout (no prefix)."""
+    from core.models.qwen_image import QwenImageTransformer
+
+    config = config or tiny_qwen_image_config()
+    return _init(_meta_state(lambda: QwenImageTransformer(config)), torch.Generator().manual_seed(seed))
+
+
+def write_tiny_qwen_image(path, seed: int = 0, prefix: str = "") -> Path:
+    """A tiny ``qwen_image_fp8_e4m3fn.safetensors`` stand-in (float32) for UNETLoader."""
+    sd = {prefix + k: v for k, v in tiny_qwen_image_state_dict(seed=seed).items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)
