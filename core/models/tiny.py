@@ -209,11 +209,11 @@ def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, 
 # --- Qwen-Image (tests/qwen_image) ------------------------------------------------------------------
 
 def tiny_qwen_image_config(**overrides):
-    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 8/12/12), 2 blocks, context width 48."""
+    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 4/14/14 as detection splits it), 2 blocks, context width 48."""
     from core.models.qwen_image import QwenImageConfig
 
     base = dict(num_layers=2, attention_head_dim=32, num_attention_heads=2, joint_attention_dim=48,
-                axes_dims_rope=(8, 12, 12))
+                axes_dims_rope=(4, 14, 14))
     base.update(overrides)
     return QwenImageConfig(**base)
 
@@ -232,3 +232,23 @@ def write_tiny_qwen_image(path, seed: int = 0, prefix: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path)
+
+
+def tiny_wan_vae_config():
+    """The Wan 2.1 VAE's structure (4 levels, 2 res blocks, temporal resamplers on levels 2-3) at width 8."""
+    from core.models.vae_wan import WanVAEConfig
+
+    return WanVAEConfig(dim=8)
+
+
+def tiny_wan_vae_state_dict(seed: int = 0) -> dict:
+    """Seeded weights in the released ``qwen_image_vae.safetensors`` layout."""
+    from core.models.vae_wan import WanVAE
+
+    return _init(_meta_state(lambda: WanVAE(tiny_wan_vae_config())), torch.Generator().manual_seed(seed))
+
+
+def write_tiny_qwen_image_vae(path, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_wan_vae_state_dict(seed), path)

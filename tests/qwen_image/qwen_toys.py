@@ -48,3 +48,25 @@ def diffusers_velocity(ref, x, sigma, context, refs=(), mask=None):
     out = ref(hidden_states=torch.cat(tokens, dim=1), encoder_hidden_states=context,
               encoder_hidden_states_mask=mask, timestep=sigma, img_shapes=shapes, return_dict=False)[0]
     return unpack(out[:, :(h // 2) * (w // 2)], C, h, w)
+
+
+def tiny_vae(seed: int = 0):
+    from core.models.tiny import tiny_wan_vae_config, tiny_wan_vae_state_dict
+    from core.models.vae_wan import WanVAE
+
+    vae = WanVAE(tiny_wan_vae_config())
+    vae.load_state_dict(tiny_wan_vae_state_dict(seed), strict=True)
+    return vae.eval()
+
+
+def diffusers_vae(ours):
+    """diffusers' AutoencoderKLQwenImage with our weights, renamed by diffusers' own reading of the original Wan
+    layout (single_file_utils.convert_wan_vae_to_diffusers)."""
+    from diffusers import AutoencoderKLQwenImage
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+
+    c = ours.config
+    ref = AutoencoderKLQwenImage(base_dim=c.dim, z_dim=c.z_dim, dim_mult=list(c.dim_mult),
+                                 num_res_blocks=c.num_res_blocks, temperal_downsample=list(c.temporal_downsample))
+    ref.load_state_dict(convert_wan_vae_to_diffusers(dict(ours.state_dict())), strict=True)
+    return ref.eval()
