@@ -60,3 +60,25 @@ def test_an_fp8_stored_file_loads_at_the_compute_precision(tmp_path, cpu_fp32):
     w = model.unet.transformer_blocks[0].attn.to_q.weight
     assert w.dtype == torch.float32
     assert torch.equal(w, sd["transformer_blocks.0.attn.to_q.weight"].float())
+
+
+def test_full_size_transformer_equals_the_qwen_image_manifest():
+    from core.models.qwen_image import QwenImageConfig, QwenImageTransformer
+    from tests import testdata
+
+    manifest = testdata.manifest("qwen_image")
+    with torch.device("meta"):
+        net = QwenImageTransformer(QwenImageConfig())
+    ours = {k: list(v.shape) for k, v in net.state_dict().items()}
+    assert ours == manifest["keys"]
+    assert sum(p.numel() for p in net.parameters()) == manifest["components"]["transformer"]["params"]
+
+
+def test_detection_reads_the_published_config_from_the_manifests_shapes():
+    from core.models.qwen_image import QwenImageConfig
+    from tests import testdata
+
+    shapes = {"model.diffusion_model." + k: tuple(v) for k, v in testdata.manifest("qwen_image")["keys"].items()}
+    found = detection.detect(shapes, name="qwen_image_fp8_e4m3fn.safetensors")
+    assert (found.family, found.prediction, found.in_channels) == ("qwen_image", "flow", 16)
+    assert found.unet == QwenImageConfig()

@@ -76,3 +76,13 @@ def test_a_video_frame_count_is_refused_with_a_reason():
     conv = CausalConv3d(4, 4, (3, 1, 1))
     with pytest.raises(RuntimeError, match="videos are not supported"):
         conv(torch.zeros(1, 4, 2, 2))
+
+
+def test_full_size_vae_equals_the_qwen_image_vae_manifest():
+    from core.models.vae_wan import WanVAE
+    from tests import testdata
+
+    manifest = testdata.manifest("qwen_image_vae")
+    with torch.device("meta"):
+        ours = {k: list(v.shape) for k, v in WanVAE().state_dict().items()}
+    assert ours == manifest["keys"]
