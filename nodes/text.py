@@ -11,7 +11,8 @@ from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Out
 
 log = logging.getLogger(__name__)
 
-CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio")
+CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "qwen_image")
+LOADABLE_CLIP_TYPES = {"stable_diffusion": "SD1 CLIP-L or SD2 OpenCLIP-H", "qwen_image": "Qwen2.5-VL-7B"}
 DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux")
 DEVICES = ("default", "cpu")
 
@@ -125,12 +126,13 @@ class CLIPLoader(Node):
     def execute(self, clip_name, type="stable_diffusion", device="default"):
         from core.models.text_encoder import clip_from_files
 
-        if type != "stable_diffusion":
+        if type not in LOADABLE_CLIP_TYPES:
+            supported = ", ".join(f"{k} = {v}" for k, v in LOADABLE_CLIP_TYPES.items())
             raise ValueError(f"CLIPLoader, input 'type': {type!r} text encoders are not supported "
-                             "(supported: stable_diffusion = SD1 CLIP-L or SD2 OpenCLIP-H)")
+                             f"(supported: {supported})")
         path = _text_encoder_path("CLIPLoader", "clip_name", clip_name)
         try:
-            clip = clip_from_files([path], "stable_diffusion")
+            clip = clip_from_files([path], type)
         except (ValueError, KeyError) as e:
             raise ValueError(f"CLIPLoader, input 'clip_name': {clip_name}: {e}") from e
         clip.device = _device_choice(device)

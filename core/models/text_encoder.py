@@ -364,6 +364,9 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
 
             sd, _meta = load_file(item)
             sds.append(_standalone(sd))
+    if clip_type == "qwen_image":  # Qwen2.5-VL (core/models/qwen_vl_text.py)
+        from core.models.qwen_vl_text import clip_from_state_dicts
+        return clip_from_state_dicts(sds, dtype=dtype, device=device)
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype()
     widths = [config_from_state_dict(sd).hidden_size for sd in sds]

@@ -209,10 +209,10 @@ def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, 
 # --- Qwen-Image (tests/qwen_image) ------------------------------------------------------------------
 
 def tiny_qwen_image_config(**overrides):
-    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 4/14/14 as detection splits it), 2 blocks, context width 48."""
+    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 4/14/14 as detection splits it), 2 blocks, context width 64 (the tiny Qwen2.5-VL width)."""
     from core.models.qwen_image import QwenImageConfig
 
-    base = dict(num_layers=2, attention_head_dim=32, num_attention_heads=2, joint_attention_dim=48,
+    base = dict(num_layers=2, attention_head_dim=32, num_attention_heads=2, joint_attention_dim=64,
                 axes_dims_rope=(4, 14, 14))
     base.update(overrides)
     return QwenImageConfig(**base)
@@ -252,3 +252,54 @@ def write_tiny_qwen_image_vae(path, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(tiny_wan_vae_state_dict(seed), path)
+
+
+def tiny_qwen25_vl_config():
+    """Qwen2.5-VL at test size: text width 64 (2 heads of 32, 1 KV head), 2 layers, the real 152,064-token
+    vocabulary; vision tower width 32 (2 heads of 16), 2 blocks, 14-px patches merged 2x2 into width 64."""
+    from transformers import Qwen2_5_VLConfig
+
+    text = dict(vocab_size=152064, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, rms_norm_eps=1e-6, max_position_embeddings=128000,
+                rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [4, 6, 6]})
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+                  temporal_patch_size=2, spatial_merge_size=2, window_size=112, fullatt_block_indexes=[],
+                  tokens_per_second=2)
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+
+
+def tiny_qwen25_vl_state_dict(seed: int = 0, vision: bool = True) -> dict:
+    """Seeded weights in the released ``qwen_2.5_vl_7b.safetensors`` layout (``model.*``, ``visual.*``)."""
+    from transformers import Qwen2_5_VLModel
+
+    config = tiny_qwen25_vl_config()
+    shapes = _meta_state(lambda: Qwen2_5_VLModel(config))
+    sd = _init(shapes, torch.Generator().manual_seed(seed))
+    out = {}
+    for key, value in sd.items():
+        if key.startswith("language_model."):
+            out["model." + key[len("language_model."):]] = value
+        elif vision and key.startswith("visual."):
+            out[key] = value
+    return out
+
+
+def write_tiny_qwen25_vl(path, seed: int = 0, vision: bool = True, fp8_scaled: bool = False) -> Path:
+    """A tiny ``qwen_2.5_vl_7b.safetensors`` (bf16) or, with ``fp8_scaled``, a ``..._fp8_scaled`` stand-in:
+    2-D text weights as float8_e4m3fn with a per-tensor ``scale_weight`` and the ``scaled_fp8`` marker."""
+    sd = tiny_qwen25_vl_state_dict(seed, vision)
+    if fp8_scaled:
+        scaled = {"scaled_fp8": torch.empty(0, dtype=torch.float8_e4m3fn)}
+        for key, value in sd.items():
+            if key.startswith("model.layers.") and key.endswith(".weight") and value.ndim == 2:
+                scale = value.abs().max().float() / 448.0
+                scaled[key] = (value / scale).to(torch.float8_e4m3fn)
+                scaled[key[:-len("weight")] + "scale_weight"] = scale.reshape(())
+            else:
+                scaled[key] = value.to(torch.bfloat16)
+        sd = scaled
+    else:
+        sd = {k: v.to(torch.bfloat16) for k, v in sd.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)

@@ -70,3 +70,38 @@ def diffusers_vae(ours):
                                  num_res_blocks=c.num_res_blocks, temperal_downsample=list(c.temporal_downsample))
     ref.load_state_dict(convert_wan_vae_to_diffusers(dict(ours.state_dict())), strict=True)
     return ref.eval()
+
+
+def tiny_clip(seed: int = 0, vision: bool = True):
+    from core.models.qwen_vl_text import clip_from_state_dicts
+    from core.models.tiny import tiny_qwen25_vl_state_dict
+
+    return clip_from_state_dicts([tiny_qwen25_vl_state_dict(seed, vision)], dtype=torch.float32, device="cpu")
+
+
+def diffusers_text_encoder(clip):
+    """transformers' Qwen2_5_VLForConditionalGeneration (what the diffusers pipelines hold) with the same weights."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    ref = Qwen2_5_VLForConditionalGeneration(clip.model.config)
+    sd = {"model." + k: v for k, v in clip.model.state_dict().items()}
+    sd["lm_head.weight"] = ref.lm_head.weight.detach().clone()
+    ref.load_state_dict(sd, strict=True)
+    return ref.eval()
+
+
+def diffusers_pipeline(cls, clip, with_processor: bool = False):
+    """A diffusers Qwen-Image pipeline of class ``cls`` around the tiny encoder (transformer and VAE tiny too)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from core.models.llm_tokenizers import qwen_tokenizer
+
+    parts = dict(scheduler=FlowMatchEulerDiscreteScheduler(), vae=diffusers_vae(tiny_vae()),
+                 text_encoder=diffusers_text_encoder(clip), tokenizer=qwen_tokenizer("qwen2.5-vl"),
+                 transformer=diffusers_transformer(tiny_transformer()))
+    if with_processor:
+        from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor
+
+        parts["processor"] = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(),
+                                              tokenizer=qwen_tokenizer("qwen2.5-vl"))
+    return cls(**parts)

@@ -7,7 +7,7 @@ import torch
 from qwen_toys import diffusers_transformer, diffusers_velocity, tiny_transformer
 
 
-def _inputs(B=2, h=8, w=12, T=7, width=48, seed=5):
+def _inputs(B=2, h=8, w=12, T=7, width=64, seed=5):
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(B, 16, h, w, generator=g), torch.tensor([0.9, 0.3][:B]),
             torch.randn(B, T, width, generator=g))
