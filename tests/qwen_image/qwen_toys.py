@@ -100,8 +100,9 @@ def diffusers_pipeline(cls, clip, with_processor: bool = False):
                  text_encoder=diffusers_text_encoder(clip), tokenizer=qwen_tokenizer("qwen2.5-vl"),
                  transformer=diffusers_transformer(tiny_transformer()))
     if with_processor:
-        from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor
+        from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
         parts["processor"] = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(),
-                                              tokenizer=qwen_tokenizer("qwen2.5-vl"))
+                                              tokenizer=qwen_tokenizer("qwen2.5-vl"),
+                                              video_processor=Qwen2VLVideoProcessor())
     return cls(**parts)
