@@ -8,6 +8,7 @@ Names in the wild, all accepted:
 - U-Net: kohya ``lora_unet_<diffusers path, . → _>`` and ``lora_unet_<LDM path, . → _>``; PEFT and
   diffusers ``unet.<diffusers path>``; old attention processors ``<diffusers path>`` with no prefix;
   ``diffusion_model.<LDM path>`` / full checkpoint keys.
+- Qwen-Image: PEFT names bare or under ``transformer.`` (core/models/lora_qwen.py).
 - text encoders: ``lora_te_`` (SD1/SD2), ``lora_te1_``/``lora_te2_`` (SDXL), PEFT ``text_encoder.`` /
   ``text_encoder_2.``, each followed by the transformers CLIP path. OpenCLIP towers (SD2, SDXL's bigG)
   fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it.
@@ -24,6 +25,7 @@ import re
 import torch
 
 from core.models.lora_formats import FullPatch, LoraPatch, SlicePatch, parse_adapters
+from core.models.lora_qwen import is_qwen_image, qwen_image_names
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ def key_map(checkpoint_keys) -> dict:
             out["lora_unet_" + _flat(name)] = target
             out["unet." + name] = target
             out.setdefault(name, target)
+    if is_qwen_image(unet):
+        out.update(qwen_image_names(unet))
     towers = sorted({i for k in keys for p, i in CLIP_PREFIXES if k.startswith(p)})
     for k in keys:
         for prefix, tower in CLIP_PREFIXES:

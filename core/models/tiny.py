@@ -303,3 +303,38 @@ def write_tiny_qwen25_vl(path, seed: int = 0, vision: bool = True, fp8_scaled: b
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path)
+
+
+QWEN_LORA_TARGETS = ("attn.to_q", "attn.to_k", "attn.to_v", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj",
+                     "attn.to_out.0", "attn.to_add_out", "img_mlp.net.0.proj", "img_mlp.net.2",
+                     "txt_mlp.net.0.proj", "txt_mlp.net.2", "img_mod.1", "txt_mod.1")
+
+
+def tiny_qwen_image_lora_state_dict(seed: int = 0, rank: int = 4, style: str = "peft") -> dict:
+    """A Lightning-style LoRA over every block linear of the tiny Qwen-Image transformer: ``peft``
+    (``transformer_blocks.N.attn.to_q.lora_A/lora_B.weight``), ``diffusers`` (same under ``transformer.``) or
+    ``kohya`` (``lora_unet_transformer_blocks_N_attn_to_q.lora_down/lora_up.weight`` + ``.alpha``)."""
+    shapes = tiny_qwen_image_state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    blocks = sorted({int(k.split(".")[1]) for k in shapes if k.startswith("transformer_blocks.")})
+    sd = {}
+    for b in blocks:
+        for target in QWEN_LORA_TARGETS:
+            path = f"transformer_blocks.{b}.{target}"
+            out_f, in_f = shapes[path + ".weight"].shape
+            down = torch.randn(rank, in_f, generator=gen) / math.sqrt(in_f)
+            up = torch.randn(out_f, rank, generator=gen) * 0.1
+            if style == "kohya":
+                name = "lora_unet_" + path.replace(".", "_")
+                sd[name + ".lora_down.weight"], sd[name + ".lora_up.weight"] = down, up
+                sd[name + ".alpha"] = torch.tensor(float(rank) / 2)
+            else:
+                name = ("transformer." if style == "diffusers" else "") + path
+                sd[name + ".lora_A.weight"], sd[name + ".lora_B.weight"] = down, up
+    return sd
+
+
+def write_tiny_qwen_image_lora(path, seed: int = 0, style: str = "peft") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors({k: v.to(torch.bfloat16) for k, v in tiny_qwen_image_lora_state_dict(seed, style=style).items()}, path)
