@@ -215,6 +215,7 @@ def image_ids(frame: int, h: int, w: int, device) -> torch.Tensor:
 
 
 class QwenImageTransformer(nn.Module):
+    positional_text = True  # text tokens have rotary positions: guidance never pads a prompt by repetition
     def __init__(self, config: QwenImageConfig):
         super().__init__()
         if sum(config.axes_dims_rope) != config.attention_head_dim:
