@@ -269,9 +269,14 @@ class QwenImageTransformer(nn.Module):
             img, txt = block(img, txt, temb, rope, mask)
         return self.proj_out(self.norm_out(img, temb))
 
-    def forward(self, x, timesteps, context, y=None, control=None, ref_latents=None, attention_mask=None):
+    def forward(self, x, timesteps, context, y=None, control=None, ref_latents=None, attention_mask=None,
+                ref_latents_method: str | None = None):
         """The denoiser's call: latent x [B, 16, h, w], timesteps [B] (= sigma), context [B, T, 3584],
-        ``ref_latents`` a list of [B, 16, h_i, w_i] sampling-space latents (Edit) -> velocity [B, 16, h, w]."""
+        ``ref_latents`` a list of [B, 16, h_i, w_i] sampling-space latents (Edit) -> velocity [B, 16, h, w].
+        References are laid out by frame index (ComfyUI's default ``index`` method, diffusers' Edit pipelines)."""
+        if ref_latents_method not in (None, "index"):
+            raise ValueError(f"Qwen-Image: reference_latents_method {ref_latents_method!r} is not supported "
+                             "(supported: index)")
         B, C, h, w = x.shape
         p = self.config.patch_size
         tokens, H, W = self.patchify(x)
