@@ -11,8 +11,10 @@ from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Out
 
 log = logging.getLogger(__name__)
 
-CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "qwen_image")
-LOADABLE_CLIP_TYPES = {"stable_diffusion": "SD1 CLIP-L or SD2 OpenCLIP-H", "qwen_image": "Qwen2.5-VL-7B"}
+CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "lumina2", "flux2", "qwen_image")
+# lumina2: Qwen3-4B for Z-Image; flux2: Qwen3-4B/8B for FLUX.2 [klein] (core/models/qwen3_text.py);
+# qwen_image: Qwen2.5-VL-7B for Qwen-Image (core/models/qwen_vl_text.py)
+CLIP_LOADER_SUPPORTED = ("stable_diffusion", "lumina2", "flux2", "qwen_image")
 DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux")
 DEVICES = ("default", "cpu")
 
@@ -126,10 +128,10 @@ class CLIPLoader(Node):
     def execute(self, clip_name, type="stable_diffusion", device="default"):
         from core.models.text_encoder import clip_from_files
 
-        if type not in LOADABLE_CLIP_TYPES:
-            supported = ", ".join(f"{k} = {v}" for k, v in LOADABLE_CLIP_TYPES.items())
+        if type not in CLIP_LOADER_SUPPORTED:
             raise ValueError(f"CLIPLoader, input 'type': {type!r} text encoders are not supported "
-                             f"(supported: {supported})")
+                             "(supported: stable_diffusion = SD1 CLIP-L or SD2 OpenCLIP-H, lumina2 = Qwen3-4B for "
+                             "Z-Image, flux2 = Qwen3 for FLUX.2 [klein], qwen_image = Qwen2.5-VL for Qwen-Image)")
         path = _text_encoder_path("CLIPLoader", "clip_name", clip_name)
         try:
             clip = clip_from_files([path], type)

@@ -48,15 +48,34 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
 
 
 def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
-    if cfg.family == "qwen_image":
-        return _load_qwen_image(sd, cfg, prefix, dtype, where, name)
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
+    if cfg.family == "sd3":
+        return _load_sd3(sd, cfg, prefix, dtype, where, name)
+    if cfg.family == "z_image":
+        return _load_zimage(sd, cfg, prefix, dtype, where, name)
+    if cfg.family == "qwen_image":
+        return _load_qwen_image(sd, cfg, prefix, dtype, where, name)
     net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
+def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    """SD3 / SD3.5 MM-DiT: flow model, ModelSamplingSD3's default shift 3.0, SD3 latent format (16 ch)."""
+    from core.models.mmdit import MMDiT
+    from core.sampling.model_sampling import default_for_family
+
+    net = build_module(lambda: MMDiT(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (MM-DiT)")
+    c = cfg.unet
+    log.info("%s: %s MM-DiT (%d joint blocks, width %d%s), %s", where, cfg.extra["variant"], c.depth,
+             c.hidden_size, f", MMDiT-X layers {list(c.x_block_self_attn_layers)}" if c.x_block_self_attn_layers else "",
+             dtype)
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
     return model
@@ -75,6 +94,38 @@ def _load_qwen_image(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     # its templates replace it with ModelSamplingAuraFlow(shift 3.1)
     model.model_sampling = FlowSchedule(1.15, multiplier=1.0)
     return model
+
+
+def _load_zimage(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    """Z-Image: flow model, ComfyUI's ZImage defaults (shift 3, multiplier 1), FLUX latent format (16 ch)."""
+    from core.models.zimage import ZImage
+    from core.sampling.model_sampling import default_for_family
+
+    if dtype == torch.float16 and not (devices.settings.fp16_unet or devices.settings.force_fp16):
+        # released in bfloat16, and ComfyUI's ZImage lists only bf16 and fp32 as inference dtypes
+        bf16 = devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if bf16 else torch.float32
+    c = cfg.unet
+    net = build_module(lambda: ZImage(c), _zimage_tensors(sd, prefix, dtype), prefix, dtype,
+                       devices.offload_device(), f"{where} (Z-Image)")
+    log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
+def _zimage_tensors(sd, prefix: str, dtype) -> dict:
+    """A Z-Image file's tensors as the network takes them: a top-level ``norm_final.weight`` some files
+    carry is never read (diffusers' converter drops it too); fp8 files (plain or ComfyUI's scaled fp8) are
+    dequantized to ``dtype`` on load, as the network has no fp8 compute path."""
+    key = f"{prefix}norm_final.weight"
+    if key in sd:
+        sd = {k: v for k, v in sd.items() if k != key}
+    if any(v.dtype in (torch.float8_e4m3fn, torch.float8_e5m2) for v in sd.values()):
+        from core.models.qwen3_text import dequantize
+
+        sd = dequantize(sd, dtype)
+    return sd
 
 
 class MissingClip:
@@ -116,8 +167,22 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
             clip = MissingClip(f"{where}: the text encoder could not be loaded ({e})")
         else:
             dtype = _load_dtype(clip_dtype, devices.text_encoder_dtype)
-            clip = clip_from_checkpoint(sd, family, dtype=dtype, device=devices.offload_device())
+            if family == "sd3":
+                clip = _sd3_clip(clip_from_checkpoint, sd, dtype, where, model.config.text_encoders)
+            else:
+                clip = clip_from_checkpoint(sd, family, dtype=dtype, device=devices.offload_device())
     return model, clip, vae
+
+
+def _sd3_clip(clip_from_checkpoint, sd, dtype, where: str, encoders: tuple):
+    """The text encoders an SD3.5 file bundles, or a MissingClip saying why they cannot be used: the model
+    and VAE still load, and a workflow that encodes with TripleCLIPLoader/CLIPLoader still runs."""
+    try:
+        return clip_from_checkpoint(sd, "sd3", dtype=dtype, device=devices.offload_device())
+    except (ValueError, KeyError, NotImplementedError) as e:
+        log.warning("%s: bundled SD3 text encoders (%s) not loaded: %s", where, ", ".join(encoders), e)
+        return MissingClip(f"{where}: the bundled SD3 text encoders ({', '.join(encoders)}) could not be loaded "
+                           f"({e}); load them with TripleCLIPLoader (clip_l, clip_g, t5xxl) instead")
 
 
 @without_gc

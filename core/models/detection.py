@@ -14,6 +14,7 @@ SD2 eps vs v (a file does not say which): in order,
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ V_PRED_STD_THRESHOLD = 0.09
 
 
 FLUX_PREFIXES = ("model.diffusion_model.", "")
+ZIMAGE_PREFIXES = ("model.diffusion_model.", "")
 
 
 class DetectionError(ValueError):
@@ -37,7 +39,7 @@ class DetectionError(ValueError):
 class ModelConfig:
     """What MODEL.config carries (docs/contracts.md)."""
 
-    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "flux" | "flux_schnell"
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell" | "z_image"
     prediction: str  # "eps" | "v" | "flow"
     unet: UNetConfig  # for DiT families their network config (FluxConfig)
     in_channels: int = 4
@@ -242,6 +244,115 @@ def _detect_flux(sd, prefix: str, name: str) -> ModelConfig:
                        text_encoders=_text_encoders(sd), extra={"unet_prefix": prefix, "flux": cfg})
 
 
+MMDIT_PREFIXES = ("model.diffusion_model.", "")
+SD3_TEXT_ENCODER_PREFIXES = (("text_encoders.clip_l.", "clip_l"), ("text_encoders.clip_g.", "clip_g"),
+                         ("text_encoders.t5xxl.", "t5xxl"))
+
+
+def mmdit_prefix(sd) -> str | None:
+    for prefix in MMDIT_PREFIXES:
+        if f"{prefix}joint_blocks.0.x_block.attn.qkv.weight" in sd and f"{prefix}x_embedder.proj.weight" in sd:
+            return prefix
+    return None
+
+
+def zimage_prefix(sd) -> str | None:
+    """Z-Image's key signature: caption embedder + per-layer adaLN without an activation in front
+    (Lumina Image 2.0, the same lineage, has ``adaLN_modulation.1``: SiLU then Linear)."""
+    for prefix in ZIMAGE_PREFIXES:
+        if f"{prefix}cap_embedder.1.weight" in sd and f"{prefix}x_embedder.weight" in sd:
+            return prefix
+    return None
+
+
+def detect_mmdit_config(sd, prefix: str, name: str = "state dict"):
+    """SD3 / SD3.5 MM-DiT hyperparameters from shapes, read as Stability AI's reference loader reads them
+    (sd3.5 repo, sd3_impls.py): width from ``x_embedder.proj``, depth from the joint block numbers, the
+    position table side from ``pos_embed``, q/k RMSNorm from ``ln_q``, MMDiT-X layers from ``x_block.attn2``.
+    Every release has 64 channels per head; ``ln_q``'s width says so when present."""
+    from core.models.mmdit import MMDiTConfig
+
+    hidden, in_channels, patch, _ = _shape(sd[f"{prefix}x_embedder.proj.weight"])
+    blocks = {int(m.group(1)) for k in sd for m in [re.match(re.escape(prefix) + r"joint_blocks\.(\d+)\.", k)] if m}
+    depth = max(blocks) + 1
+    if blocks != set(range(depth)):
+        raise DetectionError(f"{name}: MM-DiT joint blocks {sorted(set(range(depth)) - blocks)} are missing")
+    ln_q = sd.get(f"{prefix}joint_blocks.0.x_block.attn.ln_q.weight") if hasattr(sd, "get") else None
+    head_dim = _shape(ln_q)[0] if ln_q is not None else 64
+    if hidden % head_dim:
+        raise DetectionError(f"{name}: MM-DiT width {hidden} is not a multiple of the head size {head_dim}")
+    n_pos = _shape(sd[f"{prefix}pos_embed"])[1]
+    side = math.isqrt(n_pos)
+    if side * side != n_pos:
+        raise DetectionError(f"{name}: MM-DiT position table of {n_pos} entries is not square")
+    if f"{prefix}register" in sd:
+        raise DetectionError(f"{name}: MM-DiT with register tokens (SD3 8B research layout) is not supported")
+    out_channels = _shape(sd[f"{prefix}final_layer.linear.weight"])[0] // (patch * patch)
+    x_layers = sorted(i for i in blocks if f"{prefix}joint_blocks.{i}.x_block.attn2.qkv.weight" in sd)
+    return MMDiTConfig(
+        in_channels=in_channels, out_channels=out_channels, patch_size=patch, hidden_size=hidden, depth=depth,
+        num_heads=hidden // head_dim,
+        mlp_ratio=_shape(sd[f"{prefix}joint_blocks.0.x_block.mlp.fc1.weight"])[0] / hidden,
+        context_in_dim=_shape(sd[f"{prefix}context_embedder.weight"])[1],
+        pooled_dim=_shape(sd[f"{prefix}y_embedder.mlp.0.weight"])[1],
+        pos_embed_max_size=side, qk_norm=ln_q is not None, x_block_self_attn_layers=tuple(x_layers),
+        qkv_bias=f"{prefix}joint_blocks.0.x_block.attn.qkv.bias" in sd)
+
+
+def mmdit_variant(cfg) -> str:
+    """Which release the shapes match: the name ComfyUI users know the files by."""
+    if cfg.x_block_self_attn_layers:
+        return "sd35_medium"
+    if cfg.qk_norm:
+        return "sd35_large"
+    return "sd3_medium"
+
+
+def _detect_sd3(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_mmdit_config(sd, prefix, name)
+    encoders = tuple(n for p, n in SD3_TEXT_ENCODER_PREFIXES if any(k.startswith(p) for k in sd))
+    return ModelConfig(family="sd3", prediction="flow", unet=cfg, in_channels=cfg.in_channels,
+                       text_encoders=encoders,
+                       extra={"unet_prefix": prefix, "mmdit": cfg, "variant": mmdit_variant(cfg)})
+def detect_zimage_config(sd, prefix: str, name: str = "state dict"):
+    """Z-Image hyperparameters from shapes: width from the patch embedder, heads from the QK-norm width,
+    depths from the block numbers, caption width from the caption embedder. The released files are
+    16-channel (FLUX VAE) latents in 2x2 patches; rotary axes split the head as 1/4, 3/8, 3/8."""
+    from core.models.zimage import ZImageConfig
+
+    if f"{prefix}layers.0.adaLN_modulation.0.weight" not in sd:
+        raise DetectionError(f"{name}: a Lumina-family DiT that is not Z-Image (no 'layers.0.adaLN_modulation.0.weight'; "
+                             "Lumina Image 2.0 / NetaYume files are not supported)")
+    dim, patch_features = _shape(sd[f"{prefix}x_embedder.weight"])
+    head_dim = _shape(sd[f"{prefix}layers.0.attention.q_norm.weight"])[0]
+    qkv_rows = _shape(sd[f"{prefix}layers.0.attention.qkv.weight"])[0]
+    if dim % head_dim or head_dim % 16 or qkv_rows != 3 * dim:
+        raise DetectionError(f"{name}: Z-Image layout with width {dim}, head size {head_dim} and {qkv_rows} "
+                             "fused q/k/v rows is not one we can build (expected 3 x width rows and a head size "
+                             "that is a multiple of 16)")
+    in_channels = 16
+    patch = int(round((patch_features / in_channels) ** 0.5))
+    if patch * patch * in_channels != patch_features:
+        raise DetectionError(f"{name}: Z-Image patch embedder takes {patch_features} features, not 16 channels "
+                             "in square patches")
+    return ZImageConfig(
+        in_channels=in_channels, dim=dim, patch_size=patch,
+        n_layers=len(_count(sd, re.escape(prefix) + r"layers\.(\d+)\.")),
+        n_refiner_layers=len(_count(sd, re.escape(prefix) + r"noise_refiner\.(\d+)\.")),
+        n_heads=dim // head_dim,
+        cap_feat_dim=_shape(sd[f"{prefix}cap_embedder.1.weight"])[1],
+        ffn_hidden=_shape(sd[f"{prefix}layers.0.feed_forward.w1.weight"])[0],
+        t_hidden=_shape(sd[f"{prefix}t_embedder.mlp.0.weight"])[0],
+        axes_dims=(head_dim // 4, head_dim * 3 // 8, head_dim * 3 // 8),
+    )
+
+
+def _detect_zimage(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_zimage_config(sd, prefix, name)
+    return ModelConfig(family="z_image", prediction="flow", unet=cfg, in_channels=cfg.in_channels,
+                       extra={"unet_prefix": prefix, "zimage": cfg})
+
+
 def qwen_image_prefix(sd) -> str | None:
     """Qwen-Image's MMDiT: the text-input RMS norm and the first block's image modulation (ComfyUI keys on
     ``txt_norm.weight`` alone)."""
@@ -284,15 +395,20 @@ def _detect_qwen_image(sd, prefix: str, name: str) -> ModelConfig:
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
     """Family, prediction type and network hyperparameters; DetectionError when not a known model."""
     prefix = unet_prefix(sd)
+    if prefix is None and mmdit_prefix(sd) is not None:
+        return _detect_sd3(sd, mmdit_prefix(sd), name)
+    if prefix is None and zimage_prefix(sd) is not None:
+        return _detect_zimage(sd, zimage_prefix(sd), name)
     if prefix is None and flux_prefix(sd) is not None:
         return _detect_flux(sd, flux_prefix(sd), name)
     if prefix is None and qwen_image_prefix(sd) is not None:
         return _detect_qwen_image(sd, qwen_image_prefix(sd), name)
     if prefix is None:
         sample = ", ".join(list(sd)[:5])
-        raise DetectionError(f"{name}: no Stable Diffusion U-Net or FLUX transformer found (no "
-                             "'model.diffusion_model.input_blocks.0.0.weight', 'input_blocks.0.0.weight' or "
-                             f"'double_blocks.0.img_attn.qkv.weight'; {len(sd)} tensors, first keys: {sample})")
+        raise DetectionError(f"{name}: no Stable Diffusion U-Net, FLUX or Z-Image transformer found (no "
+                             "'model.diffusion_model.input_blocks.0.0.weight', 'input_blocks.0.0.weight', "
+                             f"'double_blocks.0.img_attn.qkv.weight' or 'cap_embedder.1.weight'; {len(sd)} tensors, "
+                             f"first keys: {sample})")
     unet = detect_unet_config(sd, prefix)
     ctx, adm, linear = unet.context_dim, unet.adm_in_channels, unet.use_linear_in_transformer
     # Structural rules, so tiny test models and fine-tunes of odd sizes classify like the releases:

@@ -88,8 +88,6 @@ FLUX = LatentFormat(
     latent_rgb_factors_bias=(-0.0329, -0.0718, -0.0851),
 )
 
-
-
 @dataclass(frozen=True)
 class ChannelLatentFormat(LatentFormat):
     """A latent space normalised per channel: sampling space = (raw - mean[c]) * scale / std[c]."""
@@ -135,7 +133,7 @@ WAN21 = ChannelLatentFormat(
 )
 
 FOR_FAMILY = {"sd1": SD15, "sd2": SD15, "sdxl": SDXL, "sdxl_refiner": SDXL, "sd3": SD3,
-              "flux": FLUX, "flux_schnell": FLUX,
+              "flux": FLUX, "flux_schnell": FLUX, "z_image": FLUX,
               "qwen_image": WAN21}
 
 

@@ -369,6 +369,9 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
         return clip_from_state_dicts(sds, dtype=dtype, device=device)
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype()
+    if clip_type in ("lumina2", "flux2"):  # Qwen3 language models (Z-Image, FLUX.2 [klein])
+        from core.models import qwen3_text
+        return getattr(qwen3_text, f"clip_{clip_type}")(sds, dtype=dtype, device=device)
     widths = [config_from_state_dict(sd).hidden_size for sd in sds]
     if clip_type == "stable_diffusion":
         if len(sds) != 1:

@@ -10,7 +10,8 @@ and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the t
 OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
 ``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
-gives a text encoder of any size in its checkpoint layout.
+gives a text encoder of any size in its checkpoint layout. ``write_tiny_zimage`` / ``write_tiny_qwen3`` write
+Z-Image and Qwen3 files in their released layouts (caption width = Qwen3 width = 32).
 """
 from __future__ import annotations
 
@@ -338,3 +339,150 @@ def write_tiny_qwen_image_lora(path, seed: int = 0, style: str = "peft") -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors({k: v.to(torch.bfloat16) for k, v in tiny_qwen_image_lora_state_dict(seed, style=style).items()}, path)
+
+
+# --- SD3.5 (MM-DiT) -------------------------------------------------------------------------------
+
+SD3_VARIANTS = ("sd35_large", "sd35_medium", "sd3_medium")
+
+
+def tiny_mmdit_config(variant: str = "sd35_large"):
+    """A 3-block MM-DiT of width 128 (2 heads of 64, as the releases) with the released text widths
+    (T5 4096, pooled CLIP-L ++ CLIP-G 2048): Large-style (q/k RMSNorm), Medium-style (also MMDiT-X
+    self-attention in blocks 0 and 1) or SD3 Medium (3.0: neither)."""
+    from core.models.mmdit import MMDiTConfig
+
+    if variant not in SD3_VARIANTS:
+        raise ValueError(f"tiny SD3: unknown variant {variant!r} (known: {', '.join(SD3_VARIANTS)})")
+    return MMDiTConfig(hidden_size=128, depth=3, num_heads=2, pos_embed_max_size=32,
+                       qk_norm=variant != "sd3_medium",
+                       x_block_self_attn_layers=(0, 1) if variant == "sd35_medium" else ())
+
+
+def tiny_mmdit_state_dict(config, seed: int = 0, prefix: str = "") -> dict:
+    """Seeded weights of an MM-DiT of ``config`` in the released layout (``prefix`` + ``joint_blocks...``)."""
+    from core.models.mmdit import MMDiT
+
+    shapes = {prefix + k: v for k, v in _meta_state(lambda: MMDiT(config)).items()}
+    sd = _init(shapes, torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    sd[prefix + "pos_embed"] = 0.5 * torch.randn(sd[prefix + "pos_embed"].shape, generator=gen)
+    return sd
+
+
+def _sd3_vae_shapes(prefix: str) -> dict:
+    """The SD3 VAE layout: the KL-f8 autoencoder with 16 latent channels and no quant convs."""
+    cfg = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, z_channels=16, embed_dim=16)
+    return {prefix + k: v for k, v in _meta_state(lambda: AutoencoderKL(cfg)).items() if "quant_conv" not in k}
+
+
+def tiny_sd3_state_dict(variant: str = "sd35_large", seed: int = 0, with_vae: bool = True) -> tuple[dict, dict]:
+    """(state dict, metadata) of a tiny SD3.5 single-file checkpoint: the transformer under
+    ``model.diffusion_model.`` and, with ``with_vae``, a 16-channel VAE under ``first_stage_model.``
+    (text encoders are not included: CLIPLoader/TripleCLIPLoader files carry them)."""
+    sd = tiny_mmdit_state_dict(tiny_mmdit_config(variant), seed, prefix="model.diffusion_model.")
+    if with_vae:
+        sd.update(_init(_sd3_vae_shapes("first_stage_model."), torch.Generator().manual_seed(seed + 2)))
+    return sd, {"latentflow.tiny": variant}
+
+
+def write_tiny_sd3(path, variant: str = "sd35_large", seed: int = 0, with_vae: bool = True,
+                   unet_only: bool = False) -> Path:
+    """``sd3.5_large_fp8_scaled.safetensors``-style file (checkpoint; the templates' name, tiny and float32),
+    or with ``unet_only`` a ``diffusion_models`` file whose keys have no ``model.diffusion_model.`` prefix."""
+    if unet_only:
+        sd, metadata = tiny_mmdit_state_dict(tiny_mmdit_config(variant), seed), {"latentflow.tiny": variant}
+    else:
+        sd, metadata = tiny_sd3_state_dict(variant, seed, with_vae)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path, metadata)
+
+
+def tiny_sd3_controlnet_state_dict(mmdit_config=None, blocks: int = 2, kind: str = "canny", seed: int = 0) -> dict:
+    """A Stability-layout SD3.5 Large ControlNet fitting an MM-DiT of ``mmdit_config`` (the tiny Large by
+    default): ``blocks`` transformer blocks, ``control_type`` of ``kind`` (blur, canny, depth)."""
+    from core.models.sd3_controlnet import CONTROL_TYPES, SD3ControlNet, SD3ControlNetConfig
+
+    m = mmdit_config or tiny_mmdit_config("sd35_large")
+    cfg = SD3ControlNetConfig(hidden_size=m.hidden_size, num_heads=m.num_heads, num_blocks=blocks,
+                              in_channels=m.in_channels, patch_size=m.patch_size, pooled_dim=m.pooled_dim)
+    sd = _init(_meta_state(lambda: SD3ControlNet(cfg)), torch.Generator().manual_seed(seed))
+    sd["control_type"] = torch.tensor([{v: k for k, v in CONTROL_TYPES.items()}[kind]], dtype=torch.int32)
+    return sd
+
+
+def write_tiny_sd3_controlnet(path, kind: str = "canny", blocks: int = 2, seed: int = 0) -> Path:
+    """``sd3.5_large_controlnet_{blur,canny,depth}.safetensors``-style file for the tiny SD3.5 Large."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_sd3_controlnet_state_dict(blocks=blocks, kind=kind, seed=seed), path)
+
+
+def write_sd3_template_files(models_dir) -> list:
+    """The SD3.5 files the official templates name (sd3.5_simple_example, sd3.5_large_{blur,canny,depth}), tiny,
+    under ``models_dir`` (``checkpoints/``, ``controlnet/``); returns their paths."""
+    base = Path(models_dir)
+    paths = [write_tiny_sd3(base / "checkpoints" / "sd3.5_large_fp8_scaled.safetensors", "sd35_large")]
+    for kind in ("blur", "canny", "depth"):
+        paths.append(write_tiny_sd3_controlnet(base / "controlnet" / f"sd3.5_large_controlnet_{kind}.safetensors", kind))
+    return paths
+
+
+# --- Z-Image and Qwen3 (issue 19) ---------------------------------------------------------------
+def tiny_zimage_config():
+    """Z-Image at width 64 (2 heads of 32 = rotary axes 8 + 12 + 12), 2 main + 1 refiner layers, Qwen3
+    features of width 32. The timestep MLP keeps its real inner width 1024 (diffusers fixes it)."""
+    from core.models.zimage import ZImageConfig
+
+    return ZImageConfig(dim=64, n_layers=2, n_refiner_layers=1, n_heads=2, cap_feat_dim=TEXT_WIDTH,
+                        ffn_hidden=int(64 / 3 * 8), axes_dims=(8, 12, 12))
+
+
+def tiny_zimage_state_dict(config=None, seed: int = 0) -> dict:
+    """Seeded Z-Image weights in the released single-file layout (z_image_turbo_bf16.safetensors)."""
+    from core.models.zimage import ZImage
+
+    config = config or tiny_zimage_config()
+    sd = _init(_meta_state(lambda: ZImage(config)), torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key in ("x_pad_token", "cap_pad_token"):  # learned tokens: give them a real signal
+        sd[key] = torch.randn(sd[key].shape, generator=gen)
+    # the caption RMSNorm's gain (a bare index in its key): near 1, as every other norm gain
+    sd["cap_embedder.0.weight"] = 1.0 + 0.1 * torch.randn(sd["cap_embedder.0.weight"].shape, generator=gen)
+    return sd
+
+
+def write_tiny_zimage(path, seed: int = 0, prefix: str = "") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors({prefix + k: v for k, v in tiny_zimage_state_dict(seed=seed).items()}, path)
+
+
+def tiny_qwen3_config(layers: int = 2):
+    """transformers' Qwen3Config with the real vocabulary (151,936 rows, so the shipped tokenizer's ids
+    fit), width 32, 2 query heads of 16 sharing 1 key/value head. FLUX.2 [klein] reads layer 27: give
+    ``layers`` >= 27 there."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(vocab_size=151936, hidden_size=TEXT_WIDTH, intermediate_size=64, num_hidden_layers=layers,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+                       rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def tiny_qwen3_state_dict(layers: int = 2, seed: int = 0) -> dict:
+    """Seeded Qwen3 weights in the layout of ComfyUI's ``qwen_3_4b.safetensors`` (``model.layers.N...``,
+    ``model.embed_tokens.weight``, ``model.norm.weight``; the tied ``lm_head`` is not stored)."""
+    from transformers import Qwen3Model
+
+    config = tiny_qwen3_config(layers)
+    with torch.device("meta"):
+        shapes = Qwen3Model(config).state_dict()
+    sd = _init({"model." + k: v for k, v in shapes.items()}, torch.Generator().manual_seed(seed))
+    return sd
+
+
+def write_tiny_qwen3(path, layers: int = 2, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_qwen3_state_dict(layers, seed), path)
