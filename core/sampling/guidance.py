@@ -311,7 +311,8 @@ class CFGDenoiser:
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
         net = getattr(self.model, "unet", None)
         runs = []
-        for (area, _, _), members in groups.items():
+        for key, members in groups.items():
+            area = key[0]
             if _batchable([c.context for _, c in members], net):
                 runs.append((area, members))
             else:  # one forward per entry
