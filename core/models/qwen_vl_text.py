@@ -319,3 +319,8 @@ def clip_from_state_dicts(sds: list, *, dtype=None, device=None, name: str = "qw
     log.info("text encoder qwen_image: Qwen2.5-VL, %d layers, width %d%s, %s", model.config.text_config.num_hidden_layers,
              model.config.text_config.hidden_size, " + vision tower" if model.visual is not None else "", dtype)
     return QwenVLClip(model, name)
+
+
+def clip_qwen_image(sds: list, *, dtype=None, device=None, embedding_dirs=None) -> QwenVLClip:
+    """CLIP_TYPES entry ``qwen_image`` (core/models/text_encoder.py); embeddings do not apply to this encoder."""
+    return clip_from_state_dicts(sds, dtype=dtype, device=device)

@@ -76,6 +76,12 @@ def _clip_vision(path: Path, prompt: dict) -> None:
     write_tiny_clip_vision(path)
 
 
+def _text_encoder(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_text_encoder
+
+    write_tiny_text_encoder(path)  # clip_l / clip_g / t5xxl (fp16, or scaled fp8 when the name says fp8)
+
+
 def _sd3_variant(name: str) -> str:
     low = name.lower()
     if "sd3.5" in low or "sd35" in low or "3.5" in low:
@@ -152,6 +158,8 @@ RULES: list[Rule] = [
     Rule("controlnet", r"sd3", _sd3_controlnet, "tiny SD3.5 Large ControlNet"),
     Rule("diffusion_models", r"z[_-]?image", _zimage, "tiny Z-Image transformer"),
     Rule("text_encoders", r"qwen[_-]?3", _qwen3, "tiny Qwen3 text encoder"),
+    Rule("text_encoders", r"^(clip_l|clip_g|t5xxl)[^/]*\.safetensors$", _text_encoder,
+         "tiny CLIP-L / OpenCLIP bigG / T5-XXL (FLUX.1, SD3.5)"),
 ]
 
 

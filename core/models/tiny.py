@@ -486,3 +486,100 @@ def write_tiny_qwen3(path, layers: int = 2, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(tiny_qwen3_state_dict(layers, seed), path)
+
+
+# --- FLUX.1 / SD3.5 text encoders -------------------------------------------------------------------
+# Tiny towers in the released files' layouts, named as the official templates name the files. Sizes
+# keep SD3's arithmetic (L + G widths fit in the T5 width) and the towers' detection rule (bigG has 32
+# blocks, core/models/dit_text_loaders.py): CLIP-L width 32 x 2 blocks, bigG width 48 x 32 blocks, T5
+# width 96 with 4 heads of 16 (inner width 64 != d_model, as T5 allows) x 2 blocks.
+TINY_CLIP_G_WIDTH = 48
+TINY_CLIP_G_LAYERS = 32
+TINY_T5_CONFIG = dict(d_model=96, d_kv=16, d_ff=128, num_layers=2, num_heads=4)
+TINY_TEXT_ENCODER_FILES = ("clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors",
+                           "t5xxl_fp8_e4m3fn_scaled.safetensors")
+
+
+def _hf_text_tower(prefix: str, width: int, layers: int, projection: bool) -> dict:
+    """transformers CLIPTextModel(WithProjection) layout with the ``text_model.`` level real files have."""
+    m = 4 * width
+    e = torch.empty
+    with torch.device("meta"):
+        out = {"embeddings.token_embedding.weight": e(VOCAB, width),
+               "embeddings.position_embedding.weight": e(POSITIONS, width),
+               "final_layer_norm.weight": e(width), "final_layer_norm.bias": e(width)}
+        for i in range(layers):
+            r = f"encoder.layers.{i}."
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                out[f"{r}self_attn.{proj}.weight"] = e(width, width)
+                out[f"{r}self_attn.{proj}.bias"] = e(width)
+            out.update({r + "layer_norm1.weight": e(width), r + "layer_norm1.bias": e(width),
+                        r + "mlp.fc1.weight": e(m, width), r + "mlp.fc1.bias": e(m),
+                        r + "mlp.fc2.weight": e(width, m), r + "mlp.fc2.bias": e(width),
+                        r + "layer_norm2.weight": e(width), r + "layer_norm2.bias": e(width)})
+        out = {prefix + "text_model." + k: v for k, v in out.items()}
+        if projection:
+            out[prefix + "text_projection.weight"] = e(width, width)
+    return out
+
+
+def tiny_t5_config():
+    from core.models.t5 import T5Config
+
+    return T5Config(**TINY_T5_CONFIG)
+
+
+def tiny_text_encoder_state_dict(kind: str, seed: int = 0) -> dict:
+    """Float32 weights of one tiny tower, ``kind`` "clip_l" | "clip_g" | "t5xxl", in its file layout."""
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "clip_l":
+        return _init(_hf_text_tower("", TEXT_WIDTH, TEXT_LAYERS, projection=True), gen)
+    if kind == "clip_g":
+        return _init(_hf_text_tower("", TINY_CLIP_G_WIDTH, TINY_CLIP_G_LAYERS, projection=True), gen)
+    if kind == "t5xxl":
+        from core.models.t5 import build_t5
+
+        return _init(dict(build_t5(tiny_t5_config()).state_dict()), gen)
+    raise ValueError(f"tiny text encoder: unknown kind {kind!r} (known: clip_l, clip_g, t5xxl)")
+
+
+def scaled_fp8(sd: dict) -> dict:
+    """``sd`` as ComfyUI's scaled-fp8 files store it: every 2-D ``*.weight`` of a linear layer as
+    float8_e4m3fn divided by a per-tensor ``scale_weight`` (max |w| / 448), the rest in float16, plus the
+    ``scaled_fp8`` marker."""
+    out = {}
+    for key, value in sd.items():
+        if value.ndim == 2 and key.endswith(".weight") and key != "shared.weight" and "relative_attention" not in key:
+            scale = value.abs().max().float() / torch.finfo(torch.float8_e4m3fn).max
+            out[key] = (value.float() / scale).to(torch.float8_e4m3fn)
+            out[key[: -len("weight")] + "scale_weight"] = scale.reshape(())
+        else:
+            out[key] = value.to(torch.float16)
+    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    return out
+
+
+def write_tiny_text_encoder(path, seed: int = 0) -> Path:
+    """Write the tiny tower a template file name stands for (TINY_TEXT_ENCODER_FILES): clip_l/clip_g in
+    float32, t5xxl_fp16 in float16, t5xxl_fp8_e4m3fn_scaled as scaled fp8 (same weights up to rounding)."""
+    path = Path(path)
+    name = path.name
+    if name.startswith("clip_l"):
+        sd = tiny_text_encoder_state_dict("clip_l", seed)
+    elif name.startswith("clip_g"):
+        sd = tiny_text_encoder_state_dict("clip_g", seed)
+    elif name.startswith("t5xxl") and "fp8" in name:
+        sd = scaled_fp8(tiny_text_encoder_state_dict("t5xxl", seed))
+    elif name.startswith("t5xxl"):
+        sd = {k: v.to(torch.float16) for k, v in tiny_text_encoder_state_dict("t5xxl", seed).items()}
+    else:
+        raise ValueError(f"tiny text encoder: no tiny tower for {name!r} (known: {', '.join(TINY_TEXT_ENCODER_FILES)})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)
+
+
+def tiny_bundled_text_encoders(kinds=("clip_l", "clip_g", "t5xxl"), seed: int = 0) -> dict:
+    """The tiny towers under the ``text_encoders.<kind>.transformer.`` names SD3.5 / FLUX checkpoints use,
+    for checkpoint writers to add to their state dicts."""
+    return {f"text_encoders.{kind}.transformer.{k}": v for kind in kinds
+            for k, v in tiny_text_encoder_state_dict(kind, seed).items()}
