@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from core import devices
-from core.models import detection
+from core.models import detection, vae_wan
 from core.models.building import build_module, without_gc
 from core.models.handles import ModelHandle, VaeHandle
 from core.models.latent_formats import for_family
@@ -55,6 +55,8 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
         return _load_sd3(sd, cfg, prefix, dtype, where, name)
     if cfg.family == "z_image":
         return _load_zimage(sd, cfg, prefix, dtype, where, name)
+    if cfg.family == "qwen_image":
+        return _load_qwen_image(sd, cfg, prefix, dtype, where, name)
     net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
@@ -76,6 +78,21 @@ def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle
              dtype)
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
+def _load_qwen_image(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    from core.models.qwen_image import QwenImageTransformer
+    from core.sampling.model_sampling import FlowSchedule
+
+    net = build_module(lambda: QwenImageTransformer(cfg.unet), sd, prefix, dtype, devices.offload_device(),
+                       f"{where} (Qwen-Image)")
+    log.info("%s: Qwen-Image transformer (%d blocks, width %d), %s", where, cfg.unet.num_layers,
+             cfg.unet.inner_dim, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    # ComfyUI's QwenImage model sampling: discrete flow, shift 1.15, timestep = sigma (multiplier 1);
+    # its templates replace it with ModelSamplingAuraFlow(shift 3.1)
+    model.model_sampling = FlowSchedule(1.15, multiplier=1.0)
     return model
 
 
@@ -208,6 +225,8 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     where = f"VAE {path.name}"
     sd, _metadata = load_file(path)
     prefix = detection.vae_prefix(sd)
+    if prefix is None and vae_wan.is_wan_vae(sd):  # Qwen-Image / Wan 2.1 VAE
+        return vae_wan.load_from_state_dict(sd, where, dtype=dtype, name=path.stem)
     if prefix is None:
         hint = " (diffusers-format VAE files are not supported; use the single-file LDM layout)" \
             if "decoder.up_blocks.0.resnets.0.conv1.weight" in sd else ""

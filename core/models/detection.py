@@ -362,6 +362,45 @@ def _detect_zimage(sd, prefix: str, name: str) -> ModelConfig:
                        extra={"unet_prefix": prefix, "zimage": cfg})
 
 
+def qwen_image_prefix(sd) -> str | None:
+    """Qwen-Image's MMDiT: the text-input RMS norm and the first block's image modulation (ComfyUI keys on
+    ``txt_norm.weight`` alone)."""
+    for prefix in FLUX_PREFIXES:
+        if f"{prefix}txt_norm.weight" in sd and f"{prefix}transformer_blocks.0.img_mod.1.weight" in sd:
+            return prefix
+    return None
+
+
+def detect_qwen_image_config(sd, prefix: str, name: str = "state dict"):
+    """Widths from the embedders, heads from the QK-norm width, depth from the block numbers; rotary axes
+    split as the release's 16/56/56 of 128 (1:3.5:3.5)."""
+    from core.models.qwen_image import QwenImageConfig
+
+    inner, in_channels = _shape(sd[f"{prefix}img_in.weight"])
+    head_dim = _shape(sd[f"{prefix}transformer_blocks.0.attn.norm_q.weight"])[0]
+    if inner % head_dim or head_dim % 16:
+        raise DetectionError(f"{name}: Qwen-Image head size {head_dim} (width {inner}) has no rotary split "
+                             "(the release uses 128 = 16 + 56 + 56)")
+    out_features = _shape(sd[f"{prefix}proj_out.weight"])[0]
+    patch = 2
+    return QwenImageConfig(
+        patch_size=patch, in_channels=in_channels, out_channels=out_features // (patch * patch),
+        num_layers=len(_count(sd, re.escape(prefix) + r"transformer_blocks\.(\d+)\.")),
+        attention_head_dim=head_dim, num_attention_heads=inner // head_dim,
+        joint_attention_dim=_shape(sd[f"{prefix}txt_in.weight"])[1],
+        axes_dims_rope=(head_dim // 8, head_dim * 7 // 16, head_dim * 7 // 16),
+    )
+
+
+def _detect_qwen_image(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_qwen_image_config(sd, prefix, name)
+    if cfg.in_channels != cfg.out_channels * cfg.patch_size ** 2:
+        raise DetectionError(f"{name}: Qwen-Image model with {cfg.in_channels} input and {cfg.out_channels} output "
+                             "channels (extra conditioning inputs) is not supported")
+    return ModelConfig(family="qwen_image", prediction="flow", unet=cfg, in_channels=cfg.latent_channels,
+                       extra={"unet_prefix": prefix, "qwen_image": cfg})
+
+
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
     """Family, prediction type and network hyperparameters; DetectionError when not a known model."""
     prefix = unet_prefix(sd)
@@ -371,6 +410,8 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
         return _detect_zimage(sd, zimage_prefix(sd), name)
     if prefix is None and flux_prefix(sd) is not None:
         return _detect_flux(sd, flux_prefix(sd), name)
+    if prefix is None and qwen_image_prefix(sd) is not None:
+        return _detect_qwen_image(sd, qwen_image_prefix(sd), name)
     if prefix is None:
         sample = ", ".join(list(sd)[:5])
         raise DetectionError(f"{name}: no Stable Diffusion U-Net, FLUX or Z-Image transformer found (no "

@@ -88,8 +88,53 @@ FLUX = LatentFormat(
     latent_rgb_factors_bias=(-0.0329, -0.0718, -0.0851),
 )
 
+@dataclass(frozen=True)
+class ChannelLatentFormat(LatentFormat):
+    """A latent space normalised per channel: sampling space = (raw - mean[c]) * scale / std[c]."""
+
+    latents_mean: tuple = ()
+    latents_std: tuple = ()
+
+    def _stats(self, latent):
+        import torch
+
+        shape = (1, -1) + (1,) * (latent.ndim - 2)
+        mean = torch.tensor(self.latents_mean, dtype=latent.dtype, device=latent.device).reshape(shape)
+        std = torch.tensor(self.latents_std, dtype=latent.dtype, device=latent.device).reshape(shape)
+        return mean, std
+
+    def process_in(self, latent):
+        mean, std = self._stats(latent)
+        return (latent - mean) * self.scale_factor / std
+
+    def process_out(self, latent):
+        mean, std = self._stats(latent)
+        return latent * std / self.scale_factor + mean
+
+
+# Wan 2.1's VAE space, which Qwen-Image samples in: the per-channel statistics are the published
+# ``latents_mean``/``latents_std`` of the Qwen-Image VAE config (diffusers AutoencoderKLQwenImage);
+# preview factors as ComfyUI's Wan21 format ships them.
+WAN21 = ChannelLatentFormat(
+    name="wan21",
+    scale_factor=1.0,
+    latent_channels=16,
+    latents_mean=(-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+                  0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921),
+    latents_std=(2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+                 3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160),
+    latent_rgb_factors=((-0.1299, -0.1692, 0.2932), (0.0671, 0.0406, 0.0442), (0.3568, 0.2548, 0.1747),
+                        (0.0372, 0.2344, 0.1420), (0.0313, 0.0189, -0.0328), (0.0296, -0.0956, -0.0665),
+                        (-0.3477, -0.4059, -0.2925), (0.0166, 0.1902, 0.1975), (-0.0412, 0.0267, -0.1364),
+                        (-0.1293, 0.0740, 0.1636), (0.0680, 0.3019, 0.1128), (0.0032, 0.0581, 0.0639),
+                        (-0.1251, 0.0927, 0.1699), (0.0060, -0.0633, 0.0005), (0.3477, 0.2275, 0.2950),
+                        (0.1984, 0.0913, 0.1861)),
+    latent_rgb_factors_bias=(-0.1835, -0.0868, -0.3360),
+)
+
 FOR_FAMILY = {"sd1": SD15, "sd2": SD15, "sdxl": SDXL, "sdxl_refiner": SDXL, "sd3": SD3,
-              "flux": FLUX, "flux_schnell": FLUX, "z_image": FLUX}
+              "flux": FLUX, "flux_schnell": FLUX, "z_image": FLUX,
+              "qwen_image": WAN21}
 
 
 def for_family(family: str) -> LatentFormat:

@@ -10,6 +10,7 @@ Names in the wild, all accepted:
   ``diffusion_model.<LDM path>`` / full checkpoint keys.
 - FLUX.1 transformers: BFL paths as above, and diffusers' names (``transformer.transformer_blocks.0.attn.to_q``
   ...) whose q/k/v are row ranges of BFL's fused weights (core/models/lora_flux.py).
+- Qwen-Image: PEFT names bare or under ``transformer.`` (core/models/lora_qwen.py).
 - text encoders: ``lora_te_`` (SD1/SD2), ``lora_te1_``/``lora_te2_`` (SDXL), PEFT ``text_encoder.`` /
   ``text_encoder_2.``, each followed by the transformers CLIP path. OpenCLIP towers (SD2, SDXL's bigG)
   fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it. FLUX.1 / SD3.5
@@ -29,6 +30,7 @@ import torch
 from core.models.lora_dit_text import dit_text_names
 from core.models.lora_flux import SWAP_HALVES, flux_names, is_flux
 from core.models.lora_formats import FullPatch, HalvesSwappedPatch, LoraPatch, SlicePatch, parse_adapters
+from core.models.lora_qwen import is_qwen_image, qwen_image_names
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,8 @@ def key_map(checkpoint_keys) -> dict:
             out.setdefault(name, target)
     if is_flux(unet):
         out.update(flux_names(unet, lambda path: unet[path]))
+    if is_qwen_image(unet):
+        out.update(qwen_image_names(unet))
     towers = sorted({i for k in keys for p, i in CLIP_PREFIXES if k.startswith(p)})
     for k in keys:
         for prefix, tower in CLIP_PREFIXES:

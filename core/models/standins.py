@@ -111,6 +111,30 @@ def _sd3_controlnet(path: Path, prompt: dict) -> None:
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
 
+def _qwen_image(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_qwen_image
+
+    write_tiny_qwen_image(path)
+
+
+def _qwen25_vl(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_qwen25_vl
+
+    write_tiny_qwen25_vl(path, fp8_scaled="fp8_scaled" in path.name.lower())
+
+
+def _qwen_image_vae(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_qwen_image_vae
+
+    write_tiny_qwen_image_vae(path)
+
+
+def _qwen_image_lora(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_qwen_image_lora
+
+    write_tiny_qwen_image_lora(path)
+
+
 def _zimage(path: Path, prompt: dict) -> None:
     from core.models.tiny import write_tiny_zimage
 
@@ -136,6 +160,10 @@ def _mistral(path: Path, prompt: dict) -> None:
 
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
+    Rule("diffusion_models", r"qwen[-_]?image", _qwen_image, "tiny Qwen-Image transformer"),
+    Rule("text_encoders", r"qwen[-_]?2\.5[-_]?vl", _qwen25_vl, "tiny Qwen2.5-VL text encoder"),
+    Rule("vae", r"qwen[-_]?image[-_]?vae|wan[-_]?2\.1[-_]?vae", _qwen_image_vae, "tiny Wan 2.1 / Qwen-Image VAE"),
+    Rule("loras", r"qwen[-_]?image", _qwen_image_lora, "tiny Qwen-Image LoRA"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
     Rule("checkpoints", r"sd3", _sd3, "tiny SD3/SD3.5 checkpoint (MM-DiT + 16-channel VAE, no text encoders)"),
     Rule("diffusion_models", r"sd3", _sd3, "tiny SD3/SD3.5 MM-DiT"),

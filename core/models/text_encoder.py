@@ -379,6 +379,7 @@ CLIP_TYPES = {
     "flux": "core.models.dit_text_loaders:clip_flux",
     "lumina2": "core.models.qwen3_text:clip_lumina2",  # Qwen3-4B for Z-Image
     "flux2": "core.models.flux2_text:clip_flux2",  # Qwen3 for FLUX.2 [klein], Mistral-Small-3.2 for [dev]
+    "qwen_image": "core.models.qwen_vl_text:clip_qwen_image",  # Qwen2.5-VL-7B for Qwen-Image
 }
 # model family -> "module:function" building the CLIP of a checkpoint whose text encoders sit under
 # ``text_encoders.*``: ``fn(state_dict, family, *, dtype, device, embedding_dirs)``

@@ -235,6 +235,140 @@ def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, 
     return to_checkpoint(sd, config.layout)
 
 
+# --- Qwen-Image (tests/qwen_image) ------------------------------------------------------------------
+
+def tiny_qwen_image_config(**overrides):
+    """Qwen-Image's MMDiT at width 64 (2 heads of 32, rotary 4/14/14 as detection splits it), 2 blocks, context width 64 (the tiny Qwen2.5-VL width)."""
+    from core.models.qwen_image import QwenImageConfig
+
+    base = dict(num_layers=2, attention_head_dim=32, num_attention_heads=2, joint_attention_dim=64,
+                axes_dims_rope=(4, 14, 14))
+    base.update(overrides)
+    return QwenImageConfig(**base)
+
+
+def tiny_qwen_image_state_dict(config=None, seed: int = 0) -> dict:
+    """Seeded weights in the released ``qwen_image_bf16.safetensors`` layout (no prefix)."""
+    from core.models.qwen_image import QwenImageTransformer
+
+    config = config or tiny_qwen_image_config()
+    return _init(_meta_state(lambda: QwenImageTransformer(config)), torch.Generator().manual_seed(seed))
+
+
+def write_tiny_qwen_image(path, seed: int = 0, prefix: str = "") -> Path:
+    """A tiny ``qwen_image_fp8_e4m3fn.safetensors`` stand-in (float32) for UNETLoader."""
+    sd = {prefix + k: v for k, v in tiny_qwen_image_state_dict(seed=seed).items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)
+
+
+def tiny_wan_vae_config():
+    """The Wan 2.1 VAE's structure (4 levels, 2 res blocks, temporal resamplers on levels 2-3) at width 8."""
+    from core.models.vae_wan import WanVAEConfig
+
+    return WanVAEConfig(dim=8)
+
+
+def tiny_wan_vae_state_dict(seed: int = 0) -> dict:
+    """Seeded weights in the released ``qwen_image_vae.safetensors`` layout."""
+    from core.models.vae_wan import WanVAE
+
+    return _init(_meta_state(lambda: WanVAE(tiny_wan_vae_config())), torch.Generator().manual_seed(seed))
+
+
+def write_tiny_qwen_image_vae(path, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_wan_vae_state_dict(seed), path)
+
+
+def tiny_qwen25_vl_config():
+    """Qwen2.5-VL at test size: text width 64 (2 heads of 32, 1 KV head), 2 layers, the real 152,064-token
+    vocabulary; vision tower width 32 (2 heads of 16), 2 blocks, 14-px patches merged 2x2 into width 64."""
+    from transformers import Qwen2_5_VLConfig
+
+    text = dict(vocab_size=152064, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, rms_norm_eps=1e-6, max_position_embeddings=128000,
+                rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [4, 6, 6]})
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+                  temporal_patch_size=2, spatial_merge_size=2, window_size=112, fullatt_block_indexes=[],
+                  tokens_per_second=2)
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+
+
+def tiny_qwen25_vl_state_dict(seed: int = 0, vision: bool = True) -> dict:
+    """Seeded weights in the released ``qwen_2.5_vl_7b.safetensors`` layout (``model.*``, ``visual.*``)."""
+    from transformers import Qwen2_5_VLModel
+
+    config = tiny_qwen25_vl_config()
+    shapes = _meta_state(lambda: Qwen2_5_VLModel(config))
+    sd = _init(shapes, torch.Generator().manual_seed(seed))
+    out = {}
+    for key, value in sd.items():
+        if key.startswith("language_model."):
+            out["model." + key[len("language_model."):]] = value
+        elif vision and key.startswith("visual."):
+            out[key] = value
+    return out
+
+
+def write_tiny_qwen25_vl(path, seed: int = 0, vision: bool = True, fp8_scaled: bool = False) -> Path:
+    """A tiny ``qwen_2.5_vl_7b.safetensors`` (bf16) or, with ``fp8_scaled``, a ``..._fp8_scaled`` stand-in:
+    2-D text weights as float8_e4m3fn with a per-tensor ``scale_weight`` and the ``scaled_fp8`` marker."""
+    sd = tiny_qwen25_vl_state_dict(seed, vision)
+    if fp8_scaled:
+        scaled = {"scaled_fp8": torch.empty(0, dtype=torch.float8_e4m3fn)}
+        for key, value in sd.items():
+            if key.startswith("model.layers.") and key.endswith(".weight") and value.ndim == 2:
+                scale = value.abs().max().float() / 448.0
+                scaled[key] = (value / scale).to(torch.float8_e4m3fn)
+                scaled[key[:-len("weight")] + "scale_weight"] = scale.reshape(())
+            else:
+                scaled[key] = value.to(torch.bfloat16)
+        sd = scaled
+    else:
+        sd = {k: v.to(torch.bfloat16) for k, v in sd.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)
+
+
+QWEN_LORA_TARGETS = ("attn.to_q", "attn.to_k", "attn.to_v", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj",
+                     "attn.to_out.0", "attn.to_add_out", "img_mlp.net.0.proj", "img_mlp.net.2",
+                     "txt_mlp.net.0.proj", "txt_mlp.net.2", "img_mod.1", "txt_mod.1")
+
+
+def tiny_qwen_image_lora_state_dict(seed: int = 0, rank: int = 4, style: str = "peft") -> dict:
+    """A Lightning-style LoRA over every block linear of the tiny Qwen-Image transformer: ``peft``
+    (``transformer_blocks.N.attn.to_q.lora_A/lora_B.weight``), ``diffusers`` (same under ``transformer.``) or
+    ``kohya`` (``lora_unet_transformer_blocks_N_attn_to_q.lora_down/lora_up.weight`` + ``.alpha``)."""
+    shapes = tiny_qwen_image_state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    blocks = sorted({int(k.split(".")[1]) for k in shapes if k.startswith("transformer_blocks.")})
+    sd = {}
+    for b in blocks:
+        for target in QWEN_LORA_TARGETS:
+            path = f"transformer_blocks.{b}.{target}"
+            out_f, in_f = shapes[path + ".weight"].shape
+            down = torch.randn(rank, in_f, generator=gen) / math.sqrt(in_f)
+            up = torch.randn(out_f, rank, generator=gen) * 0.1
+            if style == "kohya":
+                name = "lora_unet_" + path.replace(".", "_")
+                sd[name + ".lora_down.weight"], sd[name + ".lora_up.weight"] = down, up
+                sd[name + ".alpha"] = torch.tensor(float(rank) / 2)
+            else:
+                name = ("transformer." if style == "diffusers" else "") + path
+                sd[name + ".lora_A.weight"], sd[name + ".lora_B.weight"] = down, up
+    return sd
+
+
+def write_tiny_qwen_image_lora(path, seed: int = 0, style: str = "peft") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors({k: v.to(torch.bfloat16) for k, v in tiny_qwen_image_lora_state_dict(seed, style=style).items()}, path)
+
+
 # --- SD3.5 (MM-DiT) -------------------------------------------------------------------------------
 
 SD3_VARIANTS = ("sd35_large", "sd35_medium", "sd3_medium")

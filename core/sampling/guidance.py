@@ -240,6 +240,22 @@ def _split_patches(patches, lo: int, hi: int):
     return {k: [p.sliced(lo, hi) if hasattr(p, "sliced") else p for p in v] for k, v in patches.items()}
 
 
+
+MAX_TOKEN_REPEAT = 4  # ComfyUI's CONDCrossAttn.can_concat bound
+
+
+def _batchable(contexts: list, net) -> bool:
+    """Whether contexts of these lengths may share one forward (``_match_tokens``). Not when the repeat would
+    pass ComfyUI's bound, nor for networks whose text tokens carry positions (``positional_text``: Qwen-Image's
+    rotary text positions make a repeated copy a different prompt; ComfyUI batches those by equal shape only)."""
+    lengths = {c.shape[1] for c in contexts}
+    if len(lengths) == 1:
+        return True
+    if getattr(net, "positional_text", False):
+        return False
+    return math.lcm(*lengths) // min(lengths) <= MAX_TOKEN_REPEAT
+
+
 def _match_tokens(contexts: list) -> list:
     """Repeat contexts to a common token count. Softmax attention over k copies of the same keys is
     unchanged (weights scale by k, then renormalise), so this batching is exact."""
@@ -382,7 +398,15 @@ class CFGDenoiser:
                 return self._single_batch(x, sigma, members, transformer_options)
         outs = [torch.zeros_like(x) for _ in sets]
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
-        for (area, *_), members in groups.items():
+        net = getattr(self.model, "unet", None)
+        runs = []
+        for key, members in groups.items():
+            area = key[0]
+            if _batchable([c.context for _, c in members], net):
+                runs.append((area, members))
+            else:  # one forward per entry
+                runs.extend((area, [m]) for m in members)
+        for area, members in runs:
             if area is None:
                 x_in, sl = x, (slice(None), slice(None), slice(None), slice(None))
             else:
@@ -416,6 +440,8 @@ class CFGDenoiser:
 
     def _single_batch(self, x, sigma, members, transformer_options=None):
         """One entry per set, whole image, no mask: the estimates are the batch chunks themselves."""
+        if len(members) > 1 and not _batchable([c.context for _, c in members], getattr(self.model, "unet", None)):
+            return [self._single_batch(x, sigma, [m], transformer_options)[0] for m in members]
         n, B = len(members), x.shape[0]
         ctx = torch.cat(_match_tokens([c.context for _, c in members]), dim=0)
         yb = None if members[0][1].y is None else torch.cat([c.y for _, c in members], dim=0)
