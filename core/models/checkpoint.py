@@ -51,7 +51,12 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
-    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    if cfg.family == "flux2":
+        from core.models.flux2 import Flux2
+
+        net = build_module(lambda: Flux2(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX.2)")
+    else:
+        net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
@@ -117,6 +122,13 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     path = Path(path)
     where = f"VAE {path.name}"
     sd, _metadata = load_file(path)
+    from core.models import vae_flux2
+
+    if vae_flux2.is_flux2_vae(sd):
+        cfg = vae_flux2.detect_flux2_vae_config(sd)
+        vae = build_module(lambda: vae_flux2.Flux2AutoEncoder(cfg), sd, "", dtype or devices.vae_dtype(),
+                           devices.offload_device(), f"{where} (FLUX.2 VAE)")
+        return VaeHandle(vae, name=path.stem)
     prefix = detection.vae_prefix(sd)
     if prefix is None:
         hint = " (diffusers-format VAE files are not supported; use the single-file LDM layout)" \
