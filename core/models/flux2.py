@@ -270,6 +270,7 @@ class Flux2(nn.Module):
             ids.append(image_ids(rh, rw, REFERENCE_TIME_STEP * (i + 1), x.device))
         img_ids = torch.cat(ids, dim=0)[None].expand(B, -1, -1)
         txt_ids = text_ids(context.shape[1], x.device)[None].expand(B, -1, -1)
-        out = self.forward_tokens(img, img_ids, context, txt_ids, timesteps.to(x.dtype),
-                                  None if guidance is None else guidance.to(x.dtype))
+        # timestep and guidance stay float32: rounded to bf16 first, sigma 0.7 would embed as 0.699
+        out = self.forward_tokens(img, img_ids, context, txt_ids, timesteps.float(),
+                                  None if guidance is None else guidance.float())
         return out[:, :h * w].transpose(1, 2).reshape(B, -1, h, w)
