@@ -80,7 +80,22 @@ def _clip_vision(path: Path, prompt: dict) -> None:
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
 
+def _flux2(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_flux2
+
+    write_tiny_flux2(path, "dev" if "dev" in path.name.lower() else "klein")
+
+
+def _flux2_vae(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_flux2_vae
+
+    write_tiny_flux2_vae(path)
+
+
 RULES: list[Rule] = [
+    # FLUX.2: flux-2-klein-4b.safetensors, flux-2-klein-base-9b-fp8, flux2_dev_fp8mixed; its VAE files
+    Rule("diffusion_models", r"flux-?2", _flux2, "tiny FLUX.2 transformer (klein, or dev when named so)"),
+    Rule("vae", r"flux-?2|full_encoder_small_decoder", _flux2_vae, "tiny FLUX.2 VAE"),
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
 ]

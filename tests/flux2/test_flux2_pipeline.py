@@ -99,3 +99,19 @@ def test_flux_guidance_reaches_a_dev_model(cpu_fp32, folders):
                                                  KSamplerSelect().execute("euler")[0], sigmas, latent)
         outs.append(out["samples"])
     assert not torch.allclose(outs[0], outs[1])
+
+
+def test_template_file_names_get_tiny_flux2_stand_ins(tmp_path):
+    from core.models.detection import detect
+    from core.models.standins import provision
+    from core.models.weights import load_file
+
+    prompt = {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux-2-klein-base-9b-fp8.safetensors"}},
+              "2": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux2_dev_fp8mixed.safetensors"}},
+              "3": {"class_type": "VAELoader", "inputs": {"vae_name": "full_encoder_small_decoder.safetensors"}}}
+    assert provision(prompt, tmp_path) == []
+    models = tmp_path / "models"
+    klein = detect(load_file(models / "diffusion_models" / "flux-2-klein-base-9b-fp8.safetensors")[0])
+    dev = detect(load_file(models / "diffusion_models" / "flux2_dev_fp8mixed.safetensors")[0])
+    assert (klein.family, klein.extra["variant"], dev.extra["variant"]) == ("flux2", "klein", "dev")
+    assert "bn.running_mean" in load_file(models / "vae" / "full_encoder_small_decoder.safetensors")[0]
