@@ -25,3 +25,11 @@ def flux_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
     if y.shape[0] != batch:
         y = y.repeat(-(-batch // y.shape[0]), 1)[:batch]
     return y
+
+
+def flux2_vector(opts: dict, batch: int) -> torch.Tensor:
+    """FLUX.2: [batch, 1], the entry's guidance scale (FluxGuidance; 3.5 when unset). FLUX.2 has no pooled text
+    vector, so a ``pooled_output`` the text encoder may leave in the entry is not used. [klein] ignores it."""
+    guidance = opts.get("guidance", DEFAULT_FLUX_GUIDANCE)
+    guidance = 0.0 if guidance is None else float(guidance)
+    return torch.full((batch, 1), guidance)

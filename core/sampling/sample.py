@@ -70,9 +70,9 @@ def _vector_builder(model):
 
         return functools.partial(flux_vector, pooled_dim=model.config.extra["flux"].vec_in_dim)
     if getattr(model.config, "family", "") == "flux2":  # no pooled text vector: the guidance scale alone
-        from core.sampling.flow_conds import flux_vector
+        from core.sampling.flow_conds import flux2_vector
 
-        return functools.partial(flux_vector, pooled_dim=0)
+        return flux2_vector
     return None
 
 

@@ -115,3 +115,18 @@ def test_template_file_names_get_tiny_flux2_stand_ins(tmp_path):
     dev = detect(load_file(models / "diffusion_models" / "flux2_dev_fp8mixed.safetensors")[0])
     assert (klein.family, klein.extra["variant"], dev.extra["variant"]) == ("flux2", "klein", "dev")
     assert "bn.running_mean" in load_file(models / "vae" / "full_encoder_small_decoder.safetensors")[0]
+
+
+def test_ksampler_samples_flux2_with_its_default_model_sampling(cpu_fp32, folders):
+    from nodes.flux2 import EmptyFlux2LatentImage
+    from nodes.loaders import UNETLoader
+    from nodes.sampling import KSampler
+
+    unet, _ = write_models(folders)
+    (model,) = UNETLoader().execute(unet, "default")
+    (latent,) = EmptyFlux2LatentImage().execute(64, 48, 1)
+    # a text encoder may leave a pooled vector in the entry; FLUX.2 has no use for it
+    positive = [[conditioning(1)[0][0], {"pooled_output": torch.randn(1, 7)}]]
+    (out,) = KSampler().execute(model, 7, 3, 2.0, "euler", "simple", positive, conditioning(2), latent, 1.0)
+    assert out["samples"].shape == (1, 128, 3, 4) and torch.isfinite(out["samples"]).all()
+    assert float(out["samples"].std()) > 0.1
