@@ -3,6 +3,8 @@
 FLUX.1: the pooled CLIP-L vector with the entry's guidance scale (FluxGuidance; 3.5 when unset, as
 ComfyUI) appended as one last column; core/models/flux.py splits the two again. Carrying guidance in
 the vector keeps it per entry, so positive and negative batched in one call each keep their own.
+
+FLUX.2: the guidance scale alone ([dev] embeds it; [klein] has no guidance embedder and ignores it).
 """
 from __future__ import annotations
 
