@@ -40,6 +40,10 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    if cfg.family == "flux2":
+        from core.models.flux2_loading import load_flux2
+
+        return load_flux2(sd, cfg, prefix, dtype, where, name)
     if cfg.prediction == "flow":
         return _load_flow_model(sd, cfg, prefix, dtype, where, name)
     unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
@@ -51,12 +55,7 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
-    if cfg.family == "flux2":
-        from core.models.flux2 import Flux2
-
-        net = build_module(lambda: Flux2(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX.2)")
-    else:
-        net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
@@ -125,10 +124,7 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     from core.models import vae_flux2
 
     if vae_flux2.is_flux2_vae(sd):
-        cfg = vae_flux2.detect_flux2_vae_config(sd)
-        vae = build_module(lambda: vae_flux2.Flux2AutoEncoder(cfg), sd, "", dtype or devices.vae_dtype(),
-                           devices.offload_device(), f"{where} (FLUX.2 VAE)")
-        return VaeHandle(vae, name=path.stem)
+        return vae_flux2.load(sd, where, dtype or devices.vae_dtype(), path.stem)
     prefix = detection.vae_prefix(sd)
     if prefix is None:
         hint = " (diffusers-format VAE files are not supported; use the single-file LDM layout)" \

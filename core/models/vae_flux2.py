@@ -148,3 +148,14 @@ def detect_flux2_vae_config(sd, prefix: str = "") -> Flux2VAEConfig:
                          z_channels=z, embed_dim=z)
 
     return Flux2VAEConfig(encoder=part("encoder", "down", 0), decoder=part("decoder", "up", 1))
+
+
+def load(sd, where: str, dtype: torch.dtype, name: str):
+    """A VAE socket value (VaeHandle) from a FLUX.2 VAE file's state dict."""
+    from core import devices
+    from core.models.building import build_module
+    from core.models.handles import VaeHandle
+
+    cfg = detect_flux2_vae_config(sd)
+    vae = build_module(lambda: Flux2AutoEncoder(cfg), sd, "", dtype, devices.offload_device(), f"{where} (FLUX.2 VAE)")
+    return VaeHandle(vae, name=name)
