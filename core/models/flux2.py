@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.flux import EmbedND, QKNorm, attention, timestep_embedding
+from core.models.flux import EmbedND, QKNorm, apply_rope, timestep_embedding
 
 REFERENCE_TIME_STEP = 10  # time coordinate of reference image i is 10 * (i + 1)
 
@@ -83,6 +83,13 @@ class Modulation(nn.Module):
         return [out[i:i + 3] for i in range(0, 3 * self.sets, 3)]
 
 
+def attention(q, k, v, pe, mask=None) -> torch.Tensor:
+    """Rotary joint attention: [B, H, L, D] x3 -> [B, L, H*D]; ``mask`` [L, L] bool (True: may attend) or None."""
+    q, k = apply_rope(q, pe), apply_rope(k, pe)
+    x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return x.transpose(1, 2).flatten(2)
+
+
 def swiglu(x: torch.Tensor) -> torch.Tensor:
     """silu(first half) * second half (Shazeer 2020, "GLU variants improve transformer")."""
     gate, value = x.chunk(2, dim=-1)
@@ -125,14 +132,14 @@ class DoubleStreamBlock(nn.Module):
             setattr(self, f"{stream}_norm2", nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6))
             setattr(self, f"{stream}_mlp", _mlp(hidden, mlp_hidden))
 
-    def forward(self, img, txt, img_mod, txt_mod, pe):
+    def forward(self, img, txt, img_mod, txt_mod, pe, mask=None):
         (i_shift1, i_scale1, i_gate1), (i_shift2, i_scale2, i_gate2) = img_mod
         (t_shift1, t_scale1, t_gate1), (t_shift2, t_scale2, t_gate2) = txt_mod
         img_q, img_k, img_v = self.img_attn.qkv_heads((1 + i_scale1) * self.img_norm1(img) + i_shift1)
         txt_q, txt_k, txt_v = self.txt_attn.qkv_heads((1 + t_scale1) * self.txt_norm1(txt) + t_shift1)
         # joint attention over [text; image] tokens
         attn = attention(torch.cat((txt_q, img_q), dim=2), torch.cat((txt_k, img_k), dim=2),
-                         torch.cat((txt_v, img_v), dim=2), pe)
+                         torch.cat((txt_v, img_v), dim=2), pe, mask)
         n_txt = txt.shape[1]
         txt_out, img_out = attn[:, :n_txt], attn[:, n_txt:]
         img = img + i_gate1 * self.img_attn.proj(img_out)
@@ -153,14 +160,14 @@ class SingleStreamBlock(nn.Module):
         self.norm = QKNorm(hidden // num_heads)
         self.pre_norm = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
 
-    def forward(self, x, mod, pe):
+    def forward(self, x, mod, pe, mask=None):
         ((shift, scale, gate),) = mod
         qkv, mlp = torch.split(self.linear1((1 + scale) * self.pre_norm(x) + shift),
                                [3 * self.hidden, 2 * self.mlp_hidden], dim=-1)
         B, L, _ = x.shape
         q, k, v = qkv.reshape(B, L, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # [B, H, L, D] each
         q, k = self.norm(q, k, v)
-        out = self.linear2(torch.cat((attention(q, k, v, pe), swiglu(mlp)), dim=2))
+        out = self.linear2(torch.cat((attention(q, k, v, pe, mask), swiglu(mlp)), dim=2))
         return x + gate * out
 
 
@@ -192,7 +199,20 @@ def text_ids(n: int, device=None) -> torch.Tensor:
     return ids
 
 
+def _per_token(params, ref_params, n_before: int, n_ref: int):
+    """Modulation (shift, scale, gate) sets as [B, L, dim]: ``params`` for the first ``n_before`` tokens,
+    ``ref_params`` for the ``n_ref`` reference tokens after them."""
+    return [tuple(torch.cat((p.expand(-1, n_before, -1), r.expand(-1, n_ref, -1)), dim=1) for p, r in zip(ps, rs))
+            for ps, rs in zip(params, ref_params)]
+
+
 class Flux2(nn.Module):
+    # Reference-KV mode (FLUX.2 [klein] 9B KV, the FluxKVCache node; diffusers' Flux2KleinKVPipeline): reference
+    # tokens are modulated as at timestep 0 and attend only to each other, while text and image attend to all.
+    # Their keys and values then depend on nothing that changes between steps. A view of the network with this
+    # set is made by ``with_reference_kv``; the weights stay shared.
+    reference_kv = False
+
     def __init__(self, config: Flux2Config):
         super().__init__()
         if config.hidden_size % config.num_heads:
@@ -217,27 +237,48 @@ class Flux2(nn.Module):
                                            for _ in range(config.depth_single_blocks))
         self.final_layer = LastLayer(hidden, config.out_channels)
 
-    def forward_tokens(self, img, img_ids, txt, txt_ids, timesteps, guidance=None):
-        """BFL's forward: img [B, L, in_channels] tokens, txt [B, T, context_in_dim], ids [B, *, 4],
-        timesteps and guidance [B] in 0..1 units of sigma / guidance scale. Returns [B, L, out_channels]."""
-        dtype = img.dtype
+    def with_reference_kv(self) -> "Flux2":
+        """This network (the same modules and weights, not a copy) in reference-KV mode."""
+        import copy
+
+        view = copy.copy(self)  # shares _modules/_parameters: patches and device moves reach both
+        view.__dict__["reference_kv"] = True
+        return view
+
+    def _vec(self, timesteps, guidance, dtype):
         vec = self.time_in(timestep_embedding(timesteps, 256).to(dtype))
         if self.config.guidance_embed:
             if guidance is None:
                 raise ValueError("FLUX.2 [dev]-type model needs a guidance value (FluxGuidance)")
             vec = vec + self.guidance_in(timestep_embedding(guidance, 256).to(dtype))
+        return vec
+
+    def forward_tokens(self, img, img_ids, txt, txt_ids, timesteps, guidance=None, n_ref: int = 0):
+        """BFL's forward: img [B, L, in_channels] tokens, txt [B, T, context_in_dim], ids [B, *, 4],
+        timesteps and guidance [B] in 0..1 units of sigma / guidance scale. Returns [B, L, out_channels].
+        ``n_ref``: the last n_ref image tokens are references (only used in reference-KV mode)."""
+        vec = self._vec(timesteps, guidance, img.dtype)
         img_mod = self.double_stream_modulation_img(vec)
         txt_mod = self.double_stream_modulation_txt(vec)
         single_mod = self.single_stream_modulation(vec)
+        n_txt, n_img = txt.shape[1], img.shape[1]
+        mask = None
+        if self.reference_kv and n_ref:
+            ref_vec = self._vec(torch.zeros_like(timesteps), guidance, img.dtype)
+            img_mod = _per_token(img_mod, self.double_stream_modulation_img(ref_vec), n_img - n_ref, n_ref)
+            single_mod = _per_token(single_mod, self.single_stream_modulation(ref_vec), n_txt + n_img - n_ref, n_ref)
+            n = n_txt + n_img
+            mask = torch.ones(n, n, dtype=torch.bool, device=img.device)
+            mask[n - n_ref:, :n - n_ref] = False  # reference queries see reference keys only
         img = self.img_in(img)
         txt = self.txt_in(txt)
         pe = self.pe_embedder(torch.cat((txt_ids, img_ids), dim=1))
         for block in self.double_blocks:
-            img, txt = block(img, txt, img_mod, txt_mod, pe)
+            img, txt = block(img, txt, img_mod, txt_mod, pe, mask)
         x = torch.cat((txt, img), dim=1)
         for block in self.single_blocks:
-            x = block(x, single_mod, pe)
-        return self.final_layer(x[:, txt.shape[1]:], vec)
+            x = block(x, single_mod, pe, mask)
+        return self.final_layer(x[:, n_txt:], vec)
 
     def forward(self, x, timesteps, context, y=None, control=None, guidance=None, ref_latents=None, **_):
         """The denoiser's call: latent x [B, 128, h, w] -> velocity [B, 128, h, w].
@@ -272,5 +313,5 @@ class Flux2(nn.Module):
         txt_ids = text_ids(context.shape[1], x.device)[None].expand(B, -1, -1)
         # timestep and guidance stay float32: rounded to bf16 first, sigma 0.7 would embed as 0.699
         out = self.forward_tokens(img, img_ids, context, txt_ids, timesteps.float(),
-                                  None if guidance is None else guidance.float())
+                                  None if guidance is None else guidance.float(), n_ref=img.shape[1] - h * w)
         return out[:, :h * w].transpose(1, 2).reshape(B, -1, h, w)

@@ -88,3 +88,31 @@ def diffusers_vae_twin(ours):
     missing, unexpected = ref.load_state_dict(converted, strict=False)
     assert not unexpected and set(missing) <= {"bn.num_batches_tracked"}, (missing, unexpected)
     return ref.eval()
+
+
+def diffusers_kv_velocities(ref, x, t_steps, context, refs):
+    """diffusers' Flux2KleinKVPipeline calls: step 0 with the references prepended ("extract": references at
+    timestep 0, attending to themselves only, their K/V cached), later steps with the cached K/V ("cached")."""
+    from diffusers.models.transformers.transformer_flux2 import Flux2KVAttnProcessor, Flux2KVParallelSelfAttnProcessor
+    from diffusers.pipelines.flux2.pipeline_flux2 import Flux2Pipeline
+
+    for block in ref.transformer_blocks:
+        block.attn.set_processor(Flux2KVAttnProcessor())
+    for block in ref.single_transformer_blocks:
+        block.attn.set_processor(Flux2KVParallelSelfAttnProcessor())
+    B, C, h, w = x.shape
+    tokens, ids = Flux2Pipeline._pack_latents(x), Flux2Pipeline._prepare_latent_ids(x)
+    ref_ids = Flux2Pipeline._prepare_image_ids([r[:1] for r in refs]).expand(B, -1, -1)
+    ref_tokens = torch.cat([Flux2Pipeline._pack_latents(r[:1]) for r in refs], dim=1).expand(B, -1, -1)
+    txt_ids = Flux2Pipeline._prepare_text_ids(context)
+    outs, cache = [], None
+    for i, t in enumerate(t_steps):
+        if i == 0:
+            out, cache = ref(hidden_states=torch.cat([ref_tokens, tokens], 1), encoder_hidden_states=context,
+                             timestep=t, img_ids=torch.cat([ref_ids, ids], 1), txt_ids=txt_ids, return_dict=False,
+                             kv_cache_mode="extract", num_ref_tokens=ref_tokens.shape[1])
+        else:
+            out = ref(hidden_states=tokens, encoder_hidden_states=context, timestep=t, img_ids=ids, txt_ids=txt_ids,
+                      return_dict=False, kv_cache=cache, kv_cache_mode="cached")[0]
+        outs.append(out.transpose(1, 2).reshape(B, C, h, w))
+    return outs

@@ -50,3 +50,27 @@ def test_the_default_model_shift_is_the_schedules_mu_at_1024_pixels_and_50_steps
     from core.sampling.model_sampling import default_for_family
 
     assert default_for_family("flux2").shift == round(empirical_mu(4096, 50), 2) == 2.02
+
+
+def test_flux_kv_cache_gives_a_model_in_reference_kv_mode_sharing_the_weights(cpu_fp32, folders):
+    from core.models.tiny import write_tiny_flux2
+    from nodes.flux2 import FluxKVCache
+    from nodes.loaders import UNETLoader
+
+    write_tiny_flux2(folders.base / "models" / "diffusion_models" / "flux-2-klein-9b-kv.safetensors")
+    (model,) = UNETLoader().execute("flux-2-klein-9b-kv.safetensors", "default")
+    (kv,) = FluxKVCache().execute(model)
+    assert kv.unet.reference_kv and not model.unet.reference_kv
+    assert kv.unet.single_blocks is model.unet.single_blocks
+    assert kv.model_sampling is model.model_sampling and kv.latent_format is model.latent_format
+
+
+def test_flux_kv_cache_refuses_a_model_that_is_not_flux2_by_name(cpu_fp32, folders):
+    from core.models.tiny import write_tiny_checkpoint
+    from nodes.flux2 import FluxKVCache
+    from nodes.loaders import CheckpointLoaderSimple
+
+    write_tiny_checkpoint(folders.base / "models" / "checkpoints" / "sd15.safetensors")
+    model = CheckpointLoaderSimple().execute("sd15.safetensors")[0]
+    with pytest.raises(ValueError, match="FluxKVCache, input 'model': a sd1 model has no reference K/V mode"):
+        FluxKVCache().execute(model)

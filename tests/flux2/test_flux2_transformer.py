@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests import testdata
-from flux2_toys import diffusers_twin, diffusers_velocity, tiny_config, tiny_flux2
+from flux2_toys import diffusers_kv_velocities, diffusers_twin, diffusers_velocity, tiny_config, tiny_flux2
 
 MANIFESTS = {"flux2_klein_4b": "KLEIN_4B", "flux2_klein_9b": "KLEIN_9B", "flux2_dev": "DEV"}
 
@@ -142,3 +142,29 @@ def test_detection_of_a_tiny_flux2_recovers_its_config():
 
     config = tiny_config(True, depth=2, single=3)
     assert detect(dict(tiny_flux2(config).state_dict())).unet == config
+
+
+def test_reference_kv_mode_equals_diffusers_klein_kv_extract_and_cached_steps():
+    config = tiny_config()
+    ours = tiny_flux2(config, seed=5)
+    ref = diffusers_twin(ours)
+    x, context, refs = inputs(config, refs=2)
+    steps = [torch.tensor([0.9, 0.9]), torch.tensor([0.4, 0.4])]
+    kv = ours.with_reference_kv()
+    with torch.no_grad():
+        want = diffusers_kv_velocities(ref, x, steps, context, refs)
+        got = [kv(x, t, context, ref_latents=refs) for t in steps]
+        plain = ours(x, steps[0], context, ref_latents=refs)
+    for g, w in zip(got, want):
+        assert torch.allclose(g, w, atol=1e-4, rtol=0), float((g - w).abs().max())
+    assert not torch.allclose(got[0], plain, atol=1e-3)  # the mode changes what references contribute
+
+
+def test_the_reference_kv_view_shares_the_weights_and_leaves_the_network_as_it_was():
+    model = tiny_flux2(tiny_config())
+    kv = model.with_reference_kv()
+    assert kv.reference_kv and not model.reference_kv
+    assert kv.double_blocks is model.double_blocks and kv.img_in.weight is model.img_in.weight
+    x, context, _ = inputs(tiny_config())
+    with torch.no_grad():  # without references the mode changes nothing
+        assert torch.equal(kv(x, torch.tensor([0.5, 0.5]), context), model(x, torch.tensor([0.5, 0.5]), context))
