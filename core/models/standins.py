@@ -76,6 +76,26 @@ def _clip_vision(path: Path, prompt: dict) -> None:
     write_tiny_clip_vision(path)
 
 
+def _sd3_variant(name: str) -> str:
+    low = name.lower()
+    if "sd3.5" in low or "sd35" in low or "3.5" in low:
+        return "sd35_medium" if "medium" in low else "sd35_large"
+    return "sd3_medium"  # SD3 Medium (3.0): sd3_medium_incl_clips.safetensors ...
+
+
+def _sd3(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_sd3
+
+    write_tiny_sd3(path, _sd3_variant(path.name), unet_only=path.parent.name == "diffusion_models")
+
+
+def _sd3_controlnet(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_sd3_controlnet
+
+    low = path.name.lower()
+    write_tiny_sd3_controlnet(path, next((k for k in ("blur", "canny", "depth") if k in low), "canny"))
+
+
 # DiT file names: a name matching one of these is never mistaken for an SD checkpoint
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
@@ -98,6 +118,9 @@ RULES: list[Rule] = [
     Rule("vae", r"flux-?2|full_encoder_small_decoder", _flux2_vae, "tiny FLUX.2 VAE"),
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("checkpoints", r"^(?!.*(" + "|".join(DIT_TAGS) + r")).*", _sd_checkpoint, "tiny SD-family checkpoint"),
+    Rule("checkpoints", r"sd3", _sd3, "tiny SD3/SD3.5 checkpoint (MM-DiT + 16-channel VAE, no text encoders)"),
+    Rule("diffusion_models", r"sd3", _sd3, "tiny SD3/SD3.5 MM-DiT"),
+    Rule("controlnet", r"sd3", _sd3_controlnet, "tiny SD3.5 Large ControlNet"),
 ]
 
 
