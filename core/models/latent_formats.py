@@ -94,7 +94,7 @@ FLUX = LatentFormat(
 FLUX2 = LatentFormat(name="flux2", scale_factor=1.0, latent_channels=128)
 
 FOR_FAMILY = {"sd1": SD15, "sd2": SD15, "sdxl": SDXL, "sdxl_refiner": SDXL, "sd3": SD3,
-              "flux": FLUX, "flux_schnell": FLUX, "flux2": FLUX2}
+              "flux": FLUX, "flux_schnell": FLUX, "flux2": FLUX2, "z_image": FLUX}
 
 
 def for_family(family: str) -> LatentFormat:
