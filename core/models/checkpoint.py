@@ -40,6 +40,10 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    if cfg.family == "flux2":
+        from core.models.flux2_loading import load_flux2
+
+        return load_flux2(sd, cfg, prefix, dtype, where, name)
     if cfg.prediction == "flow":
         return _load_flow_model(sd, cfg, prefix, dtype, where, name)
     unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
@@ -224,6 +228,10 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     path = Path(path)
     where = f"VAE {path.name}"
     sd, _metadata = load_file(path)
+    from core.models import vae_flux2
+
+    if vae_flux2.is_flux2_vae(sd):
+        return vae_flux2.load(sd, where, dtype or devices.vae_dtype(), path.stem)
     prefix = detection.vae_prefix(sd)
     if prefix is None and vae_wan.is_wan_vae(sd):  # Qwen-Image / Wan 2.1 VAE
         return vae_wan.load_from_state_dict(sd, where, dtype=dtype, name=path.stem)

@@ -45,7 +45,7 @@ class DetectionError(ValueError):
 class ModelConfig:
     """What MODEL.config carries (docs/contracts.md)."""
 
-    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell" | "z_image"
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell" | "flux2" | "z_image"
     prediction: str  # "eps" | "v" | "flow"
     unet: UNetConfig  # for DiT families their network config (FluxConfig)
     in_channels: int = 4
@@ -253,6 +253,14 @@ def _detect_flux(sd, prefix: str, name: str) -> ModelConfig:
                        text_encoders=_text_encoders(sd), extra={"unet_prefix": prefix, "flux": cfg})
 
 
+def flux2_prefix(sd) -> str | None:
+    """FLUX.2 files share FLUX.1's block names; the shared modulation layers are FLUX.2's alone."""
+    for prefix in FLUX_PREFIXES:
+        if f"{prefix}double_stream_modulation_img.lin.weight" in sd and f"{prefix}img_in.weight" in sd:
+            return prefix
+    return None
+
+
 MMDIT_PREFIXES = ("model.diffusion_model.", "")
 SD3_TEXT_ENCODER_PREFIXES = (("text_encoders.clip_l.", "clip_l"), ("text_encoders.clip_g.", "clip_g"),
                          ("text_encoders.t5xxl.", "t5xxl"))
@@ -263,6 +271,34 @@ def mmdit_prefix(sd) -> str | None:
         if f"{prefix}joint_blocks.0.x_block.attn.qkv.weight" in sd and f"{prefix}x_embedder.proj.weight" in sd:
             return prefix
     return None
+
+
+def detect_flux2_config(sd, prefix: str, name: str = "state dict"):
+    """FLUX.2 hyperparameters from shapes: widths from the embedders, depths from the block numbers, heads from
+    the QK-norm width, [dev] vs [klein] from the presence of the guidance embedder."""
+    from core.models.flux2 import Flux2Config
+
+    hidden, in_channels = _shape(sd[f"{prefix}img_in.weight"])
+    head_dim = _shape(sd[f"{prefix}double_blocks.0.img_attn.norm.query_norm.scale"])[0]
+    if hidden % head_dim or head_dim % 8:
+        raise DetectionError(f"{name}: FLUX.2 head size {head_dim} (hidden {hidden}) has no 4-axis rotary split "
+                             "(the releases use 128 = 4 x 32)")
+    return Flux2Config(
+        in_channels=in_channels, out_channels=_shape(sd[f"{prefix}final_layer.linear.weight"])[0],
+        context_in_dim=_shape(sd[f"{prefix}txt_in.weight"])[1], hidden_size=hidden,
+        mlp_ratio=_shape(sd[f"{prefix}double_blocks.0.img_mlp.0.weight"])[0] / 2 / hidden,  # SwiGLU: 2 x mlp hidden
+        num_heads=hidden // head_dim,
+        depth=len(_count(sd, re.escape(prefix) + r"double_blocks\.(\d+)\.")),
+        depth_single_blocks=len(_count(sd, re.escape(prefix) + r"single_blocks\.(\d+)\.")),
+        axes_dim=(head_dim // 4,) * 4,
+        guidance_embed=f"{prefix}guidance_in.in_layer.weight" in sd,
+    )
+
+
+def _detect_flux2(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_flux2_config(sd, prefix, name)
+    return ModelConfig(family="flux2", prediction="flow", unet=cfg, in_channels=cfg.in_channels,
+                       extra={"unet_prefix": prefix, "flux2": cfg, "variant": "dev" if cfg.guidance_embed else "klein"})
 
 
 def zimage_prefix(sd) -> str | None:
@@ -404,6 +440,8 @@ def _detect_qwen_image(sd, prefix: str, name: str) -> ModelConfig:
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
     """Family, prediction type and network hyperparameters; DetectionError when not a known model."""
     prefix = unet_prefix(sd)
+    if prefix is None and flux2_prefix(sd) is not None:  # before FLUX.1: FLUX.2 has its block names too
+        return _detect_flux2(sd, flux2_prefix(sd), name)
     if prefix is None and mmdit_prefix(sd) is not None:
         return _detect_sd3(sd, mmdit_prefix(sd), name)
     if prefix is None and zimage_prefix(sd) is not None:

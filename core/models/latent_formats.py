@@ -132,8 +132,13 @@ WAN21 = ChannelLatentFormat(
     latent_rgb_factors_bias=(-0.1835, -0.0868, -0.3360),
 )
 
+# FLUX.2: the VAE itself patchifies its 32-channel latent 2x2 and normalises it with its BatchNorm statistics
+# (core/models/vae_flux2.py), so LATENT is already the sampling space: 128 channels at 1/16, no scale or shift
+# (ComfyUI's FLUX.2 latents have the same shape). No RGB factors are known to us, so no latent2rgb previews.
+FLUX2 = LatentFormat(name="flux2", scale_factor=1.0, latent_channels=128)
+
 FOR_FAMILY = {"sd1": SD15, "sd2": SD15, "sdxl": SDXL, "sdxl_refiner": SDXL, "sd3": SD3,
-              "flux": FLUX, "flux_schnell": FLUX, "z_image": FLUX,
+              "flux": FLUX, "flux_schnell": FLUX, "flux2": FLUX2, "z_image": FLUX,
               "qwen_image": WAN21}
 
 

@@ -135,6 +135,18 @@ def _qwen_image_lora(path: Path, prompt: dict) -> None:
     write_tiny_qwen_image_lora(path)
 
 
+def _flux2(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_flux2
+
+    write_tiny_flux2(path, "dev" if "dev" in path.name.lower() else "klein")
+
+
+def _flux2_vae(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_flux2_vae
+
+    write_tiny_flux2_vae(path)
+
+
 def _zimage(path: Path, prompt: dict) -> None:
     from core.models.tiny import write_tiny_zimage
 
@@ -159,6 +171,9 @@ def _mistral(path: Path, prompt: dict) -> None:
 
 
 RULES: list[Rule] = [
+    # FLUX.2: flux-2-klein-4b.safetensors, flux-2-klein-base-9b-fp8, flux2_dev_fp8mixed; its VAE files
+    Rule("diffusion_models", r"flux-?2", _flux2, "tiny FLUX.2 transformer (klein, or dev when named so)"),
+    Rule("vae", r"flux-?2|full_encoder_small_decoder", _flux2_vae, "tiny FLUX.2 VAE"),
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
     Rule("diffusion_models", r"qwen[-_]?image", _qwen_image, "tiny Qwen-Image transformer"),
     Rule("text_encoders", r"qwen[-_]?2\.5[-_]?vl", _qwen25_vl, "tiny Qwen2.5-VL text encoder"),

@@ -369,6 +369,68 @@ def write_tiny_qwen_image_lora(path, seed: int = 0, style: str = "peft") -> Path
     return save_safetensors({k: v.to(torch.bfloat16) for k, v in tiny_qwen_image_lora_state_dict(seed, style=style).items()}, path)
 
 
+
+# --- FLUX.2 -----------------------------------------------------------------------------------------------
+# Named as the official templates name the files: flux-2-klein-4b.safetensors / flux-2-klein-base-4b (klein,
+# no guidance embedder), flux2_dev_fp8mixed.safetensors ([dev], with one), flux2-vae.safetensors.
+FLUX2_VARIANTS = ("klein", "dev")
+
+
+def tiny_flux2_config(variant: str = "klein"):
+    """Width 64, 2 heads of 32 (4 rotary axes of 8), one block of each kind; the text context is 3 stacked
+    hidden states of a width-TEXT_WIDTH encoder, as FLUX.2 stacks 3 layers of Qwen3 / Mistral."""
+    from core.models.flux2 import Flux2Config
+
+    if variant not in FLUX2_VARIANTS:
+        raise ValueError(f"tiny FLUX.2: unknown variant {variant!r} (known: {', '.join(FLUX2_VARIANTS)})")
+    return Flux2Config(context_in_dim=3 * TEXT_WIDTH, hidden_size=64, num_heads=2, depth=1, depth_single_blocks=1,
+                       axes_dim=(8, 8, 8, 8), guidance_embed=variant == "dev")
+
+
+def tiny_flux2_state_dict(variant: str = "klein", seed: int = 0) -> dict:
+    from core.models.flux2 import Flux2
+
+    cfg = tiny_flux2_config(variant)
+    sd = _init(_meta_state(lambda: Flux2(cfg)), torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key in sd:
+        if key.endswith(".scale"):  # RMS-norm gains near 1 (the generic init treats "norm" vectors as biases)
+            sd[key] = 1.0 + 0.1 * torch.randn(sd[key].shape, generator=gen)
+    return sd
+
+
+def write_tiny_flux2(path, variant: str = "klein", seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_flux2_state_dict(variant, seed), path, {"latentflow.tiny": f"flux2_{variant}"})
+
+
+def tiny_flux2_vae_config():
+    from core.models.vae_flux2 import Flux2VAEConfig
+
+    cfg = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, z_channels=32, embed_dim=32)
+    return Flux2VAEConfig(encoder=cfg, decoder=cfg)
+
+
+def tiny_flux2_vae_state_dict(seed: int = 0) -> dict:
+    """A 4-level FLUX.2 VAE of width 32 (latents at 1/16, 128 channels) in BFL's layout, with latent statistics."""
+    from core.models.vae_flux2 import Flux2AutoEncoder
+
+    cfg = tiny_flux2_vae_config()
+    sd = _init(_meta_state(lambda: Flux2AutoEncoder(cfg)), torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    sd["bn.running_mean"] = 0.1 * torch.randn(cfg.embed_dim, generator=gen)
+    sd["bn.running_var"] = 1.0 + 0.2 * torch.rand(cfg.embed_dim, generator=gen)
+    sd["bn.num_batches_tracked"] = torch.tensor(1000, dtype=torch.int64)  # real files carry BatchNorm's counter
+    return sd
+
+
+def write_tiny_flux2_vae(path, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_flux2_vae_state_dict(seed), path, {"latentflow.tiny": "flux2_vae"})
+
+
 # --- SD3.5 (MM-DiT) -------------------------------------------------------------------------------
 
 SD3_VARIANTS = ("sd35_large", "sd35_medium", "sd3_medium")

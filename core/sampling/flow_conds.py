@@ -4,6 +4,8 @@ FLUX.1: the pooled CLIP-L vector with the entry's guidance scale (FluxGuidance; 
 ComfyUI) appended as one last column; core/models/flux.py splits the two again. Carrying guidance in
 the vector keeps it per entry, so positive and negative batched in one call each keep their own.
 
+FLUX.2: the guidance scale alone ([dev] embeds it; [klein] has no guidance embedder and ignores it).
+
 Z-Image: the entry's caption length (``num_tokens``, ComfyUI's name). Prompts of different lengths are
 batched by repeating each to a common length (guidance._match_tokens); the network attends over its
 own caption tokens with their positions, so it must cut the repeats off again (core/models/zimage.py).
@@ -29,6 +31,14 @@ def flux_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
     if y.shape[0] != batch:
         y = y.repeat(-(-batch // y.shape[0]), 1)[:batch]
     return y
+
+
+def flux2_vector(opts: dict, batch: int) -> torch.Tensor:
+    """FLUX.2: [batch, 1], the entry's guidance scale (FluxGuidance; 3.5 when unset). FLUX.2 has no pooled text
+    vector, so a ``pooled_output`` the text encoder may leave in the entry is not used. [klein] ignores it."""
+    guidance = opts.get("guidance", DEFAULT_FLUX_GUIDANCE)
+    guidance = 0.0 if guidance is None else float(guidance)
+    return torch.full((batch, 1), guidance)
 
 
 def sd3_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:

@@ -150,6 +150,9 @@ def default_for_family(family: str):
         return FlowSchedule(1.0, multiplier=1.0)
     if family == "sd3":
         return FlowSchedule(3.0)
+    if family == "flux2":  # shift 2.02 = Flux2Scheduler's mu at 1024² and 50 steps (what ComfyUI's Flux2 uses, as
+        # far as we know: our ComfyUI snapshot predates FLUX.2)
+        return FluxSchedule(2.02)
     if family == "z_image":  # ComfyUI's ZImage: ModelSamplingDiscreteFlow, shift 3, multiplier 1 (AuraFlow-style)
         return FlowSchedule(3.0, multiplier=1.0)
     return None

@@ -74,6 +74,10 @@ def _vector_builder(model, seed: int = 0):
         from core.sampling.flow_conds import flux_vector
 
         return functools.partial(flux_vector, pooled_dim=model.config.extra["flux"].vec_in_dim)
+    if getattr(model.config, "family", "") == "flux2":  # no pooled text vector: the guidance scale alone
+        from core.sampling.flow_conds import flux2_vector
+
+        return flux2_vector
     if getattr(model.config, "family", "") == "sd3" and "mmdit" in model.config.extra:
         from core.sampling.flow_conds import sd3_vector
 

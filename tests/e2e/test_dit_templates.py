@@ -50,7 +50,7 @@ def shrink_sets(prompt: dict) -> list[str]:
                 if isinstance(inputs.get(key), int):
                     sets.append(f"{node_id}.{key}={min(inputs[key], 2)}")
         if kind == "ImageScaleToTotalPixels" and isinstance(inputs.get("megapixels"), (int, float)):
-            sets.append(f"{node_id}.megapixels=0.004")
+            sets.append(f"{node_id}.megapixels=0.01")   # the node's minimum
     return sets
 
 
