@@ -80,14 +80,16 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
     where = f"checkpoint {path.name}"
     sd, metadata = load_file(path)
     config = detection.detect(sd, metadata, path, name=where)
-    if output_vae and detection.vae_prefix(sd) != "first_stage_model.":
-        raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' keys); load one with VAELoader")
+    bundled_vae = detection.vae_prefix(sd)
+    if output_vae and bundled_vae not in ("first_stage_model.", "vae."):
+        raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' or 'vae.*' keys); "
+                           "load one with VAELoader")
     model = load_unet_from_state_dict(sd, where, metadata, path, dtype=unet_dtype, name=path.stem, config=config)
     family = model.config.family
 
     vae = None
     if output_vae:
-        vae = load_vae_from_state_dict(sd, "first_stage_model.", where, dtype=vae_dtype, name=path.stem)
+        vae = load_vae_from_state_dict(sd, bundled_vae, where, dtype=vae_dtype, name=path.stem)
 
     clip = None
     if output_clip and not model.config.text_encoders:
@@ -113,7 +115,8 @@ def load_unet(path, dtype: torch.dtype | None = None) -> ModelHandle:
 
 @without_gc
 def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
-    """A standalone VAE file (LDM layout, bare or under ``first_stage_model.``/``vae.``) or a checkpoint's VAE."""
+    """A standalone VAE file (LDM layout, bare or under ``first_stage_model.``/``vae.``) or a checkpoint's VAE:
+    the 4-channel SD VAEs and the 16-channel SD3/FLUX ones (``ae.safetensors``, no quant convs)."""
     path = Path(path)
     where = f"VAE {path.name}"
     sd, _metadata = load_file(path)
@@ -121,6 +124,7 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     if prefix is None:
         hint = " (diffusers-format VAE files are not supported; use the single-file LDM layout)" \
             if "decoder.up_blocks.0.resnets.0.conv1.weight" in sd else ""
-        raise WeightsError(f"{where}: no KL-f8 VAE found (expected 'decoder.conv_in.weight' and "
-                           f"'post_quant_conv.weight', optionally under 'first_stage_model.'){hint}")
+        raise WeightsError(f"{where}: no KL-f8 VAE found (expected 'encoder.conv_in.weight', 'decoder.conv_in.weight' "
+                           f"and 'decoder.mid.block_1.conv1.weight', optionally under 'first_stage_model.' or "
+                           f"'vae.'){hint}")
     return load_vae_from_state_dict(sd, prefix, where, dtype=dtype, name=path.stem)
