@@ -35,23 +35,38 @@ def load_vae_from_state_dict(sd, prefix: str, where: str, dtype: torch.dtype | N
     return VaeHandle(vae, name=name)
 
 
+def _build(factory, sd, prefix: str, dtype: torch.dtype, where: str, storage):
+    """The diffusion network, its Linear/Conv weights in 8 bits when ``storage`` says so (fp8.py)."""
+    if storage is not None and storage.active:
+        from core.models import fp8
+
+        return fp8.build(factory, sd, prefix, dtype, devices.offload_device(), where, storage)
+    return build_module(factory, sd, prefix, dtype, devices.offload_device(), where)
+
+
 def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: torch.dtype | None = None,
-                              name: str = "", config: detection.ModelConfig | None = None) -> ModelHandle:
+                              name: str = "", config: detection.ModelConfig | None = None,
+                              weight_dtype: str = "default") -> ModelHandle:
+    """``weight_dtype``: UNETLoader's ``default`` / ``fp8_e4m3fn`` / ``fp8_e4m3fn_fast`` / ``fp8_e5m2``
+    (a file already in fp8 stays in fp8 with ``default``)."""
+    from core.models.fp8 import storage_for
+
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    storage = storage_for(sd, prefix, weight_dtype, where)
     if cfg.prediction == "flow":
-        return _load_flow_model(sd, cfg, prefix, dtype, where, name)
-    unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
+        return _load_flow_model(sd, cfg, prefix, dtype, where, name, storage)
+    unet = _build(lambda: UNetModel(cfg.unet), sd, prefix, dtype, f"{where} (U-Net)", storage)
     log.info("%s: %s %s-prediction U-Net, %s", where, cfg.family, cfg.prediction, dtype)
     return ModelHandle(unet, cfg, for_family(cfg.family), name=name)
 
 
-def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str, storage=None) -> ModelHandle:
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
-    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    net = _build(lambda: Flux(cfg.unet), sd, prefix, dtype, f"{where} (FLUX)", storage)
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
@@ -106,11 +121,13 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
 
 
 @without_gc
-def load_unet(path, dtype: torch.dtype | None = None) -> ModelHandle:
-    """A U-Net-only file (``diffusion_models`` folder), with or without the ``model.diffusion_model.`` prefix."""
+def load_unet(path, dtype: torch.dtype | None = None, weight_dtype: str = "default") -> ModelHandle:
+    """A U-Net-only file (``diffusion_models`` folder), with or without the ``model.diffusion_model.`` prefix;
+    ``weight_dtype`` as UNETLoader's input (fp8 storage, core/models/fp8.py)."""
     path = Path(path)
     sd, metadata = load_file(path)
-    return load_unet_from_state_dict(sd, f"diffusion model {path.name}", metadata, path, dtype=dtype, name=path.stem)
+    return load_unet_from_state_dict(sd, f"diffusion model {path.name}", metadata, path, dtype=dtype, name=path.stem,
+                                     weight_dtype=weight_dtype)
 
 
 @without_gc
