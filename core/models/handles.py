@@ -92,6 +92,21 @@ class ModelHandle(ModelPatcherMethods):
             self._merged.restore()
             self._merged = None
 
+    def stream_to(self, module: torch.nn.Module, device: torch.device, budget: int) -> bool:
+        """Low VRAM: put ``module`` on ``device`` keeping at most ``budget`` bytes of weights there, the
+        other blocks streamed for their forward (core/models/streaming.py); False when it all fits."""
+        from core.models import streaming
+
+        if streaming.streamer_of(module) is not None:
+            return True  # still streaming from an earlier activation
+        return streaming.stream(module, device, budget) is not None
+
+    def stop_streaming(self) -> None:
+        from core.models import streaming
+
+        for module in self.modules():
+            streaming.unstream(module)
+
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, {self.config.family}, {self.config.prediction}, {len(self.patches)} patched weights)"
 
