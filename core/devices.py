@@ -38,7 +38,7 @@ import torch
 log = logging.getLogger(__name__)
 
 FLAG_NAMES = ("cpu", "gpu_only", "highvram", "normalvram", "lowvram", "novram", "force_fp32", "force_fp16",
-              "fp32_unet", "fp16_unet", "bf16_unet", "fp16_vae", "fp32_vae", "bf16_vae", "cpu_vae",
+              "fp32_unet", "fp16_unet", "bf16_unet", "fp8_e4m3fn_unet", "fp8_e5m2_unet", "fp16_vae", "fp32_vae", "bf16_vae", "cpu_vae",
               "fp16_text_enc", "fp32_text_enc", "bf16_text_enc", "reserve_vram")
 
 
@@ -55,6 +55,8 @@ class Settings:
     fp32_unet: bool = False
     fp16_unet: bool = False
     bf16_unet: bool = False
+    fp8_e4m3fn_unet: bool = False  # store diffusion-model weights in 8 bits (core/models/fp8.py)
+    fp8_e5m2_unet: bool = False
     fp16_vae: bool = False
     fp32_vae: bool = False
     bf16_vae: bool = False
@@ -133,6 +135,15 @@ def unet_dtype(device: torch.device | None = None) -> torch.dtype:
     if settings.fp16_unet or settings.force_fp16:
         return torch.float16
     return _half_default(device)
+
+
+def unet_weight_storage() -> str:
+    """UNETLoader's ``weight_dtype`` that ``default`` means under --fp8_e4m3fn-unet / --fp8_e5m2-unet."""
+    if settings.fp8_e4m3fn_unet:
+        return "fp8_e4m3fn"
+    if settings.fp8_e5m2_unet:
+        return "fp8_e5m2"
+    return "default"
 
 
 def vae_dtype(device: torch.device | None = None) -> torch.dtype:

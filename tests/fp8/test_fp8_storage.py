@@ -175,3 +175,27 @@ def test_unet_loader_node_passes_weight_dtype(folders, reference, cpu_fp32):
     assert model.unet.img_in.weight.dtype == torch.float8_e5m2 and model.dtype == torch.float32
 
 
+
+
+def test_fp8_unet_flag_makes_default_store_in_fp8(reference):
+    from core import devices
+
+    _, path = reference
+    devices.configure({"cpu": True, "force_fp32": True, "fp8_e5m2_unet": True})
+    try:
+        model = load(path, "default")
+    finally:
+        devices.configure(None)
+    assert model.unet.img_in.weight.dtype == torch.float8_e5m2
+
+
+def test_flags_parse_into_the_storage_setting():
+    from core import devices
+    from core.cli.flags import parse_args
+
+    devices.configure(parse_args(["--fp8_e4m3fn-unet", "--cpu"]))
+    try:
+        assert devices.unet_weight_storage() == "fp8_e4m3fn"
+    finally:
+        devices.configure(None)
+    assert devices.unet_weight_storage() == "default"
