@@ -130,12 +130,14 @@ class BlockStreamer:
             return
         event = None
         stream = self.copy_stream
+        # the stream the forwards run on (inside the context below, "current" is the copy stream)
+        compute = torch.cuda.current_stream(self.device) if stream is not None else None
         ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
         with ctx:
             for owner, name, is_param, home in self.homes[id(block)]:
                 copy = torch.empty_like(home, device=self.device).copy_(home, non_blocking=True)
-                if stream is not None:
-                    copy.record_stream(torch.cuda.current_stream(self.device))
+                if compute is not None:  # freed only after the compute stream's use of it
+                    copy.record_stream(compute)
                 self._set(owner, name, is_param, copy)
                 self.moved_bytes += home.numel() * home.element_size()
             if stream is not None:
