@@ -91,8 +91,10 @@ class MissingClip:
 
 @without_gc
 def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, unet_dtype: torch.dtype | None = None,
-                    clip_dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None):
-    """(ModelHandle, ClipHandle | MissingClip | None, VaeHandle | None) from one checkpoint file."""
+                    clip_dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None,
+                    unet_weight_dtype: str = "default"):
+    """(ModelHandle, ClipHandle | MissingClip | None, VaeHandle | None) from one checkpoint file;
+    ``unet_weight_dtype`` as UNETLoader's ``weight_dtype`` (fp8 storage, fp8.py)."""
     path = Path(path)
     where = f"checkpoint {path.name}"
     sd, metadata = load_file(path)
@@ -101,7 +103,8 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
     if output_vae and bundled_vae not in ("first_stage_model.", "vae."):
         raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' or 'vae.*' keys); "
                            "load one with VAELoader")
-    model = load_unet_from_state_dict(sd, where, metadata, path, dtype=unet_dtype, name=path.stem, config=config)
+    model = load_unet_from_state_dict(sd, where, metadata, path, dtype=unet_dtype, name=path.stem, config=config,
+                                      weight_dtype=unet_weight_dtype)
     family = model.config.family
 
     vae = None

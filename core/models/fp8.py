@@ -70,6 +70,19 @@ def storage_for(sd, prefix: str, weight_dtype: str = "default", where: str = "mo
     return Storage(dtype=requested, fast=fast, file_fp8=file_fp8)
 
 
+def from_model_options(model_options: dict | None) -> tuple[torch.dtype | None, str]:
+    """ComfyUI's ``model_options`` (what plugins pass to ``comfy.sd.load_diffusion_model``) as our
+    (compute dtype or None, ``weight_dtype``): an 8-bit ``dtype`` means fp8 storage, not fp8 compute;
+    ``fp8_optimizations`` asks for fp8 matmul."""
+    options = model_options or {}
+    dtype = options.get("dtype", options.get("weight_dtype"))
+    if dtype == torch.float8_e4m3fn:
+        return None, "fp8_e4m3fn_fast" if options.get("fp8_optimizations") else "fp8_e4m3fn"
+    if dtype == torch.float8_e5m2:
+        return None, "fp8_e5m2"
+    return dtype, "default"
+
+
 def _saturates(dtype: torch.dtype) -> bool:
     """Whether this torch's conversion already clamps out-of-range values to ``dtype``'s largest finite one."""
     top = torch.finfo(dtype).max

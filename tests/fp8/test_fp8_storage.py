@@ -199,3 +199,14 @@ def test_flags_parse_into_the_storage_setting():
     finally:
         devices.configure(None)
     assert devices.unet_weight_storage() == "default"
+
+
+def test_plugins_asking_comfy_sd_for_an_fp8_dtype_get_fp8_storage_not_fp8_compute(reference, cpu_fp32):
+    from core.compat.comfy import sd as comfy_sd
+
+    _, path = reference
+    model = comfy_sd.load_diffusion_model(str(path), model_options={"dtype": torch.float8_e4m3fn,
+                                                                     "fp8_optimizations": True})
+    assert model.unet.img_in.weight.dtype == torch.float8_e4m3fn and model.dtype == torch.float32
+    assert model.unet.img_in.fast
+    assert torch.isfinite(run(model.unet)).all()
