@@ -178,3 +178,18 @@ def test_model_handle_streams_and_stops(net, cpu_fp32):
     assert handle.stream_to(net, CPU, 0)  # already streaming: kept
     handle.stop_streaming()
     assert streaming.streamer_of(net) is None
+
+
+def test_full_size_flux_in_bf16_fits_an_8_gb_budget_by_streaming():
+    """The real 12B FLUX.1 (on meta, 23.8 GB in bf16): what stays plus the two-block window fits 8 GB."""
+    from core.models.building import on_meta
+    from core.models.flux import Flux, FluxConfig
+
+    full = on_meta(lambda: Flux(FluxConfig())).to(torch.bfloat16)
+    budget = 8 * 2**30
+    resident, streamed = streaming.plan(full, budget)
+    blocks = streaming.blocks_of(full)
+    assert len(blocks) == 19 + 38 and resident and streamed and resident + streamed == blocks
+    on_device = streaming.nbytes(full) - sum(streaming.nbytes(b) for b in streamed)
+    window = 2 * max(streaming.nbytes(b) for b in streamed)
+    assert on_device + window <= budget < streaming.nbytes(full)
