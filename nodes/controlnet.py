@@ -106,6 +106,7 @@ class ControlNetApplyAdvanced(Node):
             raise ValueError("ControlNetApplyAdvanced, input 'extra_concat': extra concat channels are not supported")
         if strength == 0:
             return (positive, negative)
+        _check_vae("ControlNetApplyAdvanced", control_net, vae)
         # one cache for both lists: positive and negative share a control object, so guidance runs
         # them (U-Net and ControlNet) in one batched call
         cache: dict = {}
@@ -113,4 +114,39 @@ class ControlNetApplyAdvanced(Node):
                 attach(negative, control_net, image, strength, start_percent, end_percent, vae, cache))
 
 
-NODES = [ControlNetLoader, DiffControlNetLoader, ControlNetApply, ControlNetApplyAdvanced]
+def _check_vae(node: str, control_net, vae) -> None:
+    """SD3.5 ControlNets take their hint as a VAE latent: refuse early rather than at the first step."""
+    if vae is None and getattr(control_net, "needs_vae", False):
+        raise ValueError(f"{node}, input 'vae': the ControlNet {control_net.name!r} encodes its control image "
+                         "with the model's VAE; connect the VAE")
+
+
+class ControlNetApplySD3(Node):
+    """ComfyUI's "Apply Controlnet with VAE" (nodes_sd3; deprecated there in favour of Apply ControlNet with
+    its optional vae input), kept so SD3 workflows that use it run."""
+
+    COMFY_V3 = True
+    CATEGORY = "conditioning/controlnet"
+    DISPLAY_NAME = "Apply Controlnet with VAE"
+    INPUTS = (
+        In("CONDITIONING", "positive"),
+        In("CONDITIONING", "negative"),
+        In("CONTROL_NET", "control_net"),
+        In("VAE", "vae"),
+        In("IMAGE", "image"),
+        Float(name="strength", default=1.0, min=0.0, max=10.0, step=0.01),
+        Float(name="start_percent", default=0.0, min=0.0, max=1.0, step=0.001),
+        Float(name="end_percent", default=1.0, min=0.0, max=1.0, step=0.001),
+    )
+    OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"))
+
+    def execute(self, positive, negative, control_net, image, strength, start_percent, end_percent, vae=None):
+        if strength == 0:
+            return (positive, negative)
+        _check_vae("ControlNetApplySD3", control_net, vae)
+        cache: dict = {}
+        return (attach(positive, control_net, image, strength, start_percent, end_percent, vae, cache),
+                attach(negative, control_net, image, strength, start_percent, end_percent, vae, cache))
+
+
+NODES = [ControlNetLoader, DiffControlNetLoader, ControlNetApply, ControlNetApplyAdvanced, ControlNetApplySD3]

@@ -24,9 +24,6 @@ from collections import Counter
 from pathlib import Path
 
 VIRTUAL = {"PrimitiveNode", "Reroute", "Note", "MarkdownNote"}
-LOADER_FILES = {"UNETLoader": "unet_name", "CLIPLoader": "clip_name", "DualCLIPLoader": "clip_name1",
-                "LoraLoader": "lora_name", "LoraLoaderModelOnly": "lora_name", "ControlNetLoader": "control_net_name",
-                "UpscaleModelLoader": "model_name"}
 
 
 def templates_dir(arg: str | None) -> Path:
@@ -52,56 +49,12 @@ def node_types(workflow: dict) -> set:
     return {n.get("type") for n in nodes if n.get("type") not in subs and n.get("type") not in VIRTUAL}
 
 
-DIT_NAMES = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx")
-
-
-def family_for(name: str) -> str | None:
-    """The tiny family standing in for a checkpoint, from its file name; None for DiT families."""
-    low = name.lower()
-    if any(tag in low for tag in DIT_NAMES):
-        return None
-    if "refiner" in low:
-        return "sdxl_refiner"
-    if "xl" in low:
-        return "sdxl"
-    if "inpaint" in low:
-        return "sd15_inpaint"
-    if any(tag in low for tag in ("v2-", "768", "sd21", "2.1")):
-        return "sd21v"
-    return "sd15"
-
-
 def prepare(prompt: dict, base: Path) -> str | None:
     """Tiny files under every name the prompt's loaders ask for; a reason when one cannot be made."""
-    from PIL import Image
+    from core.models.standins import provision
 
-    from core.models.tiny import write_tiny_checkpoint
-
-    for node in prompt.values():
-        kind, inputs = node["class_type"], node["inputs"]
-        if kind == "CheckpointLoaderSimple":
-            target = base / "models" / "checkpoints" / inputs["ckpt_name"]
-            family = family_for(inputs["ckpt_name"])
-            if family is None:
-                return f"{inputs['ckpt_name']}: a DiT checkpoint (Latentflow loads U-Net families only)"
-            if not target.exists():
-                write_tiny_checkpoint(target, family)
-        elif kind == "CLIPVisionLoader":
-            from core.models import tiny
-
-            if not hasattr(tiny, "write_tiny_clip_vision"):
-                return "CLIPVisionLoader: this checkout has no tiny CLIP vision model"
-            target = base / "models" / "clip_vision" / inputs["clip_name"]
-            if not target.exists():
-                tiny.write_tiny_clip_vision(target)
-        elif kind in ("LoadImage", "LoadImageMask"):
-            target = base / "input" / str(inputs.get("image"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                Image.new("RGBA", (72, 64), (120, 80, 40, 255)).save(target)
-        elif kind in LOADER_FILES or kind == "VAELoader":
-            return f"{kind} needs a model file that has no tiny stand-in here"
-    return None
+    missing = provision(prompt, base)
+    return "; ".join(missing) if missing else None
 
 
 def shrink(prompt: dict) -> None:

@@ -3,6 +3,7 @@ import { Graph, MODE } from "./graph/model.js";
 import { UndoManager } from "./graph/undo.js";
 import { Catalogue, createNode, createVirtual, adoptPrimitiveWidget, computeSize, customWidgetTypes } from "./graph/catalogue.js";
 import { loadWorkflow, saveWorkflow, nodeToJSON, nodeFromJSON } from "./graph/serialize.js";
+import { SubgraphNavigator, markInstances } from "./graph/subgraph_edit.js";
 import { graphToPrompt } from "./graph/to_prompt.js";
 import { Runner } from "./runner.js";
 import { testHook } from "./test_hook.js";
@@ -19,6 +20,16 @@ import { Settings, settingsPanel } from "./ui/settings.js";
 import { QueuePanel } from "./ui/queue_panel.js";
 import { readWorkflowFile, graphFromPrompt, pickFile } from "./files.js";
 import { extensions, runHook } from "./extension_api.js";
+import { Keymap, shortcutHelp, keybindingEditor } from "./ui/keymap.js";
+import { WorkflowTabs, workflowsPanel } from "./ui/workflows.js";
+import { Sidebar } from "./ui/sidebar.js";
+import { libraryPanel } from "./ui/library.js";
+import { TemplatesBrowser } from "./ui/templates.js";
+import { RunProgress } from "./ui/progress.js";
+import { findMissing, missingPanel } from "./ui/missing.js";
+import { openMaskEditor } from "./ui/mask_editor.js";
+import { Minimap } from "./canvas/minimap.js";
+import { applyTheme, resolveTheme } from "./canvas/theme.js";
 
 const log = (...a) => console.info("[latentflow]", ...a);
 
@@ -29,6 +40,9 @@ export class App {
     this.undo = new UndoManager(this.graph);
     this.catalogue = new Catalogue({});
     this.settings = new Settings();
+    this.keymap = new Keymap(this.settings);
+    this.applyTheme();
+    matchMedia("(prefers-color-scheme: light)").addEventListener?.("change", () => this.applyTheme());
     this.api = new Api();
     this.ui = { selection: new Set(), selectedGroup: null, linkDrag: null, marquee: null, settings: this.settings };
     this.canvas = root.querySelector("#lf-canvas");
@@ -46,9 +60,17 @@ export class App {
       if ((what?.kind === "widget" || what?.kind === "node-add") && what.node.widgets.some(w => w.type === "upload")) refreshThumbnail(this, what.node);
       if (what?.kind === "node-add") runHook("nodeCreated", what.node, this);
     });
-    this.settings.on("change", () => this.renderer.markDirty());
+    this.settings.on("change", ({ id }) => { if (id === "theme") this.applyTheme(); this.renderer.markDirty(); });
     new ResizeObserver(() => this.renderer.markDirty()).observe(this.canvas);
     this.runner = new Runner(this);
+    this.subgraphs = new SubgraphNavigator(this);
+    this.progress = new RunProgress(this);
+    this.workflows = new WorkflowTabs(this, root.querySelector("#lf-tabs"));
+    this.templates = new TemplatesBrowser(this);
+    this.sidebar = new Sidebar(root.querySelector("main"), root.querySelector("#lf-rail"));
+    this.sidebar.add("library", "Nodes", libraryPanel(this));
+    this.sidebar.add("workflows", "Workflows", workflowsPanel(this));
+    this.minimap = new Minimap(this, root.querySelector("main"));
     this.bindFileDrop();
     this.bindToolbar();
   }
@@ -56,13 +78,11 @@ export class App {
   async start() {
     await this.refreshCatalogue({ quiet: true });
     await this.loadExtensions();
-    const saved = localStorage.getItem("latentflow.workflow");
-    let loaded = false;
-    if (saved) try { this.loadWorkflow(JSON.parse(saved), { quiet: true }); loaded = true; } catch (e) { console.warn("stored workflow unreadable", e); }
-    if (!loaded) this.loadDefault();
+    try { this.workflows.restore(); } catch (e) { console.warn("stored tabs unreadable", e); this.workflows.tabs = []; this.workflows.newTab(null); }
     this.api.connect();
-    // Persist the open workflow now and then (not on every click: serialising is not free).
-    setInterval(() => { if (this.modified) { this.modified = false; localStorage.setItem("latentflow.workflow", JSON.stringify(this.saveWorkflow())); } }, 2000);
+    // Persist the open tabs now and then (not on every click: serialising is not free).
+    setInterval(() => { if (this.modified) { this.modified = false; this.workflows.persist(); } }, 2000);
+    addEventListener("beforeunload", () => this.workflows.persist());
   }
 
   // --- catalogue & extensions -----------------------------------------------------------------
@@ -155,11 +175,13 @@ export class App {
     if (!nodes.length) return;
     const ids = new Set(nodes.map(n => n.id));
     const links = [...this.graph.links.values()].filter(l => ids.has(l.origin_id) && ids.has(l.target_id)).map(l => ({ ...l, raw: undefined }));
-    this.clipboard = { nodes: nodes.map(nodeToJSON), links };
+    // links into the copied nodes from outside them: Ctrl+Shift+V reconnects these
+    const incoming = [...this.graph.links.values()].filter(l => !ids.has(l.origin_id) && ids.has(l.target_id)).map(l => ({ ...l, raw: undefined }));
+    this.clipboard = { nodes: nodes.map(nodeToJSON), links, incoming };
     try { localStorage.setItem("latentflow.clipboard", JSON.stringify(this.clipboard)); } catch { /* quota */ }
   }
 
-  paste(at) {
+  paste(at, { withInputs = false } = {}) {
     let clip = this.clipboard;
     if (!clip) try { clip = JSON.parse(localStorage.getItem("latentflow.clipboard")); } catch { clip = null; }
     if (!clip?.nodes?.length) return;
@@ -180,6 +202,10 @@ export class App {
       for (const l of clip.links) {
         const o = idMap.get(l.origin_id), t = idMap.get(l.target_id);
         if (o && t) this.graph.connect(o.id, l.origin_slot, t.id, l.target_slot);
+      }
+      if (withInputs) for (const l of clip.incoming ?? []) {
+        const t = idMap.get(l.target_id);
+        if (t && this.graph.getNode(l.origin_id)) this.graph.connect(l.origin_id, l.origin_slot, t.id, l.target_slot);
       }
     });
     this.ui.selection = new Set([...idMap.values()].map(n => n.id));
@@ -224,6 +250,10 @@ export class App {
     if (toInput.length) items.push({ label: "Convert widget to input", submenu: toInput.map(w => ({ label: w.name, action: () => this.undo.transact("convert", () => this.graph.convertWidget(node, w.name, true)) })) });
     if (toWidget.length) items.push({ label: "Convert input to widget", submenu: toWidget.map(w => ({ label: w.name, action: () => this.undo.transact("convert", () => this.graph.convertWidget(node, w.name, false)) })) });
     if (node.rt.images?.length) items.push({ label: "Open images", action: () => this.showGallery(node) });
+    if (node.widgets.some(w => w.type === "upload") && node.widget("image")) items.push({ label: "Open in Mask Editor", action: () => openMaskEditor(this, node) });
+    if (node.kind === "subgraph") items.push({ label: "Open subgraph", action: () => this.subgraphs.enter(node) },
+      { label: "Unpack subgraph", action: () => this.subgraphs.unpack(node) });
+    if (nodes.some(n => n.kind !== "boundary")) items.push({ label: "Convert to subgraph", action: () => this.subgraphs.convertSelection(nodes) });
     items.push({ separator: true },
       { label: "Copy (Ctrl+C)", action: () => this.copy(nodes) },
       { label: "Resize to fit", action: () => this.undo.transact("resize", () => this.graph.setProp(node, "size", computeSize(node))) },
@@ -233,12 +263,61 @@ export class App {
 
   selectedNodes() { return [...this.ui.selection].map(id => this.graph.getNode(id)).filter(Boolean); }
 
+  deleteSelection() {
+    const nodes = this.selectedNodes().filter(n => n.kind !== "boundary");
+    if (nodes.length) this.undo.transact("delete", () => nodes.forEach(n => this.graph.removeNode(n.id)));
+    else if (this.ui.selectedGroup) { const g = this.ui.selectedGroup; this.undo.transact("delete group", () => this.graph.removeGroup(g)); this.ui.selectedGroup = null; }
+    this.ui.selection.clear();
+  }
+
+  // Escape: the topmost thing that is open closes (modal, then menu, search, sidebar).
+  closeTopmost() {
+    if (this.dialogs.closeTopmost()) return;
+    if (this.menu.open.length) { this.menu.close(); return; }
+    if (this.search.el) { this.search.close(); return; }
+    this.sidebar.hide();
+  }
+
+  applyTheme() { applyTheme(resolveTheme(this.settings.get("theme"))); this.renderer?.markDirty(); }
+
+  // "[42%] *name - Latentflow": progress, unsaved mark and the tab's name in the browser tab
+  updateTitle() {
+    const f = this.progress?.fraction, tab = this.workflows?.current;
+    document.title = `${f != null ? `[${Math.round(f * 100)}%] ` : ""}${tab?.modified ? "*" : ""}${tab?.name ?? "Latentflow"} - Latentflow`;
+  }
+
   // --- files -----------------------------------------------------------------------------------
-  saveWorkflow() { return saveWorkflow(this.graph, this.renderer.view); }
-  exportApi() { return graphToPrompt(this.graph, { catalogue: this.catalogue }); }
+  // The whole workflow (inside a subgraph: the root with every open level written back).
+  saveWorkflow() { return this.subgraphs.rootWorkflow(); }
+  // The graph shown now (one level).
+  saveLevel() { return saveWorkflow(this.graph, this.renderer.view); }
+  // The graph a run or an export uses: the root graph, rebuilt when a subgraph is open.
+  runGraph() {
+    if (!this.subgraphs.depth) return this.graph;
+    const g = new Graph();
+    loadWorkflow(g, this.saveWorkflow(), this.catalogue);
+    return g;
+  }
+  exportApi() { return graphToPrompt(this.runGraph(), { catalogue: this.catalogue }); }
+
+  // Show one level of the workflow (entering or leaving a subgraph); its own undo history starts.
+  loadLevel(data) {
+    loadWorkflow(this.graph, data, this.catalogue);
+    markInstances(this.graph);
+    this.undo.reset();
+    this.ui.selection.clear();
+    for (const n of this.graph.nodes.values()) if (n.widgets.some(w => w.type === "upload")) refreshThumbnail(this, n);
+    const ds = data.extra?.ds;
+    if (ds?.offset && ds.scale) this.renderer.view = { scale: ds.scale, offset: [...ds.offset] };
+    else this.renderer.fitView();
+    this.renderer.markDirty();
+  }
 
   loadWorkflow(data, { quiet = false } = {}) {
+    this.subgraphs.stack = []; this.subgraphs.defId = null; this.subgraphs.render();
     const { missing } = loadWorkflow(this.graph, data, this.catalogue);
+    markInstances(this.graph);
+    this.lastLoaded = data;
     this.undo.reset();
     this.ui.selection.clear();
     for (const n of this.graph.nodes.values()) {
@@ -249,9 +328,16 @@ export class App {
     if (ds?.offset && ds.scale) this.renderer.view = { scale: ds.scale, offset: [...ds.offset] };
     else this.renderer.fitView();
     this.renderer.markDirty();
-    if (missing.length && !quiet) this.dialogs.missingNodes(missing);
+    if (!quiet) this.checkMissing(data);
     this.modified = true;
     return { missing };
+  }
+
+  // The missing-node and missing-model panel; null when nothing is missing.
+  checkMissing(data = this.lastLoaded ?? {}) {
+    const found = findMissing(this.graph, data);
+    if (!found.nodes.length && !found.models.length) return null;
+    return missingPanel(this, found);
   }
 
   loadApiPrompt(prompt) {
@@ -276,7 +362,12 @@ export class App {
   async openFile(file) {
     const res = await readWorkflowFile(file);
     if (!res) { this.toast(`${file.name}: no workflow found`); return null; }
-    if (res.workflow) return this.loadWorkflow(res.workflow);
+    const name = file.name.replace(/\.(json|png)$/i, "");
+    if (res.workflow) {
+      this.workflows.openData(res.workflow, name);
+      return { missing: [...new Set([...this.graph.nodes.values()].filter(n => n.kind === "missing").map(n => n.type))] };
+    }
+    this.workflows.newTab(null, name);
     this.loadApiPrompt(res.prompt);
     return { missing: [] };
   }
@@ -289,7 +380,7 @@ export class App {
     a.download = name; a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   }
-  saveFile() { this.download("workflow.json", this.saveWorkflow()); }
+  saveFile() { this.download(`${(this.workflows.current?.name ?? "workflow").replace(/[\\/:*?"<>|]/g, "_")}.json`, this.saveWorkflow()); }
   exportApiFile() { this.download("workflow_api.json", this.exportApi()); }
 
   bindFileDrop() {
@@ -327,13 +418,25 @@ export class App {
     on("#lf-queue-btn", () => this.queue());
     on("#lf-queue-front", () => this.queue({ front: true }));
     on("#lf-interrupt", () => this.interrupt());
-    on("#lf-open", () => this.openFileDialog());
-    on("#lf-save", () => this.saveFile());
-    on("#lf-export", () => this.exportApiFile());
+    on("#lf-workflow-menu", e => {
+      const r = e.currentTarget.getBoundingClientRect();
+      this.menu.show([
+        { label: "New tab (Alt+N)", action: () => this.workflows.newTab() },
+        { label: "Open file… (Ctrl+O)", action: () => this.openFileDialog() },
+        { label: "Save (Ctrl+S)", action: () => this.workflows.save() },
+        { label: "Save as… (Ctrl+Alt+S)", action: () => this.workflows.save({ as: true }) },
+        { label: "Download as file", action: () => this.saveFile() },
+        { label: "Export API prompt", action: () => this.exportApiFile() },
+        { separator: true },
+        { label: "Browse templates (T)", action: () => this.templates.open() },
+        { label: "Load the default graph", action: () => this.loadDefault() },
+        { label: "Clear the graph", action: () => { if (!this.settings.get("confirmClear") || confirm("Clear the graph?")) this.clearGraph(); } },
+      ], r.left, r.bottom);
+    });
+    on("#lf-templates", () => this.templates.open());
+    on("#lf-help", () => shortcutHelp(this));
     on("#lf-panel", () => this.queuePanel.toggle());
-    on("#lf-settings", () => settingsPanel(this.dialogs, this.settings));
-    on("#lf-default", () => this.loadDefault());
-    on("#lf-clear", () => { if (!this.settings.get("confirmClear") || confirm("Clear the graph?")) this.clearGraph(); });
+    on("#lf-settings", () => settingsPanel(this.dialogs, this.settings, { editKeybindings: () => keybindingEditor(this) }));
     on("#lf-fit", () => this.renderer.fitView());
     on("#lf-undo", () => this.undo.undo());
     on("#lf-redo", () => this.undo.redo());
@@ -344,10 +447,14 @@ export class App {
     });
   }
 
+  // Toasts stack upwards in one container instead of covering each other.
   toast(text) {
+    let stack = this.overlay.querySelector(".lf-toasts");
+    if (!stack) { stack = document.createElement("div"); stack.className = "lf-toasts"; this.overlay.appendChild(stack); }
     const el = document.createElement("div");
     el.className = "lf-toast"; el.textContent = text;
-    this.overlay.appendChild(el);
+    stack.appendChild(el);
+    while (stack.children.length > 5) stack.firstChild.remove();
     setTimeout(() => el.remove(), 3500);
   }
 

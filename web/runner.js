@@ -43,9 +43,10 @@ export class Runner {
     let last = null;
     for (let i = 0; i < batch; i++) {
       if (before) this.applySeedControls();
-      const body = promptRequest(this.app.graph, this.app.saveWorkflow(), { clientId: this.app.api.clientId, front, catalogue: this.app.catalogue });
+      const body = promptRequest(this.app.runGraph(), this.app.saveWorkflow(), { clientId: this.app.api.clientId, front, catalogue: this.app.catalogue });
       try {
         last = await this.app.api.queuePrompt(body);
+        this.app.progress?.expect(last.prompt_id, Object.keys(body.prompt).length);
         this.app.graph.emit("queued", last);
       } catch (e) {
         this.showPromptError(e.body ?? { error: { message: e.message } });
@@ -63,7 +64,8 @@ export class Runner {
   showPromptError(body) {
     const errs = body?.node_errors ?? {};
     const lines = [body?.error?.message ?? "Prompt rejected"];
-    if (body?.error?.details) lines.push(body.error.details);
+    // the details repeat the node errors listed below; show them only when there are none
+    if (body?.error?.details && !Object.keys(errs).length) lines.push(body.error.details);
     for (const [id, ne] of Object.entries(errs)) {
       const node = this.app.graph.getNode(id);
       const inputs = {};

@@ -14,6 +14,7 @@ export function testHook(app) {
     inputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...inputPos(n, typeof slot === "string" ? n.inputIndex(slot) : slot)); },
     outputPos: (id, slot) => { const n = app.graph.getNode(id); return screen(...outputPos(n, slot)); },
     widgetRect: (id, name) => { const n = app.graph.getNode(id); const r = widgetRects(n).find(r => r.widget.name === name); return r && app.rectOnScreen(r); },
+    imageArea: id => imageArea(app.graph.getNode(id)),
     imageAreaPos: id => { const n = app.graph.getNode(id); const a = imageArea(n); return screen(a[0] + a[2] / 2, a[1] + a[3] / 2); },
     widgetValue: (id, name) => app.graph.getNode(id)?.widget(name)?.value,
     exportApi: () => app.exportApi(),

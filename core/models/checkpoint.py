@@ -68,10 +68,27 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str, storage
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
+    if cfg.family == "sd3":
+        return _load_sd3(sd, cfg, prefix, dtype, where, name, storage)
     net = _build(lambda: Flux(cfg.unet), sd, prefix, dtype, f"{where} (FLUX)", storage)
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
+def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str, storage=None) -> ModelHandle:
+    """SD3 / SD3.5 MM-DiT: flow model, ModelSamplingSD3's default shift 3.0, SD3 latent format (16 ch)."""
+    from core.models.mmdit import MMDiT
+    from core.sampling.model_sampling import default_for_family
+
+    net = _build(lambda: MMDiT(cfg.unet), sd, prefix, dtype, f"{where} (MM-DiT)", storage)
+    c = cfg.unet
+    log.info("%s: %s MM-DiT (%d joint blocks, width %d%s), %s", where, cfg.extra["variant"], c.depth,
+             c.hidden_size, f", MMDiT-X layers {list(c.x_block_self_attn_layers)}" if c.x_block_self_attn_layers else "",
+             dtype)
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
     return model
@@ -121,8 +138,22 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
             clip = MissingClip(f"{where}: the text encoder could not be loaded ({e})")
         else:
             dtype = _load_dtype(clip_dtype, devices.text_encoder_dtype)
-            clip = clip_from_checkpoint(sd, family, dtype=dtype, device=devices.offload_device())
+            if family == "sd3":
+                clip = _sd3_clip(clip_from_checkpoint, sd, dtype, where, model.config.text_encoders)
+            else:
+                clip = clip_from_checkpoint(sd, family, dtype=dtype, device=devices.offload_device())
     return model, clip, vae
+
+
+def _sd3_clip(clip_from_checkpoint, sd, dtype, where: str, encoders: tuple):
+    """The text encoders an SD3.5 file bundles, or a MissingClip saying why they cannot be used: the model
+    and VAE still load, and a workflow that encodes with TripleCLIPLoader/CLIPLoader still runs."""
+    try:
+        return clip_from_checkpoint(sd, "sd3", dtype=dtype, device=devices.offload_device())
+    except (ValueError, KeyError, NotImplementedError) as e:
+        log.warning("%s: bundled SD3 text encoders (%s) not loaded: %s", where, ", ".join(encoders), e)
+        return MissingClip(f"{where}: the bundled SD3 text encoders ({', '.join(encoders)}) could not be loaded "
+                           f"({e}); load them with TripleCLIPLoader (clip_l, clip_g, t5xxl) instead")
 
 
 @without_gc

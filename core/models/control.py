@@ -156,7 +156,7 @@ def add_controls(a: dict | None, b: dict) -> dict:
     if a is None:
         return b
     out = {}
-    for part in ("input", "middle", "adapter"):
+    for part in ("input", "middle", "adapter", "output"):  # "output": DiT ControlNets, one per block
         xs, ys = a.get(part) or [], b.get(part) or []
         merged = []
         for i in range(max(len(xs), len(ys))):

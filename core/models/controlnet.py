@@ -205,6 +205,10 @@ def load_controlnet(path, dtype: torch.dtype | None = None) -> ControlHandle:
     ComfyUI's does)."""
     path = Path(path)
     sd, _ = load_file(path)
+    from core.models.sd3_controlnet import is_sd3_controlnet, load_sd3_controlnet
+
+    if is_sd3_controlnet(sd):
+        return load_sd3_controlnet(sd, path, dtype)
     if is_t2i_adapter(sd):
         return T2IAdapterHandle(load_t2i_adapter_module(sd, dtype, where=f"T2I-Adapter {path.name}"), name=path.stem)
     return ControlNetHandle(load_controlnet_module(sd, dtype, where=f"ControlNet {path.name}"), name=path.stem)

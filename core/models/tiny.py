@@ -221,3 +221,91 @@ def random_text_encoder_state_dict(config: TextEncoderConfig, *, seed: int = 0, 
         else:
             sd[key] = noise
     return to_checkpoint(sd, config.layout)
+
+
+# --- SD3.5 (MM-DiT) -------------------------------------------------------------------------------
+
+SD3_VARIANTS = ("sd35_large", "sd35_medium", "sd3_medium")
+
+
+def tiny_mmdit_config(variant: str = "sd35_large"):
+    """A 3-block MM-DiT of width 128 (2 heads of 64, as the releases) with the released text widths
+    (T5 4096, pooled CLIP-L ++ CLIP-G 2048): Large-style (q/k RMSNorm), Medium-style (also MMDiT-X
+    self-attention in blocks 0 and 1) or SD3 Medium (3.0: neither)."""
+    from core.models.mmdit import MMDiTConfig
+
+    if variant not in SD3_VARIANTS:
+        raise ValueError(f"tiny SD3: unknown variant {variant!r} (known: {', '.join(SD3_VARIANTS)})")
+    return MMDiTConfig(hidden_size=128, depth=3, num_heads=2, pos_embed_max_size=32,
+                       qk_norm=variant != "sd3_medium",
+                       x_block_self_attn_layers=(0, 1) if variant == "sd35_medium" else ())
+
+
+def tiny_mmdit_state_dict(config, seed: int = 0, prefix: str = "") -> dict:
+    """Seeded weights of an MM-DiT of ``config`` in the released layout (``prefix`` + ``joint_blocks...``)."""
+    from core.models.mmdit import MMDiT
+
+    shapes = {prefix + k: v for k, v in _meta_state(lambda: MMDiT(config)).items()}
+    sd = _init(shapes, torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    sd[prefix + "pos_embed"] = 0.5 * torch.randn(sd[prefix + "pos_embed"].shape, generator=gen)
+    return sd
+
+
+def _sd3_vae_shapes(prefix: str) -> dict:
+    """The SD3 VAE layout: the KL-f8 autoencoder with 16 latent channels and no quant convs."""
+    cfg = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, z_channels=16, embed_dim=16)
+    return {prefix + k: v for k, v in _meta_state(lambda: AutoencoderKL(cfg)).items() if "quant_conv" not in k}
+
+
+def tiny_sd3_state_dict(variant: str = "sd35_large", seed: int = 0, with_vae: bool = True) -> tuple[dict, dict]:
+    """(state dict, metadata) of a tiny SD3.5 single-file checkpoint: the transformer under
+    ``model.diffusion_model.`` and, with ``with_vae``, a 16-channel VAE under ``first_stage_model.``
+    (text encoders are not included: CLIPLoader/TripleCLIPLoader files carry them)."""
+    sd = tiny_mmdit_state_dict(tiny_mmdit_config(variant), seed, prefix="model.diffusion_model.")
+    if with_vae:
+        sd.update(_init(_sd3_vae_shapes("first_stage_model."), torch.Generator().manual_seed(seed + 2)))
+    return sd, {"latentflow.tiny": variant}
+
+
+def write_tiny_sd3(path, variant: str = "sd35_large", seed: int = 0, with_vae: bool = True,
+                   unet_only: bool = False) -> Path:
+    """``sd3.5_large_fp8_scaled.safetensors``-style file (checkpoint; the templates' name, tiny and float32),
+    or with ``unet_only`` a ``diffusion_models`` file whose keys have no ``model.diffusion_model.`` prefix."""
+    if unet_only:
+        sd, metadata = tiny_mmdit_state_dict(tiny_mmdit_config(variant), seed), {"latentflow.tiny": variant}
+    else:
+        sd, metadata = tiny_sd3_state_dict(variant, seed, with_vae)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path, metadata)
+
+
+def tiny_sd3_controlnet_state_dict(mmdit_config=None, blocks: int = 2, kind: str = "canny", seed: int = 0) -> dict:
+    """A Stability-layout SD3.5 Large ControlNet fitting an MM-DiT of ``mmdit_config`` (the tiny Large by
+    default): ``blocks`` transformer blocks, ``control_type`` of ``kind`` (blur, canny, depth)."""
+    from core.models.sd3_controlnet import CONTROL_TYPES, SD3ControlNet, SD3ControlNetConfig
+
+    m = mmdit_config or tiny_mmdit_config("sd35_large")
+    cfg = SD3ControlNetConfig(hidden_size=m.hidden_size, num_heads=m.num_heads, num_blocks=blocks,
+                              in_channels=m.in_channels, patch_size=m.patch_size, pooled_dim=m.pooled_dim)
+    sd = _init(_meta_state(lambda: SD3ControlNet(cfg)), torch.Generator().manual_seed(seed))
+    sd["control_type"] = torch.tensor([{v: k for k, v in CONTROL_TYPES.items()}[kind]], dtype=torch.int32)
+    return sd
+
+
+def write_tiny_sd3_controlnet(path, kind: str = "canny", blocks: int = 2, seed: int = 0) -> Path:
+    """``sd3.5_large_controlnet_{blur,canny,depth}.safetensors``-style file for the tiny SD3.5 Large."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_sd3_controlnet_state_dict(blocks=blocks, kind=kind, seed=seed), path)
+
+
+def write_sd3_template_files(models_dir) -> list:
+    """The SD3.5 files the official templates name (sd3.5_simple_example, sd3.5_large_{blur,canny,depth}), tiny,
+    under ``models_dir`` (``checkpoints/``, ``controlnet/``); returns their paths."""
+    base = Path(models_dir)
+    paths = [write_tiny_sd3(base / "checkpoints" / "sd3.5_large_fp8_scaled.safetensors", "sd35_large")]
+    for kind in ("blur", "canny", "depth"):
+        paths.append(write_tiny_sd3_controlnet(base / "controlnet" / f"sd3.5_large_controlnet_{kind}.safetensors", kind))
+    return paths

@@ -36,10 +36,12 @@ class Denoiser:
         return (sigma.float().log()[None, :] - table[:, None]).abs().argmin(dim=0).float()
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor, y=None,
-                 control=None, concat=None) -> torch.Tensor:
+                 control=None, concat=None, transformer_options=None) -> torch.Tensor:
+        """``transformer_options`` (skip-layer guidance) reaches the network only when given: U-Nets
+        take no such argument."""
         s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
         if self.prediction == "flow":
-            return self._flow(x, sigma, s, context, y, control, concat)
+            return self._flow(x, sigma, s, context, y, control, concat, transformer_options)
         x_in = x / (s * s + 1).sqrt()
         if concat is not None:  # inpainting U-Nets: [noisy latent, mask, masked-image latent]
             x_in = torch.cat([x_in, concat.to(x_in)], dim=1)
@@ -50,10 +52,11 @@ class Denoiser:
             return x / (s * s + 1) - out * s / (s * s + 1).sqrt()
         return x - out * s
 
-    def _flow(self, x, sigma, s, context, y, control, concat):
+    def _flow(self, x, sigma, s, context, y, control, concat, transformer_options=None):
         x_in = x if concat is None else torch.cat([x, concat.to(x)], dim=1)
         dt = self.dtype
         t = self.schedule.timestep(sigma.float()).to(x.device)
+        extra = {"transformer_options": transformer_options} if transformer_options else {}
         out = self.unet(x_in.to(dt), t, context.to(dt), y=None if y is None else y.to(dt),
-                        control=control).float()
+                        control=control, **extra).float()
         return x - out * s

@@ -25,3 +25,18 @@ def flux_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
     if y.shape[0] != batch:
         y = y.repeat(-(-batch // y.shape[0]), 1)[:batch]
     return y
+
+
+def sd3_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
+    """SD3 / SD3.5: the pooled CLIP-L ++ CLIP-G vector ``y`` [batch, 2048]; zeros when the entry has none
+    (ConditioningZeroOut keeps a zeroed one; hand-made conditionings may carry none), as ComfyUI."""
+    pooled = opts.get("pooled_output")
+    if pooled is None:
+        pooled = torch.zeros(1, pooled_dim)
+    pooled = pooled.float().reshape(pooled.shape[0], -1)
+    if pooled.shape[1] != pooled_dim:
+        raise ValueError(f"SD3 conditioning: pooled_output has {pooled.shape[1]} values, the model expects "
+                         f"{pooled_dim} (CLIP-L ++ CLIP-G pooled outputs)")
+    if pooled.shape[0] != batch:
+        pooled = pooled.repeat(-(-batch // pooled.shape[0]), 1)[:batch]
+    return pooled

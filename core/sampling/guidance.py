@@ -9,9 +9,15 @@ CFG costs one batched call per step (Ho & Salimans 2022: D = D_u + cfg * (D_c - 
 ControlNet hook: an entry's ``options["control"]`` is any object with
 ``get_control(x_in, sigma, cond_context, batched_conds) -> {"input": [...], "middle": [...]} | None``
 where ``x_in`` is the noisy VE-space latent batch being denoised, ``sigma`` its per-item sigmas,
-``cond_context`` a dict ``{"c_crossattn": context, "y": adm vector or None}`` for that batch and
+``cond_context`` a dict ``{"c_crossattn": context, "y": adm vector or None, "model": the MODEL}`` for
+that batch and
 ``batched_conds`` the number of conditionings in the batch. The object chains to earlier
 ControlNets itself (via its ``.previous``); the result is passed to the U-Net as ``control=``.
+
+Skip-layer guidance (``model_options["skip_layer_guidance"]``, a :class:`SkipLayerGuidance`): inside its
+sigma range, one more forward of the positive conditioning with some transformer blocks left out
+(``transformer_options={"skip_layers": ...}``) and D += scale * (D_c - D_c,skipped), as Stability AI's
+SD3.5 reference (sd3_impls.py SkipLayerCFGDenoiser) and ComfyUI's SkipLayerGuidanceDiT.
 """
 from __future__ import annotations
 
@@ -175,6 +181,34 @@ def _match_tokens(contexts: list) -> list:
     return [c.repeat(1, target // c.shape[1], 1) for c in contexts]
 
 
+@dataclass(frozen=True)
+class SkipLayerGuidance:
+    """What the SkipLayerGuidance* nodes put in ``model_options["skip_layer_guidance"]``."""
+
+    double_layers: tuple  # joint / double-stream block indices to leave out
+    single_layers: tuple  # single-stream block indices (FLUX-style models)
+    scale: float
+    sigma_start: float  # active while sigma_end <= sigma <= sigma_start
+    sigma_end: float
+    rescaling_scale: float = 0.0
+
+    def transformer_options(self) -> dict:
+        return {"skip_layers": {"double": tuple(self.double_layers), "single": tuple(self.single_layers)}}
+
+    def active(self, sigma: torch.Tensor) -> bool:
+        s = float(sigma.reshape(-1)[0])  # one device sync per step, only with SLG set
+        return self.scale > 0 and self.sigma_end <= s <= self.sigma_start
+
+    def apply(self, denoised: torch.Tensor, cond: torch.Tensor, cond_skipped: torch.Tensor) -> torch.Tensor:
+        """denoised + scale * (cond - cond_skipped), optionally rescaled toward cond's std (ComfyUI's
+        ``rescaling_scale``: factor = r * std(cond) / std(out) + (1 - r))."""
+        out = denoised + (cond - cond_skipped) * self.scale
+        if self.rescaling_scale:
+            factor = cond.std() / out.std()
+            out = out * (self.rescaling_scale * factor + (1 - self.rescaling_scale))
+        return out
+
+
 def _split_control(control, lo: int, hi: int):
     if control is None:
         return None
@@ -189,24 +223,30 @@ class WrappedDenoiser:
     def __init__(self, denoiser, wrapper):
         self.inner, self.wrapper = denoiser, wrapper
 
-    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None, **_):
-        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat)
+    def _apply(self, input_x, timestep_, c_crossattn=None, y=None, control=None, c_concat=None,
+               transformer_options=None, **_):
+        extra = {"transformer_options": transformer_options} if transformer_options else {}
+        return self.inner(input_x, timestep_, c_crossattn, y=y, control=control, concat=c_concat, **extra)
 
-    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=()):
-        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat, "transformer_options": {}}
+    def __call__(self, x, sigma, context, y=None, control=None, concat=None, cond_or_uncond=(),
+                 transformer_options=None):
+        c = {"c_crossattn": context, "y": y, "control": control, "c_concat": concat,
+             "transformer_options": dict(transformer_options or {})}
         return self.wrapper(self._apply, {"input": x, "timestep": sigma, "c": c,
                                           "cond_or_uncond": list(cond_or_uncond)})
 
 
-def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=()):
+def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_uncond=(), transformer_options=None):
     """One forward for the whole batch; if the device runs out of memory, halve the batch and retry,
     so cond + uncond (or large batches) still run where only part fits."""
     from core.devices import is_oom
 
+    extra = {"transformer_options": transformer_options} if transformer_options else {}
     try:
         if cond_or_uncond and isinstance(denoiser, WrappedDenoiser):
-            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond)
-        return denoiser(x, sigma, context, y=y, control=control, concat=concat)
+            return denoiser(x, sigma, context, y=y, control=control, concat=concat, cond_or_uncond=cond_or_uncond,
+                            **extra)
+        return denoiser(x, sigma, context, y=y, control=control, concat=concat, **extra)
     except Exception as e:
         if not is_oom(e) or x.shape[0] == 1:
             raise
@@ -215,7 +255,7 @@ def _denoise_split(denoiser, x, sigma, context, y, control, concat, cond_or_unco
     for lo, hi in ((0, half), (half, x.shape[0])):
         parts.append(_denoise_split(denoiser, x[lo:hi], sigma[lo:hi], context[lo:hi],
                                     None if y is None else y[lo:hi], _split_control(control, lo, hi),
-                                    None if concat is None else concat[lo:hi]))
+                                    None if concat is None else concat[lo:hi], transformer_options=transformer_options))
     return torch.cat(parts, dim=0)
 
 
@@ -234,7 +274,7 @@ class CFGDenoiser:
         self.model = model
         self._ranged = any(c.sigma_start < 1e8 or c.sigma_end > 0 for c in positive + negative)
 
-    def _calc(self, x, sigma, use_uncond: bool):
+    def _calc(self, x, sigma, use_uncond: bool, transformer_options=None):
         """Weighted average of every active entry's denoised estimate, for cond and uncond."""
         B, _, H, W = x.shape
         sets = [self.positive] + ([self.negative] if use_uncond else [])
@@ -249,7 +289,8 @@ class CFGDenoiser:
         if len(groups) == 1:
             members = next(iter(groups.values()))
             if [i for i, _ in members] == list(range(len(sets))) and all(c.area is None and c.weight.numel() == 1 for _, c in members):
-                return self._single_batch(x, sigma, members)  # plain prompts: one weighted average is identity
+                # plain prompts: one weighted average is identity
+                return self._single_batch(x, sigma, members, transformer_options)
         outs = [torch.zeros_like(x) for _ in sets]
         weights = [torch.full((B, 1, H, W), 1e-37, device=x.device) for _ in sets]
         for (area, _, _), members in groups.items():
@@ -269,16 +310,21 @@ class CFGDenoiser:
                 concat = self.concat[sl].repeat(n, 1, 1, 1)
             control = None
             if members[0][1].control is not None:
-                control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
+                control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
             den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat,
-                                 [1 if idx else 0 for idx, _ in members])
+                                 [1 if idx else 0 for idx, _ in members], transformer_options)
             for k, (idx, c) in enumerate(members):
                 weight = c.weight.expand(B, 1, *x_in.shape[2:]) if c.weight.shape[0] == 1 else c.weight[:, :, :x_in.shape[2], :x_in.shape[3]]
                 outs[idx][sl] += den[k * B:(k + 1) * B] * weight
                 weights[idx][sl] += weight
         return [o / w for o, w in zip(outs, weights)]
 
-    def _single_batch(self, x, sigma, members):
+    def _cond_context(self, ctx, yb) -> dict:
+        """What a control object sees of the batch; ``model`` lets DiT ControlNets use the main model's
+        patch embedding and model sampling."""
+        return {"c_crossattn": ctx, "y": yb, "model": self.model}
+
+    def _single_batch(self, x, sigma, members, transformer_options=None):
         """One entry per set, whole image, no mask: the estimates are the batch chunks themselves."""
         n, B = len(members), x.shape[0]
         ctx = torch.cat(_match_tokens([c.context for _, c in members]), dim=0)
@@ -287,8 +333,9 @@ class CFGDenoiser:
         concat = None if self.concat is None else self.concat.repeat(n, 1, 1, 1)
         control = None
         if members[0][1].control is not None:
-            control = members[0][1].control.get_control(xb, sb, {"c_crossattn": ctx, "y": yb}, n)
-        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members])
+            control = members[0][1].control.get_control(xb, sb, self._cond_context(ctx, yb), n)
+        den = _denoise_split(self.denoiser, xb, sb, ctx, yb, control, concat, [1 if idx else 0 for idx, _ in members],
+                             transformer_options)
         return [den[k * B:(k + 1) * B] for k in range(n)]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -317,6 +364,10 @@ class CFGDenoiser:
             denoised = x - opts["sampler_cfg_function"](args)
         else:
             denoised = uncond + (cond - uncond) * self.cfg
+        slg = opts.get("skip_layer_guidance")
+        if slg is not None and slg.active(sigma):
+            (skipped,) = self._calc(x, sigma, use_uncond=False, transformer_options=slg.transformer_options())
+            denoised = slg.apply(denoised, cond, skipped)
         for fn in opts.get("sampler_post_cfg_function", ()):
             denoised = fn({"denoised": denoised, "cond": cond, "uncond": uncond, "model": self.model,
                            "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,

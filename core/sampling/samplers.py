@@ -22,7 +22,7 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 
 from core.sampling import dpm_solver, names, samplers_basic as basic, samplers_cfgpp as cfgpp, samplers_dpmpp as dpmpp, uni_pc
-from core.sampling import samplers_flow as flow
+from core.sampling import samplers_flow as flow, samplers_multistep as multistep
 from core.sampling.noise import BrownianNoise, DeviceBrownianNoise, GaussianNoise
 
 
@@ -58,6 +58,13 @@ _CATALOGUE = {
     "ddpm": _Entry(basic.ddpm, GaussianNoise),
     "lcm": _Entry(basic.lcm, GaussianNoise),
     "ipndm": _Entry(basic.ipndm),
+    "res_multistep": _Entry(multistep.res_multistep),
+    "res_multistep_cfg_pp": _Entry(multistep.res_multistep_cfg_pp, needs_uncond=True),
+    "res_multistep_ancestral": _Entry(multistep.res_multistep_ancestral, GaussianNoise),
+    "res_multistep_ancestral_cfg_pp": _Entry(multistep.res_multistep_ancestral_cfg_pp, GaussianNoise, needs_uncond=True),
+    "gradient_estimation": _Entry(multistep.gradient_estimation),
+    "gradient_estimation_cfg_pp": _Entry(multistep.gradient_estimation_cfg_pp, needs_uncond=True),
+    "er_sde": _Entry(multistep.er_sde, GaussianNoise, flow_fn=multistep.er_sde_rf),
     "ddim": _Entry(basic.euler, inpaint_random_noise=True),
     "uni_pc": _Entry(uni_pc.uni_pc),
     "uni_pc_bh2": _Entry(uni_pc.uni_pc_bh2),

@@ -69,6 +69,22 @@ def beta(schedule: DiscreteSchedule, n: int, alpha: float = 0.6, beta_: float = 
     return _append_zero(sigmas)
 
 
+def linear_quadratic(sigma_max: float, n: int, threshold_noise: float = 0.025, linear_steps: int | None = None) -> torch.Tensor:
+    """Genmo's Mochi schedule: noise falls linearly by ``threshold_noise`` over the first half of the
+    steps, then along the quadratic that continues that line with the same slope and reaches 0 at the
+    end. In units of the model's sigma_max (1 for flow models); no zero is appended: the last is 0."""
+    if n == 1:
+        return torch.tensor([sigma_max, 0.0], dtype=torch.float32)
+    lin = n // 2 if linear_steps is None else linear_steps
+    quad = n - lin
+    # q(i) = a i² + b i + c through q(lin) = threshold with slope threshold / lin, and q(n) = 1
+    a = (lin - threshold_noise * n) / (lin * quad ** 2)
+    b = threshold_noise / lin - 2 * (lin - threshold_noise * n) / quad ** 2
+    c = a * lin ** 2
+    done = [i * threshold_noise / lin for i in range(lin)] + [a * i * i + b * i + c for i in range(lin, n)] + [1.0]
+    return torch.tensor([1.0 - v for v in done], dtype=torch.float32) * float(sigma_max)
+
+
 def kl_optimal(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     """Sabour et al. 2024 (Align Your Steps, eq. 12): uniform in arctan(sigma)."""
     w = torch.linspace(0, 1, n, dtype=torch.float64)
@@ -95,6 +111,10 @@ def calculate_sigmas(schedule: DiscreteSchedule, name: str, steps: int) -> torch
         return ddim_uniform(schedule, steps)
     if name == "beta":
         return beta(schedule, steps)
+    if name == "beta57":
+        return beta(schedule, steps, 0.5, 0.7)
+    if name == "linear_quadratic":
+        return linear_quadratic(schedule.sigma_max, steps)
     raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULER_NAMES)}")
 
 

@@ -120,23 +120,25 @@ def test_a_png_with_only_a_prompt_chunk_opens_the_api_graph(canvas, object_info)
     assert canvas.hook("lf.exportApi()")["8"]["inputs"]["vae"] == ["4", 2]
 
 
-def test_save_downloads_ui_json_and_export_downloads_the_api_prompt(canvas):
+def test_download_gives_the_ui_json_and_export_the_api_prompt(canvas):
     canvas.hook("lf.loadWorkflow(arg)", MISSING_WORKFLOW)
     canvas.page.keyboard.press("Escape")
-    canvas.page.mouse.click(1300, 800)
+    canvas.page.mouse.click(1100, 830)
     with canvas.page.expect_download() as dl:
-        canvas.page.keyboard.press("Control+s")
+        canvas.page.click("#lf-workflow-menu")
+        canvas.page.click(".lf-menu-item >> text=Download as file")
     saved = json.loads(open(dl.value.path()).read())
     assert saved["nodes"] == MISSING_WORKFLOW["nodes"]
     with canvas.page.expect_download() as dl:
-        canvas.page.click("#lf-export")
+        canvas.page.click("#lf-workflow-menu")
+        canvas.page.click(".lf-menu-item >> text=Export API prompt")
     assert json.loads(open(dl.value.path()).read()) == canvas.hook("lf.exportApi()")
 
 
 def test_ctrl_o_opens_a_file_chooser_that_loads_the_workflow(canvas, tmp_path):
     path = tmp_path / "wf.json"
     path.write_text(json.dumps(MISSING_WORKFLOW))
-    canvas.page.mouse.click(1300, 800)
+    canvas.page.mouse.click(1100, 830)
     with canvas.page.expect_file_chooser() as fc:
         canvas.page.keyboard.press("Control+o")
     fc.value.set_files(str(path))

@@ -221,7 +221,7 @@ def test_note_nodes_from_the_menu_hold_text_and_stay_out_of_the_api_prompt(empty
     r = c.hook("lf.widgetRect(arg, 'text')", note)
     c.click((r["x"] + 20, r["y"] + 20))
     c.page.keyboard.type("remember the seed")
-    c.page.mouse.click(1300, 800)
+    c.page.mouse.click(1100, 830)
     assert c.hook("lf.widgetValue(arg, 'text')", note) == "remember the seed"
     assert c.hook("lf.exportApi()") == {}
     assert c.hook("lf.saveWorkflow()")["nodes"][0]["widgets_values"] == ["remember the seed"]

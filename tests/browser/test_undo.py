@@ -66,7 +66,7 @@ def connect(c):
 connect.setup = lambda c: c.hook("lf.graph.disconnect(lf.node(3).inputs[0].link)")
 
 def disconnect_by_dragging_the_input_end_away(c):
-    c.drag(c.hook("lf.inputPos(9, 0)"), (1300, 800))
+    c.drag(c.hook("lf.inputPos(9, 0)"), (1100, 830))
     c.page.keyboard.press("Escape")      # close the search that a released link opens
 
 def move(c):
@@ -105,7 +105,7 @@ def text_edit(c):
     c.click((r["x"] + 20, r["y"] + 10))
     c.page.keyboard.press("End")
     c.page.keyboard.type(", blurry")
-    c.click((1300, 820))          # blur commits
+    c.click((1100, 830))          # blur commits
 
 def collapse(c):
     p = c.hook("lf.titlePos(5)")

@@ -26,12 +26,14 @@ def run(model, sampler: str, scheduler: str = "simple", steps: int = 100, denois
 # UniPC, as ComfyUI's, works in the VP noise schedule implied by sigma, which is not the flow one, so it
 # converges only as fast as first-order steps here. The 3M SDE solver overshoots by ~10% at 30 steps and
 # ~1% at 100 (measured; it converges too).
-STEPS = {"euler": 100, "ddim": 100, "euler_ancestral": 400, "uni_pc": 100, "dpmpp_3m_sde": 100}
+STEPS = {"euler": 100, "ddim": 100, "euler_ancestral": 400, "uni_pc": 100, "dpmpp_3m_sde": 100,
+         "gradient_estimation": 100}
 
 
 @pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp_2m", "lms", "uni_pc", "euler_ancestral",
                                      "dpm_2_ancestral", "dpmpp_2s_ancestral", "ddim", "dpmpp_sde",
-                                     "dpmpp_2m_sde", "dpmpp_3m_sde"])
+                                     "dpmpp_2m_sde", "dpmpp_3m_sde", "res_multistep", "gradient_estimation",
+                                     "er_sde"])
 def test_sampler_draws_the_data_distribution_of_a_toy_flow_model(cpu_fp32, sampler):
     model = flow_handle(GaussianVelocity(MEAN, STD), FlowSchedule(3.0))
     out = run(model, sampler, steps=STEPS.get(sampler, 30), latent=torch.zeros(1, 16, 32, 32))

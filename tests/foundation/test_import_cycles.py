@@ -163,11 +163,15 @@ def test_no_core_module_imports_nodes():
     assert not found, "core/ must not import nodes/:\n" + "\n".join(found)
 
 
+# Test and measurement support: seeded random networks (tiny) and stand-in files named as workflows name
+# them (standins). Used by tests, benchmarks and scripts/count_templates.py, never by the product.
+TEST_SUPPORT = {"core.models.tiny", "core.models.standins"}
+
+
 def test_no_core_or_nodes_module_imports_the_test_support_models():
-    """core/models/tiny.py builds seeded random networks for tests and benchmarks only."""
     graph = import_graph()
-    users = sorted(a for a, targets in graph.items() if "core.models.tiny" in targets)
-    assert users == [], f"product modules importing core.models.tiny: {users}"
+    users = sorted(a for a, targets in graph.items() if a not in TEST_SUPPORT and TEST_SUPPORT & set(targets))
+    assert users == [], f"product modules importing test support: {users}"
 
 
 # --- the walker itself, on small trees --------------------------------------------------------------

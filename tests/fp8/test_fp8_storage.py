@@ -210,3 +210,22 @@ def test_plugins_asking_comfy_sd_for_an_fp8_dtype_get_fp8_storage_not_fp8_comput
     assert model.unet.img_in.weight.dtype == torch.float8_e4m3fn and model.dtype == torch.float32
     assert model.unet.img_in.fast
     assert torch.isfinite(run(model.unet)).all()
+
+
+def test_sd35_mmdit_is_stored_in_fp8_by_the_same_rule(tmp_path, cpu_fp32):
+    """Another DiT family, no fp8 code of its own: its Linear layers become 8-bit cast layers."""
+    from core.models.checkpoint import load_checkpoint
+    from core.models.tiny import write_tiny_sd3
+
+    path = write_tiny_sd3(tmp_path / "sd3.5_tiny.safetensors")
+    full, _, _ = load_checkpoint(path, output_clip=False, output_vae=False)
+    fp8, _, _ = load_checkpoint(path, output_clip=False, output_vae=False, unet_weight_dtype="fp8_e4m3fn")
+    linears = [m for m in fp8.unet.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.float8_e4m3fn for m in linears)
+    cfg = full.unet.config
+    g = torch.Generator().manual_seed(0)
+    args = (torch.randn(1, 16, 8, 8, generator=g), torch.tensor([500.0]),
+            torch.randn(1, 6, cfg.context_in_dim, generator=g), torch.randn(1, cfg.pooled_dim, generator=g))
+    with torch.no_grad():
+        want, got = full.unet(*args), fp8.unet(*args)
+    assert 0 < relative_error(got, want) < 0.1

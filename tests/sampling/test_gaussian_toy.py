@@ -11,7 +11,10 @@ from core.sampling.schedule import DiscreteSchedule
 from core.sampling.schedulers import karras
 
 MU, S = 0.3, 0.5
-FIRST_ORDER = {"euler", "euler_ancestral", "ddpm", "ddim", "euler_cfg_pp", "euler_ancestral_cfg_pp"}  # O(h) error: need many steps
+# O(h) error: need many steps (gradient estimation's momentum extrapolates, it does not raise the order:
+# its spread is off by 2.5% at 30 Karras steps, 0.9% at 100, 0.4% at 300 — measured)
+FIRST_ORDER = {"euler", "euler_ancestral", "ddpm", "ddim", "euler_cfg_pp", "euler_ancestral_cfg_pp",
+               "gradient_estimation", "gradient_estimation_cfg_pp"}
 STEPS = 30
 
 

@@ -52,3 +52,12 @@ def test_sd3_style_bundle_reads_the_16_channel_vae_under_first_stage_model(tmp_p
     path = save_safetensors(tiny_vae16_state_dict(seed=4, prefix="first_stage_model."), tmp_path / "sd35.safetensors")
     vae = load_vae(path)
     assert vae.vae.config == TINY_VAE16
+
+
+def test_sd35_checkpoint_gives_its_16_channel_vae(tmp_path, cpu_fp32):
+    from core.models.checkpoint import load_checkpoint
+    from core.models.tiny import write_tiny_sd3
+
+    model, _clip, vae = load_checkpoint(write_tiny_sd3(tmp_path / "sd3.5_tiny.safetensors"), output_clip=False)
+    assert model.config.family == "sd3" and vae.latent_channels == 16 and not vae.vae.config.use_quant_conv
+    assert vae.decode(torch.randn(1, 16, 4, 4)).shape == (1, 32, 32, 3)

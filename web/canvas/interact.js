@@ -3,6 +3,7 @@
 import { LAYOUT, MODE } from "../graph/model.js";
 import { nodeBounds, inputPos, outputPos, widgetRects, imageArea, pointInRect, rectsOverlap } from "./geometry.js";
 import { widgetKinds } from "../widgets/index.js";
+import { COMMANDS, comboOf } from "../ui/keymap.js";
 
 const { TITLE_H } = LAYOUT;
 const isTextTarget = t => t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
@@ -274,6 +275,7 @@ export class Interaction {
     const [wx, wy] = this.world(e);
     const n = this.nodeAt(wx, wy);
     if (n && wy < n.pos[1]) { this.app.renameNode(n); return; }
+    if (n && n.kind === "subgraph") { this.app.subgraphs.enter(n); return; }   // double-click the body: open it
     if (n) return;
     const g = this.groupAt(wx, wy);
     if (g) { this.app.renameGroup(g); return; }
@@ -304,32 +306,16 @@ export class Interaction {
   // --- keyboard ---------------------------------------------------------------------------------
   keydown(e) {
     if (isTextTarget(e.target)) return;      // text fields keep their own undo and keys
-    const app = this.app, ctrl = e.ctrlKey || e.metaKey, k = e.key.toLowerCase();
-    const selected = () => [...this.ui.selection].map(id => this.graph.getNode(id)).filter(Boolean);
+    if (e.target.closest?.(".lf-modal-back")) return;   // modal dialogs handle their own keys
+    const app = this.app;
     const handled = () => { e.preventDefault(); this.dirty(); };
-    if (e.code === "Space") { this.space = true; return handled(); }
-    if (k === "enter" && ctrl) { if (e.altKey) app.interrupt(); else app.queue({ front: e.shiftKey }); return handled(); }
-    if (ctrl && k === "z") { e.shiftKey ? app.undo.redo() : app.undo.undo(); return handled(); }
-    if (ctrl && k === "y") { app.undo.redo(); return handled(); }
-    if (ctrl && k === "a") { for (const id of this.graph.nodes.keys()) this.ui.selection.add(id); this.graph.emit("selection", this.ui.selection); return handled(); }
-    if (ctrl && k === "c") { app.copy(selected()); return handled(); }
-    if (ctrl && k === "v") { app.paste(app.renderer.toWorld(...this.mouse)); return handled(); }
-    if (ctrl && k === "g") { app.groupSelection(selected()); return handled(); }
-    if (ctrl && k === "m") { app.toggleMode(selected(), MODE.NEVER); return handled(); }
-    if (ctrl && k === "b") { app.toggleMode(selected(), MODE.BYPASS); return handled(); }
-    if (ctrl && k === "s") { app.saveFile(); return handled(); }
-    if (ctrl && k === "o") { app.openFileDialog(); return handled(); }
-    if (k === "delete" || k === "backspace") {
-      const nodes = selected();
-      if (nodes.length) app.undo.transact("delete", () => nodes.forEach(n => this.graph.removeNode(n.id)));
-      else if (this.ui.selectedGroup) { const g = this.ui.selectedGroup; app.undo.transact("delete group", () => this.graph.removeGroup(g)); this.ui.selectedGroup = null; }
-      this.ui.selection.clear();
-      return handled();
-    }
-    if (ctrl || e.altKey) return;
-    if (k === "r") { app.refreshCatalogue(); return handled(); }
-    if (k === ".") { const s = selected(); app.renderer.fitView(s.length ? s : undefined); return handled(); }
-    if (k === "escape") { app.menu.close(); app.search.close(); this.ui.selection.clear(); return handled(); }
+    if (e.code === "Space" && !e.ctrlKey && !e.altKey) { this.space = true; return handled(); }
+    if (e.key === "Escape") { app.closeTopmost(); this.ui.selection.clear(); return handled(); }
+    const combo = comboOf(e);
+    const id = combo && app.keymap.commandFor(combo);
+    if (!id) return;
+    COMMANDS[id].run(app, app.renderer.toWorld(...this.mouse));
+    return handled();
   }
 }
 

@@ -171,7 +171,34 @@ export class Graph extends Bus {
   canConnect(origin, oslot, target, tslot) {
     if (!origin || !target || origin === target) return false;
     const out = origin.outputs[oslot], inp = target.inputs[tslot];
-    return !!out && !!inp && Graph.typesMatch(out.type, inp.type);
+    if (!out || !inp) return false;
+    // A Reroute carries the type of what flows through it: its output the upstream type (else what it
+    // feeds), its input what it feeds (its current input link is the one being replaced).
+    const outType = origin.type === "Reroute" ? this.rerouteType(origin) : out.type;
+    const inType = target.type === "Reroute" ? this.rerouteType(target, { up: false }) : inp.type;
+    return Graph.typesMatch(outType, inType);
+  }
+
+  // The concrete type a Reroute passes on ("*" while nothing typed is wired to it), through chains.
+  rerouteType(node, { up = true, down = true } = {}, seen = new Set()) {
+    if (seen.has(node.id)) return "*";
+    seen.add(node.id);
+    const concrete = t => t && t !== "*";
+    if (up) {
+      const l = this.links.get(node.inputs[0]?.link);
+      const o = l && this.getNode(l.origin_id);
+      const t = o && (o.type === "Reroute" ? this.rerouteType(o, { down: false }, seen) : o.outputs[l.origin_slot]?.type);
+      if (concrete(t)) return t;
+    }
+    if (down) {
+      for (const id of node.outputs[0]?.links ?? []) {
+        const d = this.links.get(id), t = d && this.getNode(d.target_id);
+        if (!t) continue;
+        const ty = t.type === "Reroute" ? this.rerouteType(t, { up: false }, seen) : t.inputs[d.target_slot]?.type;
+        if (concrete(ty)) return ty;
+      }
+    }
+    return "*";
   }
 
   connect(originId, oslot, targetId, tslot, linkId = null) {
@@ -183,7 +210,8 @@ export class Graph extends Bus {
     const id = linkId ?? ++this.lastLinkId;
     this.lastLinkId = Math.max(this.lastLinkId, id);
     const nextLast = this.lastLinkId;
-    const type = origin.outputs[oslot].type === "*" ? inp.type : origin.outputs[oslot].type;
+    const outType = origin.type === "Reroute" ? this.rerouteType(origin) : origin.outputs[oslot].type;
+    const type = outType === "*" ? inp.type : outType;
     const link = { id, origin_id: origin.id, origin_slot: oslot, target_id: target.id, target_slot: tslot, type };
     const add = () => {
       this.links.set(id, link);

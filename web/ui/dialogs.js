@@ -10,18 +10,42 @@ export class Dialogs {
     box.className = "lf-modal " + className;
     const h = document.createElement("h2"); h.textContent = title;
     const foot = document.createElement("div"); foot.className = "lf-modal-foot";
-    const close = () => back.remove();
+    let onClose = null;
+    const close = () => { if (!back.isConnected) return; back.remove(); onClose?.(); };
     for (const b of buttons) {
       const btn = document.createElement("button"); btn.textContent = b.label;
-      btn.onclick = () => { b.action?.(); close(); };
+      if (b.primary) btn.className = "primary";
+      btn.onclick = () => { if (b.action?.() === false) return; close(); };
       foot.appendChild(btn);
     }
     box.append(h, bodyEl, foot);
     back.appendChild(box);
     back.addEventListener("pointerdown", e => { if (e.target === back) close(); });
-    back.addEventListener("keydown", e => { if (e.key === "Escape") close(); e.stopPropagation(); });
+    back.addEventListener("keydown", e => { if (e.key === "Escape") { e.preventDefault(); close(); } e.stopPropagation(); });
+    back.close = close;
     this.root.appendChild(back);
-    return { el: box, close };
+    return { el: box, close, set onClose(fn) { onClose = fn; } };
+  }
+
+  // The topmost open modal, closed by Escape wherever the focus is.
+  closeTopmost() {
+    const all = this.root.querySelectorAll(".lf-modal-back");
+    const top = all[all.length - 1];
+    if (top) { top.close(); return true; }
+    return false;
+  }
+
+  // Ask for one line of text; resolves to it, or null when cancelled.
+  prompt(title, value = "") {
+    return new Promise(resolve => {
+      const input = document.createElement("input");
+      input.className = "lf-prompt-input"; input.value = value;
+      let answer = null;
+      const m = this.modal(title, input, { buttons: [{ label: "Cancel" }, { label: "OK", primary: true, action: () => { answer = input.value.trim() || null; } }] });
+      m.onClose = () => resolve(answer);
+      input.addEventListener("keydown", e => { if (e.key === "Enter") { answer = input.value.trim() || null; m.close(); } });
+      setTimeout(() => { input.focus(); input.select(); });
+    });
   }
 
   text(title, message, { className = "" } = {}) {
@@ -49,13 +73,37 @@ export class Dialogs {
     return this.modal("Missing node types", body, { className: "lf-missing" });
   }
 
+  // The lightbox: one image at a time, scaled to the window (small images scaled up, pixelated so
+  // their pixels stay visible), ←/→ or the buttons step through the outputs, a strip to jump.
   gallery(urls, start = 0) {
     const body = document.createElement("div"); body.className = "lf-gallery";
-    const big = document.createElement("img"); big.src = urls[start];
+    const big = document.createElement("img"); big.className = "lf-gallery-main";
+    const counter = document.createElement("div"); counter.className = "lf-gallery-counter";
+    const prev = Object.assign(document.createElement("button"), { className: "lf-gallery-prev", textContent: "‹", title: "Previous (←)" });
+    const next = Object.assign(document.createElement("button"), { className: "lf-gallery-next", textContent: "›", title: "Next (→)" });
     const strip = document.createElement("div"); strip.className = "strip";
-    urls.forEach(u => { const t = document.createElement("img"); t.src = u; t.onclick = () => { big.src = u; }; strip.appendChild(t); });
-    body.append(big, strip);
-    return this.modal("Images", body, { className: "lf-gallery-modal" });
+    let at = start;
+    const show = i => {
+      at = (i + urls.length) % urls.length;
+      big.src = urls[at];
+      counter.textContent = `${at + 1} / ${urls.length}`;
+      [...strip.children].forEach((t, j) => t.classList.toggle("current", j === at));
+    };
+    big.onload = () => big.classList.toggle("pixelated", big.naturalWidth < 256 && big.naturalHeight < 256);
+    urls.forEach((u, i) => { const t = document.createElement("img"); t.src = u; t.onclick = () => show(i); strip.appendChild(t); });
+    prev.onclick = () => show(at - 1); next.onclick = () => show(at + 1);
+    const stage = document.createElement("div"); stage.className = "lf-gallery-stage";
+    stage.append(prev, big, next);
+    body.append(stage, counter, strip);
+    body.tabIndex = -1;
+    const m = this.modal("Images", body, { className: "lf-gallery-modal" });
+    body.closest(".lf-modal-back").addEventListener("keydown", e => {
+      if (e.key === "ArrowLeft") show(at - 1);
+      else if (e.key === "ArrowRight") show(at + 1);
+    });
+    show(start);
+    setTimeout(() => body.focus());
+    return m;
   }
 
   // Edit a value in place; Enter (or blur) commits, Escape cancels. Multiline: Ctrl+Enter commits.

@@ -7,7 +7,7 @@ export class Menu {
   close() { for (const m of this.open) m.remove(); this.open = []; }
 
   // items: [{label, action?, submenu?: items | () => items, disabled?, separator?}]
-  show(items, x, y, { level = 0 } = {}) {
+  show(items, x, y, { level = 0, from = null } = {}) {
     if (level === 0) this.close();
     this.open.splice(level).forEach(m => m.remove());
     const el = document.createElement("div");
@@ -20,12 +20,12 @@ export class Menu {
       row.dataset.label = it.label;
       row.addEventListener("pointerenter", () => {
         this.open.splice(level + 1).forEach(m => m.remove());
-        if (it.submenu) { const r = row.getBoundingClientRect(); this.show(typeof it.submenu === "function" ? it.submenu() : it.submenu, r.right, r.top, { level: level + 1 }); }
+        if (it.submenu) { const r = row.getBoundingClientRect(); this.show(typeof it.submenu === "function" ? it.submenu() : it.submenu, r.right, r.top, { level: level + 1, from: r }); }
       });
       row.addEventListener("click", e => { e.stopPropagation(); if (it.disabled || it.submenu) return; this.close(); it.action?.(); });
       el.appendChild(row);
     }
-    this._place(el, x, y);
+    this._place(el, x, y, from);
     this.open.push(el);
     return el;
   }
@@ -65,9 +65,11 @@ export class Menu {
     input?.focus();
   }
 
-  _place(el, x, y) {
+  // A submenu that does not fit right of its parent row opens to its left instead of covering it.
+  _place(el, x, y, from = null) {
     this.root.appendChild(el);
     const r = el.getBoundingClientRect();
+    if (from && x + r.width > innerWidth - 4) x = Math.max(0, from.left - r.width);
     el.style.left = Math.max(0, Math.min(x, innerWidth - r.width - 4)) + "px";
     el.style.top = Math.max(0, Math.min(y, innerHeight - r.height - 4)) + "px";
   }

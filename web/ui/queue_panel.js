@@ -4,7 +4,7 @@ export class QueuePanel {
     this.app = app;
     this.el = document.createElement("aside");
     this.el.className = "lf-queue hidden";
-    root.appendChild(this.el);
+    (root.querySelector("main") ?? root).appendChild(this.el);
     app.api.on("status", () => { if (this.visible) this.refresh(); });
     app.api.on("execution_success", () => { if (this.visible) this.refresh(); });
   }
@@ -36,10 +36,32 @@ export class QueuePanel {
       const img = Object.values(h.outputs ?? {}).flatMap(o => o.images ?? [])[0];
       const workflow = h.prompt?.[3]?.extra_pnginfo?.workflow;
       const status = h.status?.status_str ?? "";
-      return row(`${id.slice(0, 8)} ${status}`, [
+      const r = row(`${id.slice(0, 8)} ${status}`, [
         ["Load", () => workflow ? this.app.loadWorkflow(workflow) : this.app.loadApiPrompt(h.prompt?.[2])],
         ["Delete", async () => { await api.deleteHistory([id]); this.refresh(); }],
       ], img ? api.viewUrl(img) : null, "history");
+      const meta = document.createElement("span"); meta.className = "meta"; meta.textContent = runSummary(h);
+      r.querySelector("span").appendChild(meta);
+      return r;
     });
   }
+}
+
+// "12.4 s · seed 42 · 20 steps · cfg 7 · euler/normal · 512×512": the run's time, from the status
+// messages' timestamps (execution_start to success/error), and the sampling parameters of its prompt.
+export function runSummary(h) {
+  const parts = [];
+  const times = Object.fromEntries((h.status?.messages ?? []).map(([kind, d]) => [kind, d?.timestamp]));
+  const end = times.execution_success ?? times.execution_error ?? times.execution_interrupted;
+  if (times.execution_start && end) parts.push(`${((end - times.execution_start) / 1000).toFixed(1)} s`);
+  const prompt = h.prompt?.[2] ?? {};
+  const sampler = Object.values(prompt).find(n => /^KSampler/.test(n?.class_type ?? ""))?.inputs ?? {};
+  const seed = sampler.seed ?? sampler.noise_seed;
+  if (typeof seed === "number") parts.push(`seed ${seed}`);
+  if (typeof sampler.steps === "number") parts.push(`${sampler.steps} steps`);
+  if (typeof sampler.cfg === "number") parts.push(`cfg ${sampler.cfg}`);
+  if (typeof sampler.sampler_name === "string") parts.push(`${sampler.sampler_name}/${sampler.scheduler ?? ""}`);
+  const latent = Object.values(prompt).find(n => /Empty.*Latent/.test(n?.class_type ?? ""))?.inputs ?? {};
+  if (typeof latent.width === "number" && typeof latent.height === "number") parts.push(`${latent.width}×${latent.height}`);
+  return parts.join(" · ");
 }

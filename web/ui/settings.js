@@ -8,6 +8,10 @@ export const SETTINGS = {
   gridSize: { label: "Grid size", type: "number", default: 20 },
   seedControlTiming: { label: "Seed control applies", type: "choice", choices: ["after", "before"], default: "after" },
   confirmClear: { label: "Confirm before clearing the graph", type: "toggle", default: true },
+  theme: { label: "Theme", type: "choice", choices: ["auto", "dark", "light"], default: "auto" },
+  minimap: { label: "Show the minimap", type: "toggle", default: true },
+  lodText: { label: "Readable titles when zoomed out", type: "toggle", default: true },
+  keybindings: { label: "Keybindings", type: "keybindings", default: {} },
 };
 
 export class Settings extends Bus {
@@ -24,10 +28,18 @@ export class Settings extends Bus {
   }
 }
 
-export function settingsPanel(dialogs, settings) {
+export function settingsPanel(dialogs, settings, { editKeybindings = null } = {}) {
   const body = document.createElement("div");
   body.className = "lf-settings";
   for (const [id, s] of Object.entries(SETTINGS)) {
+    if (s.type === "keybindings") {
+      if (!editKeybindings) continue;
+      const row = document.createElement("div"); row.className = "lf-setting";
+      const name = document.createElement("span"); name.textContent = s.label;
+      const b = document.createElement("button"); b.textContent = "Edit…"; b.dataset.setting = id; b.onclick = editKeybindings;
+      row.append(name, b); body.appendChild(row);
+      continue;
+    }
     const row = document.createElement("label");
     row.className = "lf-setting";
     const name = document.createElement("span"); name.textContent = s.label;

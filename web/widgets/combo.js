@@ -4,7 +4,11 @@ import { drawRow, rowZone } from "./draw.js";
 function values(w) { return w.options.values ?? []; }
 
 export const comboWidget = {
-  draw(ctx, node, w, r) { drawRow(ctx, r, w.label ?? w.name, w.value, { arrows: true }); },
+  // a value the server does not offer (a model file that is not installed) is drawn as missing
+  draw(ctx, node, w, r) {
+    const vs = values(w), missing = vs.length > 0 && w.value != null && w.value !== "" && !vs.includes(w.value);
+    drawRow(ctx, r, w.label ?? w.name, missing ? `⚠ ${w.value}` : w.value, { arrows: true, missing });
+  },
   click(app, node, w, r, wx) {
     const vs = values(w);
     const zone = rowZone(r, wx);
