@@ -88,3 +88,15 @@ def test_nan_codes_keep_torchs_conversion():
     layer = fp8_layer(in_features=2, out_features=1)
     layer.weight = torch.nn.Parameter(w.reshape(1, 2), requires_grad=False)
     assert not layer.nan_free and torch.isnan(layer.cast_weight(torch.float32, CPU)[0, 0])
+
+
+def test_flush_to_zero_mode_keeps_the_upcast_exact():
+    from core.models.cast_layers import upcast
+
+    codes = torch.arange(1, 8, dtype=torch.uint8).view(torch.float8_e4m3fn)  # e4m3's subnormals
+    torch.set_flush_denormal(True)
+    try:
+        got = upcast(codes, torch.bfloat16, nan_free=True)
+    finally:
+        torch.set_flush_denormal(False)
+    assert torch.equal(got, codes.to(torch.bfloat16)) and bool((got != 0).all())

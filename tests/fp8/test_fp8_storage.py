@@ -7,7 +7,7 @@ import torch
 
 from core.models.cast_layers import FP8_DTYPES, cast_layers
 from core.models.fp8 import quantize, storage_for
-from fp8_toys import inputs, layer_weight_keys, relative_error, tiny_config, tiny_flux, write
+from fp8_toys import inputs, layer_weight_keys, relative_error, tiny_flux, write
 
 
 def load(path, weight_dtype="default"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.models.tiny import TINY_VAE16, tiny_vae16_state_dict, write_tiny_vae16
+from core.models.tiny import tiny_vae16_state_dict, write_tiny_vae16
 from core.models.vae import VAEConfig
 from core.models.weights import save_safetensors
 from vae16_toys import diffusers_twin

@@ -1,8 +1,6 @@
 """Helpers for the 16-channel VAE tests: diffusers' AutoencoderKL twin of one of our VAE files."""
 from __future__ import annotations
 
-import torch
-
 
 def diffusers_config(cfg) -> dict:
     """diffusers AutoencoderKL keyword arguments equal to our VAEConfig (the 16-channel flavour)."""
