@@ -11,8 +11,11 @@ from core.execution.spec import MAX_RESOLUTION, Combo, Float, In, Int, Node, Out
 
 log = logging.getLogger(__name__)
 
-CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio")
-DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux")
+# ComfyUI's `type` lists (nodes.py of 2025-10-12), and "flux2", which FLUX.2's official templates use.
+# Which ones load is core.models.text_encoder.CLIP_TYPES; the others fail naming the node, input and value.
+CLIP_LOADER_TYPES = ("stable_diffusion", "stable_cascade", "sd3", "stable_audio", "mochi", "ltxv", "pixart", "cosmos",
+                     "lumina2", "wan", "hidream", "chroma", "ace", "omnigen2", "qwen_image", "hunyuan_image", "flux2")
+DUAL_CLIP_TYPES = ("sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_image")
 DEVICES = ("default", "cpu")
 
 
@@ -111,10 +114,30 @@ def _device_choice(device: str):
     return torch.device("cpu") if device == "cpu" else None
 
 
+def _load_clip(node: str, inputs: dict, clip_type: str, device: str, choices=("sd3",)):
+    """CLIP from the files named by ``inputs`` (input name -> file name) for ``clip_type``; errors name the node."""
+    from core.models.text_encoder import CLIP_TYPES, clip_from_files
+
+    if clip_type not in CLIP_TYPES or clip_type not in choices:
+        supported = ", ".join(t for t in choices if t in CLIP_TYPES)
+        raise ValueError(f"{node}, input 'type': {clip_type!r} text encoders are not supported "
+                         f"(supported: {supported})")
+    files = [_text_encoder_path(node, name, value) for name, value in inputs.items()]
+    try:
+        clip = clip_from_files(files, clip_type)
+    except (ValueError, KeyError) as e:
+        names = " + ".join(inputs.values())
+        raise ValueError(f"{node}, input 'type' {clip_type!r} with {names}: {e}") from e
+    clip.device = _device_choice(device)
+    return clip
+
+
 class CLIPLoader(Node):
     CATEGORY = "advanced/loaders"
     COMFY_FUNCTION = "load_clip"
     DISPLAY_NAME = "Load CLIP"
+    DESCRIPTION = ("[Recipes]\n\nstable_diffusion: clip-l (SD1) or OpenCLIP-H (SD2)\n"
+                   "sd3: t5 xxl / clip-g / clip-l")
     INPUTS = (
         Combo(name="clip_name", choices=_text_encoder_files),
         Combo(name="type", choices=CLIP_LOADER_TYPES),
@@ -123,24 +146,15 @@ class CLIPLoader(Node):
     OUTPUTS = (Output("CLIP"),)
 
     def execute(self, clip_name, type="stable_diffusion", device="default"):
-        from core.models.text_encoder import clip_from_files
-
-        if type != "stable_diffusion":
-            raise ValueError(f"CLIPLoader, input 'type': {type!r} text encoders are not supported "
-                             "(supported: stable_diffusion = SD1 CLIP-L or SD2 OpenCLIP-H)")
-        path = _text_encoder_path("CLIPLoader", "clip_name", clip_name)
-        try:
-            clip = clip_from_files([path], "stable_diffusion")
-        except (ValueError, KeyError) as e:
-            raise ValueError(f"CLIPLoader, input 'clip_name': {clip_name}: {e}") from e
-        clip.device = _device_choice(device)
-        return (clip,)
+        return (_load_clip("CLIPLoader", {"clip_name": clip_name}, type, device, CLIP_LOADER_TYPES),)
 
 
 class DualCLIPLoader(Node):
     CATEGORY = "advanced/loaders"
     COMFY_FUNCTION = "load_clip"
     DISPLAY_NAME = "DualCLIPLoader"
+    DESCRIPTION = ("[Recipes]\n\nsdxl: clip-l, clip-g\nsd3: clip-l, clip-g / clip-l, t5 / clip-g, t5\n"
+                   "flux: clip-l, t5")
     INPUTS = (
         Combo(name="clip_name1", choices=_text_encoder_files),
         Combo(name="clip_name2", choices=_text_encoder_files),
@@ -150,18 +164,27 @@ class DualCLIPLoader(Node):
     OUTPUTS = (Output("CLIP"),)
 
     def execute(self, clip_name1, clip_name2, type="sdxl", device="default"):
-        from core.models.text_encoder import clip_from_files
-
-        if type != "sdxl":
-            raise ValueError(f"DualCLIPLoader, input 'type': {type!r} is not supported (supported: sdxl = CLIP-L + CLIP-G)")
-        files = [_text_encoder_path("DualCLIPLoader", "clip_name1", clip_name1),
-                 _text_encoder_path("DualCLIPLoader", "clip_name2", clip_name2)]
-        try:
-            clip = clip_from_files(files, "sdxl")
-        except (ValueError, KeyError) as e:
-            raise ValueError(f"DualCLIPLoader: {clip_name1} + {clip_name2}: {e}") from e
-        clip.device = _device_choice(device)
+        names = {"clip_name1": clip_name1, "clip_name2": clip_name2}
+        clip = _load_clip("DualCLIPLoader", names, type, device, DUAL_CLIP_TYPES)
         return (clip,)
+
+
+class TripleCLIPLoader(Node):
+    CATEGORY = "advanced/loaders"
+    COMFY_FUNCTION = "execute"
+    COMFY_V3 = True
+    DISPLAY_NAME = "TripleCLIPLoader"
+    DESCRIPTION = "[Recipes]\n\nsd3: clip-l, clip-g, t5"
+    INPUTS = (
+        Combo(name="clip_name1", choices=_text_encoder_files),
+        Combo(name="clip_name2", choices=_text_encoder_files),
+        Combo(name="clip_name3", choices=_text_encoder_files),
+    )
+    OUTPUTS = (Output("CLIP"),)
+
+    def execute(self, clip_name1, clip_name2, clip_name3):
+        names = {"clip_name1": clip_name1, "clip_name2": clip_name2, "clip_name3": clip_name3}
+        return (_load_clip("TripleCLIPLoader", names, "sd3", "default"),)
 
 
 def _text_encoder_path(node: str, input_name: str, name: str):
@@ -171,4 +194,5 @@ def _text_encoder_path(node: str, input_name: str, name: str):
         raise FileNotFoundError(f"{node}, input '{input_name}': {e}") from e
 
 
-NODES = [CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner, CLIPSetLastLayer, CLIPLoader, DualCLIPLoader]
+NODES = [CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner, CLIPSetLastLayer, CLIPLoader, DualCLIPLoader,
+         TripleCLIPLoader]

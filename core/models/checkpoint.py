@@ -70,6 +70,11 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str, storage
 
     if cfg.family == "sd3":
         return _load_sd3(sd, cfg, prefix, dtype, where, name, storage)
+    if cfg.family == "z_image":
+        if storage is not None and storage.active:
+            # zimage.py's timestep embedder casts to its first Linear's weight dtype, which would be 8-bit
+            log.warning("%s: fp8 weight storage is not available for Z-Image yet; loading in %s", where, dtype)
+        return _load_zimage(sd, cfg, prefix, dtype, where, name)
     net = _build(lambda: Flux(cfg.unet), sd, prefix, dtype, f"{where} (FLUX)", storage)
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
@@ -92,6 +97,38 @@ def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str, storage=None) 
     model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
     model.model_sampling = default_for_family(cfg.family)
     return model
+
+
+def _load_zimage(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+    """Z-Image: flow model, ComfyUI's ZImage defaults (shift 3, multiplier 1), FLUX latent format (16 ch)."""
+    from core.models.zimage import ZImage
+    from core.sampling.model_sampling import default_for_family
+
+    if dtype == torch.float16 and not (devices.settings.fp16_unet or devices.settings.force_fp16):
+        # released in bfloat16, and ComfyUI's ZImage lists only bf16 and fp32 as inference dtypes
+        bf16 = devices.get_torch_device().type == "cuda" and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if bf16 else torch.float32
+    c = cfg.unet
+    net = build_module(lambda: ZImage(c), _zimage_tensors(sd, prefix, dtype), prefix, dtype,
+                       devices.offload_device(), f"{where} (Z-Image)")
+    log.info("%s: Z-Image transformer (%d layers, width %d), %s", where, c.n_layers, c.dim, dtype)
+    model = ModelHandle(net, cfg, for_family(cfg.family), name=name)
+    model.model_sampling = default_for_family(cfg.family)
+    return model
+
+
+def _zimage_tensors(sd, prefix: str, dtype) -> dict:
+    """A Z-Image file's tensors as the network takes them: a top-level ``norm_final.weight`` some files
+    carry is never read (diffusers' converter drops it too); fp8 files (plain or ComfyUI's scaled fp8) are
+    dequantized to ``dtype`` on load, as the network has no fp8 compute path."""
+    key = f"{prefix}norm_final.weight"
+    if key in sd:
+        sd = {k: v for k, v in sd.items() if k != key}
+    if any(v.dtype in (torch.float8_e4m3fn, torch.float8_e5m2) for v in sd.values()):
+        from core.models.qwen3_text import dequantize
+
+        sd = dequantize(sd, dtype)
+    return sd
 
 
 class MissingClip:

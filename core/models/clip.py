@@ -83,12 +83,13 @@ class ClipTextEncoder(nn.Module):
         return self.transformer.embeddings.token_embedding(ids)
 
     def forward(self, embeds: torch.Tensor, *, layer: int = -1, final_norm: bool = True,
-                pooled_index: torch.Tensor | None = None):
+                pooled_index: torch.Tensor | None = None, project: bool = True):
         """Encode token embeddings ``[B, T, C]``.
 
         ``layer``: negative index of the block whose output is returned (-1 last, -2 penultimate = clip
         skip 2); ``final_norm``: apply the final LayerNorm to that output. ``pooled_index`` ``[B]``: the
-        end-of-text positions; then the pooled vector (final layer, final norm, projection) is returned too.
+        end-of-text positions; then the pooled vector (final layer, final norm, projection unless
+        ``project`` is false: FLUX and SD3 take CLIP-L's pooled vector unprojected) is returned too.
         """
         n_layers = len(self.layers)
         if not -n_layers <= layer <= -1:
@@ -109,7 +110,7 @@ class ClipTextEncoder(nn.Module):
         # The pooled vector always comes from the last block after the final norm, whatever the skip.
         last = hidden if (stop == n_layers and final_norm) else norm(x)
         pooled = last[torch.arange(last.shape[0], device=last.device), pooled_index.to(last.device)]
-        if self.text_projection is not None:
+        if project and self.text_projection is not None:
             pooled = self.text_projection(pooled)
         return hidden, pooled
 

@@ -28,6 +28,7 @@ V_PRED_STD_THRESHOLD = 0.09
 
 
 FLUX_PREFIXES = ("model.diffusion_model.", "")
+ZIMAGE_PREFIXES = ("model.diffusion_model.", "")
 
 
 class DetectionError(ValueError):
@@ -38,7 +39,7 @@ class DetectionError(ValueError):
 class ModelConfig:
     """What MODEL.config carries (docs/contracts.md)."""
 
-    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell"
+    family: str  # "sd1" | "sd2" | "sdxl" | "sdxl_refiner" | "sd3" | "flux" | "flux_schnell" | "z_image"
     prediction: str  # "eps" | "v" | "flow"
     unet: UNetConfig  # for DiT families their network config (FluxConfig)
     in_channels: int = 4
@@ -235,6 +236,15 @@ def mmdit_prefix(sd) -> str | None:
     return None
 
 
+def zimage_prefix(sd) -> str | None:
+    """Z-Image's key signature: caption embedder + per-layer adaLN without an activation in front
+    (Lumina Image 2.0, the same lineage, has ``adaLN_modulation.1``: SiLU then Linear)."""
+    for prefix in ZIMAGE_PREFIXES:
+        if f"{prefix}cap_embedder.1.weight" in sd and f"{prefix}x_embedder.weight" in sd:
+            return prefix
+    return None
+
+
 def detect_mmdit_config(sd, prefix: str, name: str = "state dict"):
     """SD3 / SD3.5 MM-DiT hyperparameters from shapes, read as Stability AI's reference loader reads them
     (sd3.5 repo, sd3_impls.py): width from ``x_embedder.proj``, depth from the joint block numbers, the
@@ -284,6 +294,43 @@ def _detect_sd3(sd, prefix: str, name: str) -> ModelConfig:
     return ModelConfig(family="sd3", prediction="flow", unet=cfg, in_channels=cfg.in_channels,
                        text_encoders=encoders,
                        extra={"unet_prefix": prefix, "mmdit": cfg, "variant": mmdit_variant(cfg)})
+def detect_zimage_config(sd, prefix: str, name: str = "state dict"):
+    """Z-Image hyperparameters from shapes: width from the patch embedder, heads from the QK-norm width,
+    depths from the block numbers, caption width from the caption embedder. The released files are
+    16-channel (FLUX VAE) latents in 2x2 patches; rotary axes split the head as 1/4, 3/8, 3/8."""
+    from core.models.zimage import ZImageConfig
+
+    if f"{prefix}layers.0.adaLN_modulation.0.weight" not in sd:
+        raise DetectionError(f"{name}: a Lumina-family DiT that is not Z-Image (no 'layers.0.adaLN_modulation.0.weight'; "
+                             "Lumina Image 2.0 / NetaYume files are not supported)")
+    dim, patch_features = _shape(sd[f"{prefix}x_embedder.weight"])
+    head_dim = _shape(sd[f"{prefix}layers.0.attention.q_norm.weight"])[0]
+    qkv_rows = _shape(sd[f"{prefix}layers.0.attention.qkv.weight"])[0]
+    if dim % head_dim or head_dim % 16 or qkv_rows != 3 * dim:
+        raise DetectionError(f"{name}: Z-Image layout with width {dim}, head size {head_dim} and {qkv_rows} "
+                             "fused q/k/v rows is not one we can build (expected 3 x width rows and a head size "
+                             "that is a multiple of 16)")
+    in_channels = 16
+    patch = int(round((patch_features / in_channels) ** 0.5))
+    if patch * patch * in_channels != patch_features:
+        raise DetectionError(f"{name}: Z-Image patch embedder takes {patch_features} features, not 16 channels "
+                             "in square patches")
+    return ZImageConfig(
+        in_channels=in_channels, dim=dim, patch_size=patch,
+        n_layers=len(_count(sd, re.escape(prefix) + r"layers\.(\d+)\.")),
+        n_refiner_layers=len(_count(sd, re.escape(prefix) + r"noise_refiner\.(\d+)\.")),
+        n_heads=dim // head_dim,
+        cap_feat_dim=_shape(sd[f"{prefix}cap_embedder.1.weight"])[1],
+        ffn_hidden=_shape(sd[f"{prefix}layers.0.feed_forward.w1.weight"])[0],
+        t_hidden=_shape(sd[f"{prefix}t_embedder.mlp.0.weight"])[0],
+        axes_dims=(head_dim // 4, head_dim * 3 // 8, head_dim * 3 // 8),
+    )
+
+
+def _detect_zimage(sd, prefix: str, name: str) -> ModelConfig:
+    cfg = detect_zimage_config(sd, prefix, name)
+    return ModelConfig(family="z_image", prediction="flow", unet=cfg, in_channels=cfg.in_channels,
+                       extra={"unet_prefix": prefix, "zimage": cfg})
 
 
 def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str = "state dict") -> ModelConfig:
@@ -291,13 +338,16 @@ def detect(sd, metadata: dict | None = None, path: Path | None = None, name: str
     prefix = unet_prefix(sd)
     if prefix is None and mmdit_prefix(sd) is not None:
         return _detect_sd3(sd, mmdit_prefix(sd), name)
+    if prefix is None and zimage_prefix(sd) is not None:
+        return _detect_zimage(sd, zimage_prefix(sd), name)
     if prefix is None and flux_prefix(sd) is not None:
         return _detect_flux(sd, flux_prefix(sd), name)
     if prefix is None:
         sample = ", ".join(list(sd)[:5])
-        raise DetectionError(f"{name}: no Stable Diffusion U-Net or FLUX transformer found (no "
-                             "'model.diffusion_model.input_blocks.0.0.weight', 'input_blocks.0.0.weight' or "
-                             f"'double_blocks.0.img_attn.qkv.weight'; {len(sd)} tensors, first keys: {sample})")
+        raise DetectionError(f"{name}: no Stable Diffusion U-Net, FLUX or Z-Image transformer found (no "
+                             "'model.diffusion_model.input_blocks.0.0.weight', 'input_blocks.0.0.weight', "
+                             f"'double_blocks.0.img_attn.qkv.weight' or 'cap_embedder.1.weight'; {len(sd)} tensors, "
+                             f"first keys: {sample})")
     unet = detect_unet_config(sd, prefix)
     ctx, adm, linear = unet.context_dim, unet.adm_in_channels, unet.use_linear_in_transformer
     # Structural rules, so tiny test models and fine-tunes of odd sizes classify like the releases:

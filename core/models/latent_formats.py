@@ -89,7 +89,7 @@ FLUX = LatentFormat(
 )
 
 FOR_FAMILY = {"sd1": SD15, "sd2": SD15, "sdxl": SDXL, "sdxl_refiner": SDXL, "sd3": SD3,
-              "flux": FLUX, "flux_schnell": FLUX}
+              "flux": FLUX, "flux_schnell": FLUX, "z_image": FLUX}
 
 
 def for_family(family: str) -> LatentFormat:

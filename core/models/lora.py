@@ -10,7 +10,8 @@ Names in the wild, all accepted:
   ``diffusion_model.<LDM path>`` / full checkpoint keys.
 - text encoders: ``lora_te_`` (SD1/SD2), ``lora_te1_``/``lora_te2_`` (SDXL), PEFT ``text_encoder.`` /
   ``text_encoder_2.``, each followed by the transformers CLIP path. OpenCLIP towers (SD2, SDXL's bigG)
-  fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it.
+  fuse q/k/v in ``in_proj_weight``; their q/k/v LoRAs become row-slice patches of it. FLUX.1 / SD3.5
+  text encoders (``text_encoders.*``): core/models/lora_dit_text.py.
 
 Merging the patches into the weights (in place, exact restore) is core.models.patcher.MergedPatches.
 """
@@ -23,6 +24,7 @@ import re
 
 import torch
 
+from core.models.lora_dit_text import dit_text_names
 from core.models.lora_formats import FullPatch, LoraPatch, SlicePatch, parse_adapters
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ def key_map(checkpoint_keys) -> dict:
                 for hf_path, target in _clip_targets(k, k[len(prefix):]):
                     for name in _clip_names(hf_path, tower, len(towers)):
                         out[name] = target
+    out.update(dit_text_names(keys))  # FLUX / SD3.5 text encoders (text_encoders.*)
     return out
 
 
@@ -221,10 +224,9 @@ def _clip_slice_rows(clip) -> dict:
     """Rows of each fused OpenCLIP ``in_proj_weight`` (3 × width), from the encoders' configs, no weights read."""
     shapes = {}
     for enc in getattr(clip, "encoders", ()):
-        width = enc.model.config.hidden_size
         for key in enc.checkpoint_keys():
             if key.endswith("attn.in_proj_weight"):
-                shapes[key] = (3 * width, width)
+                shapes[key] = (3 * enc.width, enc.width)
     return shapes
 
 
@@ -274,15 +276,13 @@ def patch_fits(patch, shape) -> bool:
 
 def _weight_shapes(model, clip) -> dict:
     """Checkpoint key -> shape of every weight of the handles (no weights copied)."""
-    from core.models.clip import to_checkpoint
     from core.models.handles import UNET_PREFIX
 
     shapes = {}
     if model is not None:
         shapes.update((UNET_PREFIX + k, tuple(p.shape)) for k, p in model.unet.named_parameters())
     for enc in getattr(clip, "encoders", ()) if clip is not None else ():
-        meta = {k: torch.empty(v.shape, device="meta") for k, v in enc.model.state_dict().items()}
-        shapes.update((enc.prefix + k, tuple(v.shape)) for k, v in to_checkpoint(meta, enc.model.config.layout).items())
+        shapes.update(enc.checkpoint_shapes())
     return shapes
 
 

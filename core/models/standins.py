@@ -76,6 +76,12 @@ def _clip_vision(path: Path, prompt: dict) -> None:
     write_tiny_clip_vision(path)
 
 
+def _text_encoder(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_text_encoder
+
+    write_tiny_text_encoder(path)  # clip_l / clip_g / t5xxl (fp16, or scaled fp8 when the name says fp8)
+
+
 def _sd3_variant(name: str) -> str:
     low = name.lower()
     if "sd3.5" in low or "sd35" in low or "3.5" in low:
@@ -84,21 +90,42 @@ def _sd3_variant(name: str) -> str:
 
 
 def _sd3(path: Path, prompt: dict) -> None:
-    from core.models.tiny import write_tiny_sd3
+    from core.models.tiny import write_tiny_sd3_for_templates
 
-    write_tiny_sd3(path, _sd3_variant(path.name), unet_only=path.parent.name == "diffusion_models")
+    write_tiny_sd3_for_templates(path, _sd3_variant(path.name), unet_only=path.parent.name == "diffusion_models")
 
 
 def _sd3_controlnet(path: Path, prompt: dict) -> None:
-    from core.models.tiny import write_tiny_sd3_controlnet
+    from dataclasses import replace
+
+    from core.models.tiny import (TINY_SD3_POOLED, TINY_T5_WIDTH, save_safetensors, tiny_mmdit_config,
+                                  tiny_sd3_controlnet_state_dict)
 
     low = path.name.lower()
-    write_tiny_sd3_controlnet(path, next((k for k in ("blur", "canny", "depth") if k in low), "canny"))
+    kind = next((k for k in ("blur", "canny", "depth") if k in low), "canny")
+    cfg = replace(tiny_mmdit_config("sd35_large"), context_in_dim=TINY_T5_WIDTH, pooled_dim=TINY_SD3_POOLED)
+    save_safetensors(tiny_sd3_controlnet_state_dict(cfg, kind=kind), path)
 
 
 # DiT file names: a name matching one of these is never mistaken for an SD checkpoint
 DIT_TAGS = ("sd3", "flux", "hidream", "qwen", "lumina", "z_image", "chroma", "hunyuan", "wan", "ltx", "t5xxl",
             "clip_l", "clip_g", "mistral")
+
+def _zimage(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_zimage
+
+    write_tiny_zimage(path)
+
+
+def _qwen3(path: Path, prompt: dict) -> None:
+    """Qwen3 of the tiny width 32 (the tiny Z-Image's caption width); deep enough for FLUX.2 [klein]'s
+    layer 27 when a CLIPLoader of type flux2 loads this file."""
+    from core.models.tiny import write_tiny_qwen3
+
+    klein = any(n.get("class_type") == "CLIPLoader" and n.get("inputs", {}).get("clip_name") == path.name
+                and n.get("inputs", {}).get("type") == "flux2" for n in prompt.values())
+    write_tiny_qwen3(path, layers=28 if klein else 2)
+
 
 RULES: list[Rule] = [
     Rule("clip_vision", r".*", _clip_vision, "tiny CLIP vision model"),
@@ -106,6 +133,10 @@ RULES: list[Rule] = [
     Rule("checkpoints", r"sd3", _sd3, "tiny SD3/SD3.5 checkpoint (MM-DiT + 16-channel VAE, no text encoders)"),
     Rule("diffusion_models", r"sd3", _sd3, "tiny SD3/SD3.5 MM-DiT"),
     Rule("controlnet", r"sd3", _sd3_controlnet, "tiny SD3.5 Large ControlNet"),
+    Rule("diffusion_models", r"z[_-]?image", _zimage, "tiny Z-Image transformer"),
+    Rule("text_encoders", r"qwen[_-]?3", _qwen3, "tiny Qwen3 text encoder"),
+    Rule("text_encoders", r"^(clip_l|clip_g|t5xxl)[^/]*\.safetensors$", _text_encoder,
+         "tiny CLIP-L / OpenCLIP bigG / T5-XXL (FLUX.1, SD3.5)"),
 ]
 
 

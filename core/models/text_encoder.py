@@ -36,6 +36,7 @@ class EncoderRole:
     final_norm: bool
     activation: str  # used when the weights come in transformers' layout (OpenCLIP layout implies gelu)
     embedding_key: str  # key in per-encoder embedding files
+    projected_pooled: bool = True  # FLUX and SD3 take CLIP-L's pooled vector before text_projection
 
     @property
     def empty_chunk(self) -> list:
@@ -95,6 +96,11 @@ class Encoder:
         shapes = {k: torch.empty(v.shape, device="meta") for k, v in self.model.state_dict().items()}
         return [self.prefix + k for k in to_checkpoint(shapes, self.model.config.layout)]
 
+    def checkpoint_shapes(self) -> dict:
+        """Checkpoint key (with prefix) -> shape of every weight, read on meta copies."""
+        shapes = {k: torch.empty(v.shape, device="meta") for k, v in self.model.state_dict().items()}
+        return {self.prefix + k: tuple(v.shape) for k, v in to_checkpoint(shapes, self.model.config.layout).items()}
+
     def get_weight(self, key: str) -> torch.Tensor:
         """A weight by its checkpoint name without prefix (a fused OpenCLIP in_proj is rebuilt as a copy)."""
         layout = self.model.config.layout
@@ -148,17 +154,10 @@ class ClipHandle(ClipMethods):
         ``return_word_ids`` (ComfyUI's flag, used by prompt-weighting plugins): ``(token, weight, word id)``
         triples, word ids counting words from 1 and 0 for start, end and padding tokens."""
         dirs = self._embedding_dirs()
-        encode_word = self.tokenizer.encode
         tokens = {}
         for enc in self.encoders:
             find = enc.embedding_lookup(dirs) if dirs else None
-            words = prompt_syntax.tokenize_prompt(text, encode_word, find)
-            if return_word_ids:
-                words = [[(*item, i + 1) for item in word] for i, word in enumerate(words)]
-            chunks = prompt_syntax.pack_chunks(words, start=START_OF_TEXT, end=END_OF_TEXT, pad=enc.role.pad_token)
-            if return_word_ids:
-                chunks = [[item if len(item) == 3 else (*item, 0) for item in chunk] for chunk in chunks]
-            tokens[enc.role.name] = chunks
+            tokens[enc.role.name] = clip_chunks(text, enc.role, self.tokenizer.encode, find, return_word_ids)
         return tokens
 
     def encode_from_tokens(self, tokens: dict, return_pooled=False, return_dict: bool = False):
@@ -232,7 +231,7 @@ class ClipHandle(ClipMethods):
         model = enc.model
         chunks = list(chunks) or [enc.role.empty_chunk]
         sections = len(chunks)
-        ids, weights, injected = _unpack(chunks)
+        ids, weights, injected = unpack_chunks(chunks)
         has_weights = any(w != 1.0 for row in weights for w in row)
         if has_weights:
             # Reference §7: weighted tokens are interpolated against the empty prompt at the same position.
@@ -247,7 +246,8 @@ class ClipHandle(ClipMethods):
             embeds[b, j] = vector.to(device=device, dtype=dtype)
         eot = (id_tensor == END_OF_TEXT).int().argmax(dim=1)
         layer = self.layer_idx if self.layer_idx is not None else enc.role.layer
-        hidden, pooled = model(embeds, layer=layer, final_norm=enc.role.final_norm, pooled_index=eot)
+        hidden, pooled = model(embeds, layer=layer, final_norm=enc.role.final_norm, pooled_index=eot,
+                               project=enc.role.projected_pooled)
         hidden, pooled = hidden.float().cpu(), pooled.float().cpu()
         z = hidden[:sections]
         if has_weights:
@@ -285,7 +285,21 @@ class ClipHandle(ClipMethods):
         raise KeyError(f"CLIP ({self.family}): patch key {key!r} belongs to no text encoder")
 
 
-def _unpack(chunks):
+def clip_chunks(text: str, role: EncoderRole, encode_word, find=None, return_word_ids: bool = False) -> list:
+    """``text`` as 77-token chunks of ``(token, weight)`` pairs for one CLIP tower (``(token, weight, word
+    id)`` triples with ``return_word_ids``: words count from 1, start/end/padding are 0)."""
+    words = prompt_syntax.tokenize_prompt(text, encode_word, find)
+    if return_word_ids:
+        words = [[(*item, i + 1) for item in word] for i, word in enumerate(words)]
+    chunks = prompt_syntax.pack_chunks(words, start=START_OF_TEXT, end=END_OF_TEXT, pad=role.pad_token)
+    if return_word_ids:
+        chunks = [[item if len(item) == 3 else (*item, 0) for item in chunk] for chunk in chunks]
+    return chunks
+
+
+def unpack_chunks(chunks):
+    """``(ids, weights, injected)`` rows of token chunks; an embedding vector in a chunk becomes id 0 plus
+    ``(row, position, vector)`` in ``injected``, to replace that token embedding."""
     ids, weights, injected = [], [], []
     for b, chunk in enumerate(chunks):
         row_ids, row_w = [], []
@@ -305,9 +319,14 @@ def _unpack(chunks):
 # --- loading ------------------------------------------------------------------------------------
 def clip_from_checkpoint(state_dict: dict, family: str, *, dtype=None, device=None,
                          embedding_dirs=None) -> ClipHandle:
-    """The CLIP of a whole single-file checkpoint (``family`` "sd1" | "sd2" | "sdxl" | "sdxl_refiner")."""
+    """The CLIP of a whole single-file checkpoint (``family`` "sd1" | "sd2" | "sdxl" | "sdxl_refiner", or a
+    DiT family whose file bundles ``text_encoders.*``: "sd3", "flux", "flux_schnell")."""
+    if family in BUNDLED_FAMILIES:
+        build = _resolve(BUNDLED_FAMILIES[family])
+        return build(state_dict, family, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
     if family not in FAMILIES:
-        raise ValueError(f"text encoder: unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+        known = ", ".join([*FAMILIES, *BUNDLED_FAMILIES])
+        raise ValueError(f"text encoder: unknown model family {family!r} (known: {known})")
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype()
     encoders = []
@@ -349,11 +368,41 @@ def _standalone(sd: dict) -> dict:
     return sd
 
 
-def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *, dtype=None, device=None,
-                    embedding_dirs=None) -> ClipHandle:
-    """CLIPLoader ("stable_diffusion": one CLIP-L or OpenCLIP-H file) and DualCLIPLoader ("sdxl": L + bigG)."""
-    from core.models.clip import OPENCLIP, detect_layout
+# CLIPLoader / DualCLIPLoader / TripleCLIPLoader ``type`` -> "module:function" that builds the CLIP from the
+# files' state dicts: ``fn(state_dicts, *, dtype, device, embedding_dirs) -> CLIP``, the file count checked by
+# ``fn``; ``dtype`` None means each tower's own default. A model family adds its type with one line here; its
+# module is imported only when the type is used.
+CLIP_TYPES = {
+    "stable_diffusion": "core.models.text_encoder:clip_stable_diffusion",
+    "sdxl": "core.models.text_encoder:clip_sdxl",
+    "sd3": "core.models.dit_text_loaders:clip_sd3",
+    "flux": "core.models.dit_text_loaders:clip_flux",
+    "lumina2": "core.models.qwen3_text:clip_lumina2",  # Qwen3-4B for Z-Image
+    "flux2": "core.models.qwen3_text:clip_flux2",  # Qwen3 for FLUX.2 [klein]
+}
+# model family -> "module:function" building the CLIP of a checkpoint whose text encoders sit under
+# ``text_encoders.*``: ``fn(state_dict, family, *, dtype, device, embedding_dirs)``
+BUNDLED_FAMILIES = {
+    "sd3": "core.models.dit_text_loaders:clip_from_bundle",
+    "flux": "core.models.dit_text_loaders:clip_from_bundle",
+    "flux_schnell": "core.models.dit_text_loaders:clip_from_bundle",
+}
 
+
+def _resolve(ref: str):
+    """The function a "module:function" reference of CLIP_TYPES / BUNDLED_FAMILIES names (imported on use,
+    so this module never imports the family modules that build on it)."""
+    import importlib
+
+    module_name, function = ref.split(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *, dtype=None, device=None,
+                    embedding_dirs=None):
+    """The CLIP of standalone text-encoder files (paths or state dicts) for a loader ``type`` (CLIP_TYPES)."""
+    if clip_type not in CLIP_TYPES:
+        raise ValueError(f"text encoder type {clip_type!r} is not supported (supported: {', '.join(CLIP_TYPES)})")
     items = paths_or_state_dicts if isinstance(paths_or_state_dicts, (list, tuple)) else [paths_or_state_dicts]
     sds = []
     for item in items:
@@ -365,27 +414,53 @@ def clip_from_files(paths_or_state_dicts, clip_type: str = "stable_diffusion", *
             sd, _meta = load_file(item)
             sds.append(_standalone(sd))
     device = torch.device(device) if device is not None else default_device()
+    return _resolve(CLIP_TYPES[clip_type])(sds, dtype=dtype, device=device, embedding_dirs=embedding_dirs)
+
+
+def _refuse_t5(sds: list) -> None:
+    if any("encoder.block.0.layer.0.SelfAttention.q.weight" in sd for sd in sds):
+        raise ValueError("a T5 text encoder is not a CLIP of this type: for FLUX use DualCLIPLoader type 'flux' "
+                         "(clip_l + t5xxl), for SD3 CLIPLoader/DualCLIPLoader/TripleCLIPLoader type 'sd3'")
+
+
+def clip_stable_diffusion(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHandle:
+    """One CLIP-L (SD1), OpenCLIP-H (SD2) or OpenCLIP bigG (the SDXL refiner's) file."""
+    from core.models.clip import OPENCLIP, detect_layout
+
+    if len(sds) != 1:
+        raise ValueError(f"text encoder type stable_diffusion takes one file, got {len(sds)}")
+    _refuse_t5(sds)
+    dtype = dtype or default_dtype()
+    config = config_from_state_dict(sds[0])
+    openclip = detect_layout(sds[0]) == OPENCLIP
+    if config.num_layers > 30:  # OpenCLIP bigG alone: ComfyUI makes it the SDXL refiner's CLIP
+        prefix = "conditioner.embedders.0.model." if openclip else "conditioner.embedders.0.transformer."
+        model = load_encoder(sds[0], dtype=dtype, device=device, activation=SDXL_G.activation,
+                             where="text encoder (sdxl_refiner)")
+        return ClipHandle([Encoder(SDXL_G, model, prefix)], "sdxl_refiner", embedding_dirs)
+    is_h = openclip or config.hidden_size == 1024
+    role, family = (SD2_H, "sd2") if is_h else (SD1_L, "sd1")
+    prefix = "cond_stage_model.model." if openclip else "cond_stage_model.transformer."
+    model = load_encoder(sds[0], dtype=dtype, device=device, activation=role.activation,
+                         where=f"text encoder ({family})")
+    return ClipHandle([Encoder(role, model, prefix)], family, embedding_dirs)
+
+
+def clip_sdxl(sds: list, *, dtype=None, device, embedding_dirs=None) -> ClipHandle:
+    """CLIP-L + OpenCLIP-bigG, in either order (the wider tower is G)."""
+    from core.models.clip import OPENCLIP, detect_layout
+
+    if len(sds) != 2:
+        raise ValueError(f"text encoder type sdxl takes two files (CLIP-L and CLIP-G), got {len(sds)}")
+    _refuse_t5(sds)
     dtype = dtype or default_dtype()
     widths = [config_from_state_dict(sd).hidden_size for sd in sds]
-    if clip_type == "stable_diffusion":
-        if len(sds) != 1:
-            raise ValueError(f"text encoder type stable_diffusion takes one file, got {len(sds)}")
-        is_h = detect_layout(sds[0]) == OPENCLIP or widths[0] == 1024
-        role, family = (SD2_H, "sd2") if is_h else (SD1_L, "sd1")
-        prefix = "cond_stage_model.model." if detect_layout(sds[0]) == OPENCLIP else "cond_stage_model.transformer."
-        model = load_encoder(sds[0], dtype=dtype, device=device, activation=role.activation,
-                             where=f"text encoder ({family})")
-        return ClipHandle([Encoder(role, model, prefix)], family, embedding_dirs)
-    if clip_type == "sdxl":
-        if len(sds) != 2:
-            raise ValueError(f"text encoder type sdxl takes two files (CLIP-L and CLIP-G), got {len(sds)}")
-        l_sd, g_sd = (sds[1], sds[0]) if widths[0] > widths[1] else (sds[0], sds[1])
-        encoders = []
-        g_prefix = ("conditioner.embedders.1.model." if detect_layout(g_sd) == OPENCLIP
-                    else "conditioner.embedders.1.transformer.")
-        for role, prefix, sd in ((SDXL_L, "conditioner.embedders.0.transformer.", l_sd), (SDXL_G, g_prefix, g_sd)):
-            model = load_encoder(sd, dtype=dtype, device=device, activation=role.activation,
-                                 where=f"sdxl text encoder {role.name}")
-            encoders.append(Encoder(role, model, prefix))
-        return ClipHandle(encoders, "sdxl", embedding_dirs)
-    raise ValueError(f"text encoder type {clip_type!r} is not supported (supported: stable_diffusion, sdxl)")
+    l_sd, g_sd = (sds[1], sds[0]) if widths[0] > widths[1] else (sds[0], sds[1])
+    encoders = []
+    g_prefix = ("conditioner.embedders.1.model." if detect_layout(g_sd) == OPENCLIP
+                else "conditioner.embedders.1.transformer.")
+    for role, prefix, sd in ((SDXL_L, "conditioner.embedders.0.transformer.", l_sd), (SDXL_G, g_prefix, g_sd)):
+        model = load_encoder(sd, dtype=dtype, device=device, activation=role.activation,
+                             where=f"sdxl text encoder {role.name}")
+        encoders.append(Encoder(role, model, prefix))
+    return ClipHandle(encoders, "sdxl", embedding_dirs)

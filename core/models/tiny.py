@@ -10,7 +10,8 @@ and have 4 channels), and text encoders of width 32 with 2 layers (CLIP in the t
 OpenCLIP in its own).
 Weights are scaled by 1/sqrt(fan_in) so activations stay O(1): outputs are finite and not trivial.
 ``fill_random(module)`` fills a full-size meta-built network once; ``random_text_encoder_state_dict(config)``
-gives a text encoder of any size in its checkpoint layout.
+gives a text encoder of any size in its checkpoint layout. ``write_tiny_zimage`` / ``write_tiny_qwen3`` write
+Z-Image and Qwen3 files in their released layouts (caption width = Qwen3 width = 32).
 """
 from __future__ import annotations
 
@@ -268,6 +269,23 @@ def tiny_sd3_state_dict(variant: str = "sd35_large", seed: int = 0, with_vae: bo
     return sd, {"latentflow.tiny": variant}
 
 
+def write_tiny_sd3_for_templates(path, variant: str = "sd35_large", unet_only: bool = False, seed: int = 0) -> Path:
+    """A tiny SD3.5 as the templates' files hold it and the tiny text towers feed it: context of the tiny
+    T5's width and pooled of tiny CLIP-L ++ CLIP-G; a checkpoint bundles the three towers and the VAE
+    (``sd3.5_large_fp8_scaled.safetensors`` does too)."""
+    from dataclasses import replace
+
+    cfg = replace(tiny_mmdit_config(variant), context_in_dim=TINY_T5_WIDTH, pooled_dim=TINY_SD3_POOLED)
+    prefix = "" if unet_only else "model.diffusion_model."
+    sd = tiny_mmdit_state_dict(cfg, seed, prefix=prefix)
+    if not unet_only:
+        sd.update(_init(_sd3_vae_shapes("first_stage_model."), torch.Generator().manual_seed(seed + 2)))
+        sd.update(tiny_bundled_text_encoders(seed=seed))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path, {"latentflow.tiny": variant})
+
+
 def write_tiny_sd3(path, variant: str = "sd35_large", seed: int = 0, with_vae: bool = True,
                    unet_only: bool = False) -> Path:
     """``sd3.5_large_fp8_scaled.safetensors``-style file (checkpoint; the templates' name, tiny and float32),
@@ -309,3 +327,165 @@ def write_sd3_template_files(models_dir) -> list:
     for kind in ("blur", "canny", "depth"):
         paths.append(write_tiny_sd3_controlnet(base / "controlnet" / f"sd3.5_large_controlnet_{kind}.safetensors", kind))
     return paths
+
+
+# --- Z-Image and Qwen3 (issue 19) ---------------------------------------------------------------
+def tiny_zimage_config():
+    """Z-Image at width 64 (2 heads of 32 = rotary axes 8 + 12 + 12), 2 main + 1 refiner layers, Qwen3
+    features of width 32. The timestep MLP keeps its real inner width 1024 (diffusers fixes it)."""
+    from core.models.zimage import ZImageConfig
+
+    return ZImageConfig(dim=64, n_layers=2, n_refiner_layers=1, n_heads=2, cap_feat_dim=TEXT_WIDTH,
+                        ffn_hidden=int(64 / 3 * 8), axes_dims=(8, 12, 12))
+
+
+def tiny_zimage_state_dict(config=None, seed: int = 0) -> dict:
+    """Seeded Z-Image weights in the released single-file layout (z_image_turbo_bf16.safetensors)."""
+    from core.models.zimage import ZImage
+
+    config = config or tiny_zimage_config()
+    sd = _init(_meta_state(lambda: ZImage(config)), torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    for key in ("x_pad_token", "cap_pad_token"):  # learned tokens: give them a real signal
+        sd[key] = torch.randn(sd[key].shape, generator=gen)
+    # the caption RMSNorm's gain (a bare index in its key): near 1, as every other norm gain
+    sd["cap_embedder.0.weight"] = 1.0 + 0.1 * torch.randn(sd["cap_embedder.0.weight"].shape, generator=gen)
+    return sd
+
+
+def write_tiny_zimage(path, seed: int = 0, prefix: str = "") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors({prefix + k: v for k, v in tiny_zimage_state_dict(seed=seed).items()}, path)
+
+
+def tiny_qwen3_config(layers: int = 2):
+    """transformers' Qwen3Config with the real vocabulary (151,936 rows, so the shipped tokenizer's ids
+    fit), width 32, 2 query heads of 16 sharing 1 key/value head. FLUX.2 [klein] reads layer 27: give
+    ``layers`` >= 27 there."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(vocab_size=151936, hidden_size=TEXT_WIDTH, intermediate_size=64, num_hidden_layers=layers,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+                       rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def tiny_qwen3_state_dict(layers: int = 2, seed: int = 0) -> dict:
+    """Seeded Qwen3 weights in the layout of ComfyUI's ``qwen_3_4b.safetensors`` (``model.layers.N...``,
+    ``model.embed_tokens.weight``, ``model.norm.weight``; the tied ``lm_head`` is not stored)."""
+    from transformers import Qwen3Model
+
+    config = tiny_qwen3_config(layers)
+    with torch.device("meta"):
+        shapes = Qwen3Model(config).state_dict()
+    sd = _init({"model." + k: v for k, v in shapes.items()}, torch.Generator().manual_seed(seed))
+    return sd
+
+
+def write_tiny_qwen3(path, layers: int = 2, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_qwen3_state_dict(layers, seed), path)
+
+
+# --- FLUX.1 / SD3.5 text encoders -------------------------------------------------------------------
+# Tiny towers in the released files' layouts, named as the official templates name the files. Sizes
+# keep SD3's arithmetic (L + G widths fit in the T5 width) and the towers' detection rule (bigG has 32
+# blocks, core/models/dit_text_loaders.py): CLIP-L width 32 x 2 blocks, bigG width 48 x 32 blocks, T5
+# width 96 with 4 heads of 16 (inner width 64 != d_model, as T5 allows) x 2 blocks.
+TINY_CLIP_G_WIDTH = 48
+TINY_CLIP_G_LAYERS = 32
+TINY_T5_CONFIG = dict(d_model=96, d_kv=16, d_ff=128, num_layers=2, num_heads=4)
+TINY_TEXT_ENCODER_FILES = ("clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors",
+                           "t5xxl_fp8_e4m3fn_scaled.safetensors")
+
+
+def _hf_text_tower(prefix: str, width: int, layers: int, projection: bool) -> dict:
+    """transformers CLIPTextModel(WithProjection) layout with the ``text_model.`` level real files have."""
+    m = 4 * width
+    e = torch.empty
+    with torch.device("meta"):
+        out = {"embeddings.token_embedding.weight": e(VOCAB, width),
+               "embeddings.position_embedding.weight": e(POSITIONS, width),
+               "final_layer_norm.weight": e(width), "final_layer_norm.bias": e(width)}
+        for i in range(layers):
+            r = f"encoder.layers.{i}."
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                out[f"{r}self_attn.{proj}.weight"] = e(width, width)
+                out[f"{r}self_attn.{proj}.bias"] = e(width)
+            out.update({r + "layer_norm1.weight": e(width), r + "layer_norm1.bias": e(width),
+                        r + "mlp.fc1.weight": e(m, width), r + "mlp.fc1.bias": e(m),
+                        r + "mlp.fc2.weight": e(width, m), r + "mlp.fc2.bias": e(width),
+                        r + "layer_norm2.weight": e(width), r + "layer_norm2.bias": e(width)})
+        out = {prefix + "text_model." + k: v for k, v in out.items()}
+        if projection:
+            out[prefix + "text_projection.weight"] = e(width, width)
+    return out
+
+
+def tiny_t5_config():
+    from core.models.t5 import T5Config
+
+    return T5Config(**TINY_T5_CONFIG)
+
+
+def tiny_text_encoder_state_dict(kind: str, seed: int = 0) -> dict:
+    """Float32 weights of one tiny tower, ``kind`` "clip_l" | "clip_g" | "t5xxl", in its file layout."""
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "clip_l":
+        return _init(_hf_text_tower("", TEXT_WIDTH, TEXT_LAYERS, projection=True), gen)
+    if kind == "clip_g":
+        return _init(_hf_text_tower("", TINY_CLIP_G_WIDTH, TINY_CLIP_G_LAYERS, projection=True), gen)
+    if kind == "t5xxl":
+        from core.models.t5 import build_t5
+
+        return _init(dict(build_t5(tiny_t5_config()).state_dict()), gen)
+    raise ValueError(f"tiny text encoder: unknown kind {kind!r} (known: clip_l, clip_g, t5xxl)")
+
+
+def scaled_fp8(sd: dict) -> dict:
+    """``sd`` as ComfyUI's scaled-fp8 files store it: every 2-D ``*.weight`` of a linear layer as
+    float8_e4m3fn divided by a per-tensor ``scale_weight`` (max |w| / 448), the rest in float16, plus the
+    ``scaled_fp8`` marker."""
+    out = {}
+    for key, value in sd.items():
+        if value.ndim == 2 and key.endswith(".weight") and key != "shared.weight" and "relative_attention" not in key:
+            scale = value.abs().max().float() / torch.finfo(torch.float8_e4m3fn).max
+            out[key] = (value.float() / scale).to(torch.float8_e4m3fn)
+            out[key[: -len("weight")] + "scale_weight"] = scale.reshape(())
+        else:
+            out[key] = value.to(torch.float16)
+    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    return out
+
+
+def write_tiny_text_encoder(path, seed: int = 0) -> Path:
+    """Write the tiny tower a template file name stands for (TINY_TEXT_ENCODER_FILES): clip_l/clip_g in
+    float32, t5xxl_fp16 in float16, t5xxl_fp8_e4m3fn_scaled as scaled fp8 (same weights up to rounding)."""
+    path = Path(path)
+    name = path.name
+    if name.startswith("clip_l"):
+        sd = tiny_text_encoder_state_dict("clip_l", seed)
+    elif name.startswith("clip_g"):
+        sd = tiny_text_encoder_state_dict("clip_g", seed)
+    elif name.startswith("t5xxl") and "fp8" in name:
+        sd = scaled_fp8(tiny_text_encoder_state_dict("t5xxl", seed))
+    elif name.startswith("t5xxl"):
+        sd = {k: v.to(torch.float16) for k, v in tiny_text_encoder_state_dict("t5xxl", seed).items()}
+    else:
+        raise ValueError(f"tiny text encoder: no tiny tower for {name!r} (known: {', '.join(TINY_TEXT_ENCODER_FILES)})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(sd, path)
+
+
+# The widths the tiny text towers give a DiT: T5's d_model (the context every T5-conditioned tiny DiT takes),
+# CLIP-L's pooled width (FLUX's vector) and CLIP-L ++ CLIP-G pooled (SD3's vector).
+TINY_T5_WIDTH = TINY_T5_CONFIG["d_model"]
+TINY_SD3_POOLED = TEXT_WIDTH + TINY_CLIP_G_WIDTH
+
+
+def tiny_bundled_text_encoders(kinds=("clip_l", "clip_g", "t5xxl"), seed: int = 0) -> dict:
+    """The tiny towers under the ``text_encoders.<kind>.transformer.`` names SD3.5 / FLUX checkpoints use,
+    for checkpoint writers to add to their state dicts."""
+    return {f"text_encoders.{kind}.transformer.{k}": v for kind in kinds
+            for k, v in tiny_text_encoder_state_dict(kind, seed).items()}

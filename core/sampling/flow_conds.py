@@ -3,6 +3,10 @@
 FLUX.1: the pooled CLIP-L vector with the entry's guidance scale (FluxGuidance; 3.5 when unset, as
 ComfyUI) appended as one last column; core/models/flux.py splits the two again. Carrying guidance in
 the vector keeps it per entry, so positive and negative batched in one call each keep their own.
+
+Z-Image: the entry's caption length (``num_tokens``, ComfyUI's name). Prompts of different lengths are
+batched by repeating each to a common length (guidance._match_tokens); the network attends over its
+own caption tokens with their positions, so it must cut the repeats off again (core/models/zimage.py).
 """
 from __future__ import annotations
 
@@ -40,3 +44,13 @@ def sd3_vector(opts: dict, batch: int, pooled_dim: int) -> torch.Tensor:
     if pooled.shape[0] != batch:
         pooled = pooled.repeat(-(-batch // pooled.shape[0]), 1)[:batch]
     return pooled
+
+
+def caption_length(opts: dict, batch: int) -> torch.Tensor:
+    """[batch, 2]: the entry's real token count n as (n // 128, n % 128), set by prepare_conds from its
+    context. Two small integers survive the cast to bfloat16 exactly (it keeps integers only up to 256)."""
+    n = opts.get("num_tokens")
+    if n is None:
+        raise ValueError("Z-Image conditioning: the entry's token count is unknown (no 'num_tokens')")
+    n = int(n)
+    return torch.tensor([[float(n // 128), float(n % 128)]]).repeat(batch, 1)

@@ -162,6 +162,7 @@ def prepare_conds(conds, *, uncond: bool, latent_shape, schedule, adm_channels: 
             s_end = schedule.percent_to_sigma(float(opts.get("end_percent", 1.0)))
         y = None
         if vector is not None:
+            opts["num_tokens"] = context.shape[1]  # its own length: batching may repeat the context
             y = vector(opts, batch).to(device, dtype)
         elif adm_channels:
             y = sdxl_adm(opts, adm_channels, (H, W), batch).to(device, dtype)

@@ -150,4 +150,6 @@ def default_for_family(family: str):
         return FlowSchedule(1.0, multiplier=1.0)
     if family == "sd3":
         return FlowSchedule(3.0)
+    if family == "z_image":  # ComfyUI's ZImage: ModelSamplingDiscreteFlow, shift 3, multiplier 1 (AuraFlow-style)
+        return FlowSchedule(3.0, multiplier=1.0)
     return None

@@ -73,6 +73,10 @@ def _vector_builder(model):
         from core.sampling.flow_conds import sd3_vector
 
         return functools.partial(sd3_vector, pooled_dim=model.config.extra["mmdit"].pooled_dim)
+    if getattr(model.config, "family", "") == "z_image":
+        from core.sampling.flow_conds import caption_length
+
+        return caption_length
     return None
 
 

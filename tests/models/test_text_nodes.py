@@ -117,8 +117,8 @@ def test_clip_loader_reads_the_text_encoders_folder(models_dir, l_weights, sd1):
 
 
 def test_clip_loader_refuses_other_model_types_by_name(models_dir):
-    with pytest.raises(ValueError, match="CLIPLoader, input 'type'"):
-        CLIPLoader().execute("x.safetensors", "sd3")
+    with pytest.raises(ValueError, match="CLIPLoader, input 'type': 'stable_cascade'"):
+        CLIPLoader().execute("x.safetensors", "stable_cascade")
 
 
 def test_clip_loader_names_a_missing_file(models_dir):

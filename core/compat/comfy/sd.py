@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class CLIPType(enum.Enum):
-    """ComfyUI's text-encoder types (values as in ComfyUI); SD1/SD2 ("stable_diffusion") and SDXL load here."""
+    """ComfyUI's text-encoder types (values as in ComfyUI); those in text_encoder.CLIP_TYPES load here."""
 
     STABLE_DIFFUSION = 1
     STABLE_CASCADE = 2
@@ -129,18 +129,19 @@ def load_lora_for_models(model, clip, lora, strength_model, strength_clip):
 
 
 def load_clip(ckpt_paths, embedding_directory=None, clip_type=CLIPType.STABLE_DIFFUSION, model_options=None):
-    """CLIPLoader / DualCLIPLoader: one CLIP-L or OpenCLIP-H file, or CLIP-L + bigG for SDXL."""
-    from core.models.text_encoder import clip_from_files
+    """CLIPLoader / DualCLIPLoader / TripleCLIPLoader: ``clip_type`` picks the type as in ComfyUI (two files
+    of type STABLE_DIFFUSION are SDXL, three files are SD3); core.models.text_encoder.CLIP_TYPES says which load."""
+    from core.models.text_encoder import CLIP_TYPES, clip_from_files
 
     paths = list(ckpt_paths) if isinstance(ckpt_paths, (list, tuple)) else [ckpt_paths]
-    kind = {CLIPType.STABLE_DIFFUSION: "stable_diffusion"}.get(clip_type)
-    if kind is None and len(paths) == 2:
+    kind = getattr(clip_type, "name", str(clip_type)).lower()
+    if len(paths) == 3:
+        kind = "sd3"
+    elif kind == "stable_diffusion" and len(paths) == 2:
         kind = "sdxl"
-    if kind is None:
+    if kind not in CLIP_TYPES:
         raise ValueError(f"comfy.sd.load_clip: text encoder type {getattr(clip_type, 'name', clip_type)} is not "
-                         f"supported (supported: STABLE_DIFFUSION with one file, two files for SDXL)")
-    if kind == "stable_diffusion" and len(paths) == 2:
-        kind = "sdxl"
+                         f"supported (supported: {', '.join(CLIP_TYPES)})")
     dirs = None if embedding_directory is None else (
         [embedding_directory] if isinstance(embedding_directory, str) else list(embedding_directory))
     return clip_from_files(paths, kind, embedding_dirs=dirs)
