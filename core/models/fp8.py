@@ -13,7 +13,8 @@ Files already in fp8 (tensors of dtype F8_E4M3 / F8_E5M2) are kept as stored, ne
 - a marker tensor ``scaled_fp8`` under the model prefix; its dtype is the storage format (a float32
   marker means float8_e4m3fn); a 2-element marker means the file asks for no fp8 matmul;
 - per Linear, ``<layer>.scale_weight``: a float32 scalar, the real weight is ``stored · scale_weight``;
-- optionally ``<layer>.scale_input``: the input is divided by it before an fp8 matmul.
+- optionally ``<layer>.scale_input``: the input is divided by it before an fp8 matmul;
+- newer files spell them ``<layer>.weight_scale`` / ``<layer>.input_scale``: read alike.
 Scale tensors are kept beside the layer (not in its state dict: weight keys stay the released ones).
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 WEIGHT_DTYPES = {"default": None, "fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e4m3fn_fast": torch.float8_e4m3fn,
                  "fp8_e5m2": torch.float8_e5m2}
-SCALE_SUFFIXES = (".scale_weight", ".scale_input")
+SCALE_SUFFIXES = (".scale_weight", ".scale_input", ".weight_scale", ".input_scale")
+SCALE_NAMES = {"scale_weight": ("scale_weight", "weight_scale"), "scale_input": ("scale_input", "input_scale")}
 MARKER = "scaled_fp8"
 
 
@@ -141,8 +143,8 @@ def build(factory, sd, prefix: str, compute_dtype: torch.dtype, device, where: s
     for name, layer in layers.items():
         layer.fast = storage.fast and isinstance(layer, torch.nn.Linear)
         layer.nan_free = not has_nan_codes(layer.weight)
-        for attr in ("scale_weight", "scale_input"):
-            t = sd.get(f"{prefix}{name}.{attr}")
+        for attr, spellings in SCALE_NAMES.items():
+            t = next((sd[k] for k in (f"{prefix}{name}.{n}" for n in spellings) if k in sd), None)
             if t is not None:
                 setattr(layer, attr, t.to(device, torch.float32).reshape(()))
                 scaled += attr == "scale_weight"

@@ -229,3 +229,12 @@ def test_sd35_mmdit_is_stored_in_fp8_by_the_same_rule(tmp_path, cpu_fp32):
     with torch.no_grad():
         want, got = full.unet(*args), fp8.unet(*args)
     assert 0 < relative_error(got, want) < 0.1
+
+
+def test_weight_scale_spelling_is_read_like_scale_weight(tmp_path, cpu_fp32):
+    net = tiny_flux()
+    _, sd = scaled_file(net, tmp_path / "a.safetensors")
+    renamed = {(k[:-len("scale_weight")] + "weight_scale" if k.endswith(".scale_weight") else k): v for k, v in sd.items()}
+    a, b = load(tmp_path / "a.safetensors"), load(write(renamed, tmp_path / "b.safetensors"))
+    assert b.unet.double_blocks[0].img_attn.qkv.scale_weight is not None
+    torch.testing.assert_close(run(b.unet), run(a.unet), atol=0, rtol=0)
