@@ -16,6 +16,13 @@ Memory modes (ComfyUI's flags): ``highvram``/``gpu_only`` keep everything on the
 (default) offloads the least recently used idle models to CPU RAM when the next one would not fit
 the free memory minus a reserve; ``lowvram``/``novram`` offload every other model before loading one
 and the active one right after its use.
+
+Low VRAM (core/models/streaming.py, through the handle's ``stream_to`` / ``stop_streaming`` hooks, so
+this module imports nothing of core): on a CUDA device, a network that does not fit the free memory
+(minus the reserve and room for activations) is streamed block by block instead of failing: the
+blocks that fit stay, the others are copied in for their forward. ``lowvram`` streams whatever does
+not fit, ``normalvram`` does so only after offloading idle models did not make room, ``novram``
+streams every block, ``highvram``/``gpu_only`` never stream.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import torch
 log = logging.getLogger(__name__)
 
 FLAG_NAMES = ("cpu", "gpu_only", "highvram", "normalvram", "lowvram", "novram", "force_fp32", "force_fp16",
-              "fp32_unet", "fp16_unet", "bf16_unet", "fp16_vae", "fp32_vae", "bf16_vae", "cpu_vae",
+              "fp32_unet", "fp16_unet", "bf16_unet", "fp8_e4m3fn_unet", "fp8_e5m2_unet", "fp16_vae", "fp32_vae", "bf16_vae", "cpu_vae",
               "fp16_text_enc", "fp32_text_enc", "bf16_text_enc", "reserve_vram")
 
 
@@ -48,6 +55,8 @@ class Settings:
     fp32_unet: bool = False
     fp16_unet: bool = False
     bf16_unet: bool = False
+    fp8_e4m3fn_unet: bool = False  # store diffusion-model weights in 8 bits (core/models/fp8.py)
+    fp8_e5m2_unet: bool = False
     fp16_vae: bool = False
     fp32_vae: bool = False
     bf16_vae: bool = False
@@ -128,6 +137,15 @@ def unet_dtype(device: torch.device | None = None) -> torch.dtype:
     return _half_default(device)
 
 
+def unet_weight_storage() -> str:
+    """UNETLoader's ``weight_dtype`` that ``default`` means under --fp8_e4m3fn-unet / --fp8_e5m2-unet."""
+    if settings.fp8_e4m3fn_unet:
+        return "fp8_e4m3fn"
+    if settings.fp8_e5m2_unet:
+        return "fp8_e5m2"
+    return "default"
+
+
 def vae_dtype(device: torch.device | None = None) -> torch.dtype:
     device = device or vae_device()
     if settings.fp32_vae or settings.force_fp32:
@@ -149,6 +167,19 @@ def text_encoder_dtype(device: torch.device | None = None) -> torch.dtype:
     if settings.fp16_text_enc or settings.force_fp16:
         return torch.float16
     return _half_default(device)
+
+
+# Device memory left for activations when a model is streamed (FLUX at 1024x1024 in bf16 needs ~1-2 GB).
+ACTIVATION_RESERVE = 2 * 2**30
+
+
+def streaming_budget(mode: str, free: int, reserve: int) -> int | None:
+    """Bytes of weights a model may keep on the device, or None when this mode never streams."""
+    if mode in ("gpu_only", "highvram"):
+        return None
+    if mode == "novram":
+        return 0
+    return max(free - reserve - ACTIVATION_RESERVE, 0)
 
 
 def module_bytes(module: torch.nn.Module) -> int:
@@ -212,9 +243,25 @@ class ModelManager:
 
     def _offload(self, handle) -> None:
         target = offload_device()
+        stop = getattr(handle, "stop_streaming", None)
+        if stop is not None:
+            stop()
         for module in handle.modules():
             module.to(target)
         self._forget(handle)
+
+    def _place(self, handle, module: torch.nn.Module, device: torch.device) -> None:
+        """``module`` onto ``device``; a handle with ``stream_to(module, device, budget) -> bool`` (ModelHandle:
+        core/models/streaming.py) streams it block by block instead when it does not fit (module doc)."""
+        stream_to = getattr(handle, "stream_to", None)
+        if device.type == "cuda" and stream_to is not None:
+            budget = streaming_budget(settings.mode, free_memory(device), self._reserve())
+            on_host = sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers())
+                          if t.device != device)
+            if budget is not None and (settings.mode in ("lowvram", "novram") or on_host > budget):
+                if stream_to(module, device, budget):
+                    return
+        module.to(device)
 
     def free(self, needed: int, device: torch.device, keep=()) -> None:
         """Offload idle models (least recently used first) until ``needed`` bytes fit on ``device``."""
@@ -250,7 +297,7 @@ class ModelManager:
         elif settings.mode == "normalvram":
             self.free(size, device, keep=(handle,))
         for module in modules:
-            module.to(device)
+            self._place(handle, module, device)
         self._forget(handle)
         self._loaded.append(weakref.ref(handle))
 

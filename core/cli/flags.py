@@ -6,8 +6,8 @@ import argparse
 # ComfyUI flags accepted so its command lines start unchanged, that change nothing here (yet);
 # main.py warns when one is given. tests/foundation/test_flags.py checks that no code reads them.
 NO_EFFECT = frozenset({
-    "cuda_device", "default_device", "disable_smart_memory", "deterministic", "fp64_unet", "fp8_e4m3fn_unet",
-    "fp8_e5m2_unet", "fp8_e4m3fn_text_enc", "fp8_e5m2_text_enc", "use_split_cross_attention",
+    "cuda_device", "default_device", "disable_smart_memory", "deterministic", "fp64_unet",
+    "fp8_e4m3fn_text_enc", "fp8_e5m2_text_enc", "use_split_cross_attention",
     "use_quad_cross_attention", "use_pytorch_cross_attention", "force_upcast_attention", "dont_upcast_attention",
     "disable_xformers", "auto_launch", "disable_auto_launch", "multi_user", "enable_compress_response_body",
 })

@@ -111,13 +111,14 @@ def to_target(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torc
 
 
 def fill_module(module: torch.nn.Module, sd, prefix: str, dtype: torch.dtype, device, where: str,
-                whole: bool = False) -> torch.nn.Module:
+                whole: bool = False, convert=None) -> torch.nn.Module:
     """Set every parameter and persistent buffer of meta-built ``module`` from ``sd[prefix + key]``.
 
     Each tensor is converted once (``to_target``) and set straight into its owner, which is what
     ``load_state_dict(assign=True)`` ends in, without its per-module walk. The module is returned in eval
     mode. Unused tensors under a non-empty ``prefix`` (or anywhere in ``sd`` when ``whole``) are logged;
-    errors name ``where``.
+    errors name ``where``. ``convert(key, tensor) -> tensor | None`` may take over the conversion of some
+    keys (fp8 storage: core/models/fp8.py); None means the default ``to_target``.
     """
     device = torch.device(device)
     slots = _slots(module)
@@ -142,8 +143,9 @@ def fill_module(module: torch.nn.Module, sd, prefix: str, dtype: torch.dtype, de
         if extra:
             log.warning("%s: %d tensors under %r not used (first: %s)", where, len(extra), prefix, ", ".join(extra[:3]))
     parameter = torch.nn.Parameter
-    for (_key, owner, name, is_param, _ref), t in zip(slots, found):
-        t = to_target(t, device, dtype)
+    for (key, owner, name, is_param, _ref), t in zip(slots, found):
+        converted = convert(key, t) if convert is not None else None
+        t = converted if converted is not None else to_target(t, device, dtype)
         if is_param:
             owner._parameters[name] = parameter(t, requires_grad=False)
         else:

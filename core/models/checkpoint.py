@@ -35,33 +35,57 @@ def load_vae_from_state_dict(sd, prefix: str, where: str, dtype: torch.dtype | N
     return VaeHandle(vae, name=name)
 
 
+def _build(factory, sd, prefix: str, dtype: torch.dtype, where: str, storage):
+    """The diffusion network, its Linear/Conv weights in 8 bits when ``storage`` says so (fp8.py)."""
+    if storage is not None and storage.active:
+        from core.models import fp8
+
+        return fp8.build(factory, sd, prefix, dtype, devices.offload_device(), where, storage)
+    return build_module(factory, sd, prefix, dtype, devices.offload_device(), where)
+
+
 def load_unet_from_state_dict(sd, where: str, metadata=None, path=None, dtype: torch.dtype | None = None,
-                              name: str = "", config: detection.ModelConfig | None = None) -> ModelHandle:
+                              name: str = "", config: detection.ModelConfig | None = None,
+                              weight_dtype: str = "default") -> ModelHandle:
+    """``weight_dtype``: UNETLoader's ``default`` / ``fp8_e4m3fn`` / ``fp8_e4m3fn_fast`` / ``fp8_e5m2``
+    (a file already in fp8 stays in fp8 with ``default``)."""
+    from core.models.fp8 import storage_for
+
     cfg = config or detection.detect(sd, metadata, path, name=where)
     prefix = cfg.extra["unet_prefix"]
     dtype = _load_dtype(dtype, devices.unet_dtype)
-    if cfg.family == "flux2":
+    if weight_dtype == "default":
+        weight_dtype = devices.unet_weight_storage()  # --fp8_e4m3fn-unet / --fp8_e5m2-unet
+    if cfg.family == "flux2":  # FLUX.2 dequantizes its fp8 files on load (flux2_loading.py)
         from core.models.flux2_loading import load_flux2
 
+        if weight_dtype != "default":
+            log.warning("%s: fp8 weight storage is not available for FLUX.2 yet; loading in %s", where, dtype)
         return load_flux2(sd, cfg, prefix, dtype, where, name)
+    storage = storage_for(sd, prefix, weight_dtype, where)
     if cfg.prediction == "flow":
-        return _load_flow_model(sd, cfg, prefix, dtype, where, name)
-    unet = build_module(lambda: UNetModel(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (U-Net)")
+        return _load_flow_model(sd, cfg, prefix, dtype, where, name, storage)
+    unet = _build(lambda: UNetModel(cfg.unet), sd, prefix, dtype, f"{where} (U-Net)", storage)
     log.info("%s: %s %s-prediction U-Net, %s", where, cfg.family, cfg.prediction, dtype)
     return ModelHandle(unet, cfg, for_family(cfg.family), name=name)
 
 
-def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str, storage=None) -> ModelHandle:
     from core.models.flux import Flux
     from core.sampling.model_sampling import default_for_family
 
     if cfg.family == "sd3":
-        return _load_sd3(sd, cfg, prefix, dtype, where, name)
+        return _load_sd3(sd, cfg, prefix, dtype, where, name, storage)
     if cfg.family == "z_image":
+        if storage is not None and storage.active:
+            # zimage.py's timestep embedder casts to its first Linear's weight dtype, which would be 8-bit
+            log.warning("%s: fp8 weight storage is not available for Z-Image yet; loading in %s", where, dtype)
         return _load_zimage(sd, cfg, prefix, dtype, where, name)
     if cfg.family == "qwen_image":
+        if storage is not None and storage.active:
+            log.warning("%s: fp8 weight storage is not available for Qwen-Image yet; loading in %s", where, dtype)
         return _load_qwen_image(sd, cfg, prefix, dtype, where, name)
-    net = build_module(lambda: Flux(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (FLUX)")
+    net = _build(lambda: Flux(cfg.unet), sd, prefix, dtype, f"{where} (FLUX)", storage)
     c = cfg.unet
     log.info("%s: %s transformer (%d double + %d single blocks, width %d), %s", where, cfg.family, c.depth,
              c.depth_single_blocks, c.hidden_size, dtype)
@@ -70,12 +94,12 @@ def _load_flow_model(sd, cfg, prefix: str, dtype, where: str, name: str) -> Mode
     return model
 
 
-def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str) -> ModelHandle:
+def _load_sd3(sd, cfg, prefix: str, dtype, where: str, name: str, storage=None) -> ModelHandle:
     """SD3 / SD3.5 MM-DiT: flow model, ModelSamplingSD3's default shift 3.0, SD3 latent format (16 ch)."""
     from core.models.mmdit import MMDiT
     from core.sampling.model_sampling import default_for_family
 
-    net = build_module(lambda: MMDiT(cfg.unet), sd, prefix, dtype, devices.offload_device(), f"{where} (MM-DiT)")
+    net = _build(lambda: MMDiT(cfg.unet), sd, prefix, dtype, f"{where} (MM-DiT)", storage)
     c = cfg.unet
     log.info("%s: %s MM-DiT (%d joint blocks, width %d%s), %s", where, cfg.extra["variant"], c.depth,
              c.hidden_size, f", MMDiT-X layers {list(c.x_block_self_attn_layers)}" if c.x_block_self_attn_layers else "",
@@ -146,8 +170,10 @@ class MissingClip:
 
 @without_gc
 def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, unet_dtype: torch.dtype | None = None,
-                    clip_dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None):
-    """(ModelHandle, ClipHandle | MissingClip | None, VaeHandle | None) from one checkpoint file."""
+                    clip_dtype: torch.dtype | None = None, vae_dtype: torch.dtype | None = None,
+                    unet_weight_dtype: str = "default"):
+    """(ModelHandle, ClipHandle | MissingClip | None, VaeHandle | None) from one checkpoint file;
+    ``unet_weight_dtype`` as UNETLoader's ``weight_dtype`` (fp8 storage, fp8.py)."""
     path = Path(path)
     sd, metadata = load_file(path)
     return _load_checkpoint_sd(sd, metadata, path, output_clip, output_vae, unet_dtype, clip_dtype, vae_dtype)
@@ -177,14 +203,17 @@ def _load_checkpoint_sd(sd, metadata, path: Path, output_clip: bool, output_vae:
                         vae_dtype):
     where = f"checkpoint {path.name}"
     config = detection.detect(sd, metadata, path, name=where)
-    if output_vae and detection.vae_prefix(sd) != "first_stage_model.":
-        raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' keys); load one with VAELoader")
-    model = load_unet_from_state_dict(sd, where, metadata, path, dtype=unet_dtype, name=path.stem, config=config)
+    bundled_vae = detection.vae_prefix(sd)
+    if output_vae and bundled_vae not in ("first_stage_model.", "vae."):
+        raise WeightsError(f"{where}: no VAE in this file (no 'first_stage_model.*' or 'vae.*' keys); "
+                           "load one with VAELoader")
+    model = load_unet_from_state_dict(sd, where, metadata, path, dtype=unet_dtype, name=path.stem, config=config,
+                                      weight_dtype=unet_weight_dtype)
     family = model.config.family
 
     vae = None
     if output_vae:
-        vae = load_vae_from_state_dict(sd, "first_stage_model.", where, dtype=vae_dtype, name=path.stem)
+        vae = load_vae_from_state_dict(sd, bundled_vae, where, dtype=vae_dtype, name=path.stem)
 
     clip = None
     if output_clip and not model.config.text_encoders:
@@ -215,16 +244,19 @@ def _sd3_clip(clip_from_checkpoint, sd, dtype, where: str, encoders: tuple):
 
 
 @without_gc
-def load_unet(path, dtype: torch.dtype | None = None) -> ModelHandle:
-    """A U-Net-only file (``diffusion_models`` folder), with or without the ``model.diffusion_model.`` prefix."""
+def load_unet(path, dtype: torch.dtype | None = None, weight_dtype: str = "default") -> ModelHandle:
+    """A U-Net-only file (``diffusion_models`` folder), with or without the ``model.diffusion_model.`` prefix;
+    ``weight_dtype`` as UNETLoader's input (fp8 storage, core/models/fp8.py)."""
     path = Path(path)
     sd, metadata = load_file(path)
-    return load_unet_from_state_dict(sd, f"diffusion model {path.name}", metadata, path, dtype=dtype, name=path.stem)
+    return load_unet_from_state_dict(sd, f"diffusion model {path.name}", metadata, path, dtype=dtype, name=path.stem,
+                                     weight_dtype=weight_dtype)
 
 
 @without_gc
 def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
-    """A standalone VAE file (LDM layout, bare or under ``first_stage_model.``/``vae.``) or a checkpoint's VAE."""
+    """A standalone VAE file (LDM layout, bare or under ``first_stage_model.``/``vae.``) or a checkpoint's VAE:
+    the 4-channel SD VAEs and the 16-channel SD3/FLUX ones (``ae.safetensors``, no quant convs)."""
     path = Path(path)
     where = f"VAE {path.name}"
     sd, _metadata = load_file(path)
@@ -238,6 +270,7 @@ def load_vae(path, dtype: torch.dtype | None = None) -> VaeHandle:
     if prefix is None:
         hint = " (diffusers-format VAE files are not supported; use the single-file LDM layout)" \
             if "decoder.up_blocks.0.resnets.0.conv1.weight" in sd else ""
-        raise WeightsError(f"{where}: no KL-f8 VAE found (expected 'decoder.conv_in.weight' and "
-                           f"'post_quant_conv.weight', optionally under 'first_stage_model.'){hint}")
+        raise WeightsError(f"{where}: no KL-f8 VAE found (expected 'encoder.conv_in.weight', 'decoder.conv_in.weight' "
+                           f"and 'decoder.mid.block_1.conv1.weight', optionally under 'first_stage_model.' or "
+                           f"'vae.'){hint}")
     return load_vae_from_state_dict(sd, prefix, where, dtype=dtype, name=path.stem)

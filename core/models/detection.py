@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.models.unet import UNetConfig
-from core.models.vae import VAEConfig
+# VAE layouts are read in vae.py; re-exported here for the callers that look for them beside the U-Net rules
+from core.models.vae import VAE_PREFIXES, detect_vae_config, vae_prefix  # noqa: F401
 
 UNET_PREFIXES = ("model.diffusion_model.", "")
-VAE_PREFIXES = ("first_stage_model.", "vae.", "")
 V_PRED_STD_THRESHOLD = 0.09
 
 
@@ -65,13 +65,6 @@ def _shape(value) -> tuple:
 def unet_prefix(sd) -> str | None:
     for prefix in UNET_PREFIXES:
         if f"{prefix}input_blocks.0.0.weight" in sd and f"{prefix}out.2.weight" in sd:
-            return prefix
-    return None
-
-
-def vae_prefix(sd) -> str | None:
-    for prefix in VAE_PREFIXES:
-        if f"{prefix}decoder.conv_in.weight" in sd and f"{prefix}post_quant_conv.weight" in sd:
             return prefix
     return None
 
@@ -154,19 +147,6 @@ def detect_unet_config(sd, prefix: str = "model.diffusion_model.") -> UNetConfig
                       transformer_depth_output=tuple(depth_out), context_dim=context_dim or 768,
                       num_heads=heads, num_head_channels=head_channels, use_linear_in_transformer=linear,
                       adm_in_channels=adm_in)
-
-
-def detect_vae_config(sd, prefix: str = "first_stage_model.") -> VAEConfig:
-    ch = _shape(sd[f"{prefix}encoder.conv_in.weight"])[0]
-    in_channels = _shape(sd[f"{prefix}encoder.conv_in.weight"])[1]
-    levels = len(_count(sd, rf"{re.escape(prefix)}encoder\.down\.(\d+)\."))
-    mult = [_shape(sd[f"{prefix}encoder.down.{i}.block.0.conv1.weight"])[0] // ch for i in range(levels)]
-    nrb = len(_count(sd, rf"{re.escape(prefix)}encoder\.down\.0\.block\.(\d+)\."))
-    z = _shape(sd[f"{prefix}decoder.conv_in.weight"])[1]
-    embed = _shape(sd[f"{prefix}post_quant_conv.weight"])[0]
-    out_ch = _shape(sd[f"{prefix}decoder.conv_out.weight"])[0]
-    return VAEConfig(ch=ch, ch_mult=tuple(mult), num_res_blocks=nrb, in_channels=in_channels, out_ch=out_ch,
-                     z_channels=z, embed_dim=embed)
 
 
 def _text_encoders(sd) -> tuple:

@@ -34,11 +34,15 @@ class ModelHandle(ModelPatcherMethods):
         # nodes replace it on a clone. None: the discrete SD schedule of config.prediction.
         self.model_sampling = None
         self._merged: MergedPatches | None = None
+        self._attached: list = []  # cast (fp8) layers holding patches while active
 
     # --- identity ---------------------------------------------------------------------------------
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.unet.parameters()).dtype
+        """The compute dtype (8-bit stored weights are upcast to it layer by layer: fp8.py)."""
+        from core.models.fp8 import compute_dtype
+
+        return compute_dtype(self.unet)
 
     @property
     def prediction(self) -> str:
@@ -72,12 +76,36 @@ class ModelHandle(ModelPatcherMethods):
 
     def on_activate(self) -> None:
         if self.patches:
-            self._merged = MergedPatches.into_module(self.unet, self.patches, UNET_PREFIX)
+            from core.models.cast_layers import attach_patches
+
+            # weights stored in 8 bits take their patches at cast time; the rest are merged in place
+            rest, self._attached = attach_patches(self.unet, self.patches, UNET_PREFIX)
+            self._merged = MergedPatches.into_module(self.unet, rest, UNET_PREFIX)
 
     def on_deactivate(self) -> None:
+        if getattr(self, "_attached", None):
+            from core.models.cast_layers import detach_patches
+
+            detach_patches(self._attached)
+            self._attached = []
         if self._merged is not None:
             self._merged.restore()
             self._merged = None
+
+    def stream_to(self, module: torch.nn.Module, device: torch.device, budget: int) -> bool:
+        """Low VRAM: put ``module`` on ``device`` keeping at most ``budget`` bytes of weights there, the
+        other blocks streamed for their forward (core/models/streaming.py); False when it all fits."""
+        from core.models import streaming
+
+        if streaming.streamer_of(module) is not None:
+            return True  # still streaming from an earlier activation
+        return streaming.stream(module, device, budget) is not None
+
+    def stop_streaming(self) -> None:
+        from core.models import streaming
+
+        for module in self.modules():
+            streaming.unstream(module)
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.name!r}, {self.config.family}, {self.config.prediction}, {len(self.patches)} patched weights)"

@@ -59,6 +59,9 @@ def tiny_unet_config(family: str) -> UNetConfig:
 
 
 TINY_VAE = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1)
+# FLUX.1 ``ae.safetensors`` / SD3 VAE shape: 16 latent channels, no quant convs, 4 levels (latents 1/8)
+TINY_VAE16 = VAEConfig(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, z_channels=16, embed_dim=16,
+                       use_quant_conv=False)
 
 
 def _init(sd: dict, gen: torch.Generator, norm_bias_std: float = 0.05) -> dict:
@@ -196,6 +199,20 @@ def write_tiny_checkpoint(path, family: str = "sd15", seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_safetensors(sd, path, metadata)
+
+
+def tiny_vae16_state_dict(seed: int = 0, config: VAEConfig = TINY_VAE16, prefix: str = "") -> dict:
+    """A seeded 16-channel VAE in ``ae.safetensors``' layout (bare keys; ``prefix`` ``vae.`` or
+    ``first_stage_model.`` gives the bundled spellings)."""
+    shapes = {prefix + k: v for k, v in _meta_state(lambda: AutoencoderKL(config)).items()}
+    return _init(shapes, torch.Generator().manual_seed(seed))
+
+
+def write_tiny_vae16(path, seed: int = 0, config: VAEConfig = TINY_VAE16) -> Path:
+    """A tiny FLUX/SD3-style VAE file for the ``vae`` folder (template runs, VAELoader tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_safetensors(tiny_vae16_state_dict(seed, config), path)
 
 
 def tiny_clip_vision_state_dict(projection_dim: int = TEXT_WIDTH, seed: int = 0) -> dict:

@@ -235,7 +235,8 @@ class UNetModel(UNetEncoder):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.out[2].weight.dtype
+        # the bias: with fp8 storage the weights are 8-bit and the biases keep the compute dtype (fp8.py)
+        return self.out[2].bias.dtype
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
                 y: torch.Tensor | None = None, control: dict | None = None, patches: dict | None = None) -> torch.Tensor:

@@ -2,6 +2,12 @@
 
 Attribute names equal the checkpoint keys under ``first_stage_model.``. Images are [-1, 1] here;
 handles.VaeHandle converts from/to IMAGE (0..1, channels last). Tiled versions live in vae_tiling.py.
+
+One module serves both generations of the layout: SD1.x/SD2.x/SDXL's 4-channel VAE (with the 1x1
+``quant_conv``/``post_quant_conv`` around the latent) and the 16-channel VAEs of SD3/SD3.5 and FLUX.1
+(``ae.safetensors``), which have the same encoder/decoder keys with ``z_channels=16`` and no quant convs
+(manifest: tests/data/reference/checkpoints/flux1_ae.json). ``detect_vae_config`` tells them apart by the
+keys present.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ class VAEConfig:
     out_ch: int = 3
     z_channels: int = 4
     embed_dim: int = 4
+    use_quant_conv: bool = True  # False for the 16-channel SD3/FLUX VAEs: the latent is the encoder's mean
 
     @property
     def downscale(self) -> int:
@@ -174,22 +181,80 @@ class AutoencoderKL(nn.Module):
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
-        self.quant_conv = nn.Conv2d(2 * cfg.z_channels, 2 * cfg.embed_dim, 1)
-        self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        if cfg.use_quant_conv:
+            self.quant_conv = nn.Conv2d(2 * cfg.z_channels, 2 * cfg.embed_dim, 1)
+            self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.post_quant_conv.weight.dtype
+        return self.decoder.conv_in.weight.dtype
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] in [-1, 1] -> latent mean [B, embed_dim, H/8, W/8] (the mode of the posterior)."""
-        moments = self.quant_conv(self.encoder(x.to(self.dtype)))
+        moments = self.encoder(x.to(self.dtype))
+        if self.config.use_quant_conv:
+            moments = self.quant_conv(moments)
         mean, _logvar = moments.chunk(2, dim=1)
         return mean
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """[B, embed_dim, h, w] -> [B, 3, 8h, 8w], roughly in [-1, 1] (not clamped)."""
-        return self.decoder(self.post_quant_conv(z.to(self.dtype)))
+        if z.shape[1] != self.config.embed_dim:
+            raise ValueError(f"VAE decode: the latent has {z.shape[1]} channels but this VAE takes "
+                             f"{self.config.embed_dim} (a {z.shape[1]}-channel model's latent needs its own VAE)")
+        z = z.to(self.dtype)
+        if self.config.use_quant_conv:
+            z = self.post_quant_conv(z)
+        return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+# --- reading the layout of a file -----------------------------------------------------------------
+
+VAE_PREFIXES = ("first_stage_model.", "vae.", "")
+
+
+def vae_prefix(sd) -> str | None:
+    """Where an LDM-layout VAE sits in ``sd``: ``first_stage_model.`` (SD checkpoints, SD3.5), ``vae.``
+    (FLUX bundles) or bare (standalone files such as ``ae.safetensors``); None when there is none.
+
+    ``decoder.mid.block_1`` is LDM-only (diffusers names it ``decoder.mid_block.resnets.0``); the quant
+    convs are not required because the 16-channel VAEs have none."""
+    for prefix in VAE_PREFIXES:
+        if f"{prefix}decoder.conv_in.weight" in sd and f"{prefix}decoder.mid.block_1.conv1.weight" in sd \
+                and f"{prefix}encoder.conv_in.weight" in sd:
+            return prefix
+    return None
+
+
+def _shape(value) -> tuple:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(value)
+
+
+def _indices(sd, head: str) -> set:
+    """Numbers N of ``<head>N.`` keys, e.g. head ``first_stage_model.encoder.down.``."""
+    found = set()
+    for key in sd:
+        if key.startswith(head):
+            number = key[len(head):].split(".", 1)[0]
+            if number.isdigit():
+                found.add(int(number))
+    return found
+
+
+def detect_vae_config(sd, prefix: str = "first_stage_model.") -> VAEConfig:
+    """VAEConfig from the shapes under ``prefix``: widths from the convs, levels and blocks from the key
+    numbers, ``z_channels`` from ``decoder.conv_in`` (4 or 16), quant convs from their presence."""
+    conv_in = _shape(sd[f"{prefix}encoder.conv_in.weight"])
+    ch, in_channels = conv_in[0], conv_in[1]
+    levels = len(_indices(sd, f"{prefix}encoder.down."))
+    mult = [_shape(sd[f"{prefix}encoder.down.{i}.block.0.conv1.weight"])[0] // ch for i in range(levels)]
+    nrb = len(_indices(sd, f"{prefix}encoder.down.0.block."))
+    z = _shape(sd[f"{prefix}decoder.conv_in.weight"])[1]
+    quant = f"{prefix}post_quant_conv.weight" in sd
+    embed = _shape(sd[f"{prefix}post_quant_conv.weight"])[1] if quant else z  # Conv2d(embed_dim, z_channels)
+    out_ch = _shape(sd[f"{prefix}decoder.conv_out.weight"])[0]
+    return VAEConfig(ch=ch, ch_mult=tuple(mult), num_res_blocks=nrb, in_channels=in_channels, out_ch=out_ch,
+                     z_channels=z, embed_dim=embed, use_quant_conv=quant)

@@ -108,5 +108,5 @@ def test_every_flag_is_read_somewhere_or_listed_as_having_no_effect():
 
 
 def test_flags_without_effect_are_named_as_typed():
-    args = cli.parse_args(["--fp8_e4m3fn-unet", "--cuda-device", "1", "--deterministic", "--cpu"])
-    assert cli.ignored_flags(args) == ["--cuda-device", "--deterministic", "--fp8_e4m3fn-unet"]
+    args = cli.parse_args(["--fp8_e4m3fn-text-enc", "--cuda-device", "1", "--deterministic", "--cpu"])
+    assert cli.ignored_flags(args) == ["--cuda-device", "--deterministic", "--fp8_e4m3fn-text-enc"]

@@ -99,9 +99,11 @@ def load_checkpoint_guess_config(ckpt_path, output_vae=True, output_clip=True, o
                                  te_model_options=None, metadata=None):
     """``(model, clip, vae, clipvision)`` from a single-file checkpoint (clip vision: always None)."""
     from core.models.checkpoint import load_checkpoint
+    from core.models.fp8 import from_model_options
 
+    unet_dtype, weight_dtype = from_model_options(model_options)
     model, clip, vae = load_checkpoint(ckpt_path, output_clip=output_clip, output_vae=output_vae,
-                                       unet_dtype=(model_options or {}).get("dtype"))
+                                       unet_dtype=unet_dtype, unet_weight_dtype=weight_dtype)
     if clip is not None and embedding_directory is not None and hasattr(clip, "embedding_dirs"):
         dirs = embedding_directory
         clip.embedding_dirs = [dirs] if isinstance(dirs, str) else list(dirs)
@@ -146,9 +148,12 @@ def load_clip(ckpt_paths, embedding_directory=None, clip_type=CLIPType.STABLE_DI
 
 
 def load_diffusion_model(unet_path, model_options=None):
+    """A diffusion-model file; an 8-bit ``model_options["dtype"]`` stores the weights in fp8 (core/models/fp8.py)."""
     from core.models.checkpoint import load_unet as load
+    from core.models.fp8 import from_model_options
 
-    return load(unet_path, dtype=(model_options or {}).get("dtype"))
+    dtype, weight_dtype = from_model_options(model_options)
+    return load(unet_path, dtype=dtype, weight_dtype=weight_dtype)
 
 
 def load_unet(unet_path, dtype=None):
@@ -158,8 +163,10 @@ def load_unet(unet_path, dtype=None):
 def load_diffusion_model_state_dict(sd, model_options=None):
     from core.models.checkpoint import load_unet_from_state_dict
 
-    dtype = (model_options or {}).get("dtype")
-    return load_unet_from_state_dict(sd, "diffusion model (plugin state dict)", dtype=dtype)
+    from core.models.fp8 import from_model_options
+
+    dtype, weight_dtype = from_model_options(model_options)
+    return load_unet_from_state_dict(sd, "diffusion model (plugin state dict)", dtype=dtype, weight_dtype=weight_dtype)
 
 
 load_unet_state_dict = load_diffusion_model_state_dict

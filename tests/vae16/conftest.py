@@ -1,0 +1,23 @@
+"""Fixtures for the 16-channel VAE tests: the CPU in float32, fresh model folders per test."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture()
+def cpu_fp32():
+    from core import devices
+
+    devices.configure({"cpu": True, "force_fp32": True})
+    yield devices
+    devices.configure(None)
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    from core import paths
+
+    old = paths.get()
+    f = paths.configure(base=tmp_path)
+    yield f
+    paths.folders = old
