@@ -176,7 +176,8 @@ def load_checkpoint(path, output_clip: bool = True, output_vae: bool = True, une
     ``unet_weight_dtype`` as UNETLoader's ``weight_dtype`` (fp8 storage, fp8.py)."""
     path = Path(path)
     sd, metadata = load_file(path)
-    return _load_checkpoint_sd(sd, metadata, path, output_clip, output_vae, unet_dtype, clip_dtype, vae_dtype)
+    return _load_checkpoint_sd(sd, metadata, path, output_clip, output_vae, unet_dtype, clip_dtype, vae_dtype,
+                               unet_weight_dtype)
 
 
 @without_gc
@@ -200,7 +201,7 @@ def load_unclip_checkpoint(path, unet_dtype: torch.dtype | None = None):
 
 
 def _load_checkpoint_sd(sd, metadata, path: Path, output_clip: bool, output_vae: bool, unet_dtype, clip_dtype,
-                        vae_dtype):
+                        vae_dtype, unet_weight_dtype: str = "default"):
     where = f"checkpoint {path.name}"
     config = detection.detect(sd, metadata, path, name=where)
     bundled_vae = detection.vae_prefix(sd)

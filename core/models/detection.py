@@ -153,7 +153,10 @@ def _text_encoders(sd) -> tuple:
     found = []
     for prefix, name in (("cond_stage_model.transformer.", "clip_l"), ("conditioner.embedders.0.transformer.", "clip_l"),
                          ("cond_stage_model.model.", "openclip_h"), ("conditioner.embedders.1.model.", "openclip_g"),
-                         ("conditioner.embedders.0.model.", "openclip_g")):
+                         ("conditioner.embedders.0.model.", "openclip_g"),
+                         # DiT single files (FLUX.1, SD3.5) bundle their towers under text_encoders.<name>.
+                         ("text_encoders.clip_l.", "clip_l"), ("text_encoders.clip_g.", "clip_g"),
+                         ("text_encoders.t5xxl.", "t5xxl")):
         if any(k.startswith(prefix) for k in sd):
             found.append(name)
     return tuple(dict.fromkeys(found))

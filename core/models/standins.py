@@ -170,7 +170,38 @@ def _mistral(path: Path, prompt: dict) -> None:
     write_tiny_mistral_flux2(path)
 
 
+def _flux_kind(name: str) -> str:
+    low = name.lower()
+    return next((k for k in ("schnell", "fill", "kontext") if k in low), "dev")
+
+
+def _flux1(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_flux
+
+    write_tiny_flux(path, _flux_kind(path.name))
+
+
+def _flux1_checkpoint(path: Path, prompt: dict) -> None:
+    """``flux1-dev-fp8.safetensors``-style single file: the transformer, the ``ae`` VAE and CLIP-L + T5."""
+    from core.models.tiny import (save_safetensors, tiny_bundled_text_encoders, tiny_flux_state_dict,
+                                  tiny_vae16_state_dict)
+
+    sd = tiny_flux_state_dict(_flux_kind(path.name), prefix="model.diffusion_model.")
+    sd.update(tiny_vae16_state_dict(prefix="vae."))
+    sd.update(tiny_bundled_text_encoders(("clip_l", "t5xxl")))
+    save_safetensors(sd, path)
+
+
+def _vae16(path: Path, prompt: dict) -> None:
+    from core.models.tiny import write_tiny_vae16
+
+    write_tiny_vae16(path)
+
+
 RULES: list[Rule] = [
+    Rule("diffusion_models", r"flux1|flux\.1|flux-1", _flux1, "tiny FLUX.1 transformer (dev, schnell, fill, kontext)"),
+    Rule("checkpoints", r"flux1|flux\.1|flux-1", _flux1_checkpoint, "tiny FLUX.1 checkpoint (transformer, ae VAE, CLIP-L, T5)"),
+    Rule("vae", r"^ae\.safetensors$|^ae\.sft$|flux1?[-_]?vae|sd3[^/]*vae|sd35[^/]*vae", _vae16, "tiny 16-channel VAE (FLUX.1 ae, SD3)"),
     # FLUX.2: flux-2-klein-4b.safetensors, flux-2-klein-base-9b-fp8, flux2_dev_fp8mixed; its VAE files
     Rule("diffusion_models", r"flux-?2", _flux2, "tiny FLUX.2 transformer (klein, or dev when named so)"),
     Rule("vae", r"flux-?2|full_encoder_small_decoder", _flux2_vae, "tiny FLUX.2 VAE"),
@@ -209,7 +240,10 @@ def _write_image(path: Path, alpha: bool) -> None:
     pixels[:, :, 3] = 255
     if alpha:  # a transparent lower half: LoadImage's MASK output marks it for inpainting
         pixels[32:, :, 3] = 0
-    Image.fromarray(pixels, "RGBA").save(path)
+    image = Image.fromarray(pixels, "RGBA")
+    if path.suffix.lower() in (".jpg", ".jpeg"):  # no alpha in a JPEG: no mask either
+        image = image.convert("RGB")
+    image.save(path)
 
 
 def provision(prompt: dict, base: Path) -> list[str]:
