@@ -123,3 +123,56 @@ def test_a_selection_converted_to_a_subgraph_runs_and_unpacks_back(default_graph
     assert sorted(v["class_type"] for v in unpacked.values()) == sorted(v["class_type"] for v in before.values())
     ks = next(k for k, v in unpacked.items() if v["class_type"] == "KSampler")
     assert unpacked[ks]["inputs"]["model"] == ["4", 0] and unpacked[ks]["inputs"]["steps"] == 1
+
+
+@pytest.fixture(scope="module")
+def zimage_server(tmp_path_factory):
+    """A server whose folders hold tiny stand-ins for every file the official Z-Image Turbo template loads."""
+    import nodes
+    from canvaskit import _free_port, start_server, stop_server
+    from core.execution.registry import NodeRegistry
+    from core.models.standins import provision
+    from core.workflow import formats
+
+    base = tmp_path_factory.mktemp("lf_zimage")
+    registry = NodeRegistry()
+    nodes.register_builtin_nodes(registry)
+    prompt, _ = formats.load_workflow_file(workflow(ZIMAGE), registry.object_info())
+    assert not provision(prompt, base)
+    port = _free_port()
+    proc = start_server(base, port)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "base": base}
+    finally:
+        stop_server(proc)
+
+
+ZIMAGE = "dit/image_z_image_turbo.ui.json"
+
+
+def test_an_official_subgraph_template_opens_runs_and_saves_back_unchanged(browser, zimage_server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 850})
+    page = ctx.new_page()
+    page.goto(zimage_server["url"] + "/")
+    page.wait_for_function("window.__latentflow && window.__latentflow.isReady", timeout=20000)
+    data = json.loads(workflow(ZIMAGE).read_text())
+    page.evaluate("d => window.__latentflow.loadWorkflow(d)", data)
+    assert page.locator(".lf-missing").count() == 0           # every file and node type is there
+    saved = page.evaluate("() => window.__latentflow.saveWorkflow()")
+    for key in ("nodes", "links", "definitions", "groups"):
+        assert saved[key] == data[key], key
+    # small and quick: the instance's inner latent node and sampler, edited inside the subgraph
+    page.evaluate("""() => {
+        const lf = window.__latentflow, app = lf.app;
+        const inst = [...lf.graph.nodes.values()].find(n => n.kind === 'subgraph');
+        app.subgraphs.enter(inst);
+        for (const n of lf.graph.nodes.values()) {
+            if (n.type === 'EmptySD3LatentImage') { lf.graph.setWidget(n, 'width', 64); lf.graph.setWidget(n, 'height', 64); }
+            if (n.type === 'KSampler') lf.graph.setWidget(n, 'steps', 2);
+        }
+        app.subgraphs.leave(Infinity);
+    }""")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("""() => [...window.__latentflow.graph.nodes.values()]
+        .some(n => n.rt.images?.[0]?.img?.naturalWidth === 64)""", timeout=180_000)
+    ctx.close()
