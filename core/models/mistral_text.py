@@ -20,13 +20,11 @@ hidden states 10, 20 and 30 (0 = embeddings) side by side per token: [1, 512, 3 
 """
 from __future__ import annotations
 
-import copy
 import logging
-from types import SimpleNamespace
 
 import torch
 
-from core.models.comfy_methods import ClipMethods
+from core.models.llm_clip import LanguageModelClip
 
 log = logging.getLogger(__name__)
 
@@ -128,31 +126,21 @@ def prompt_ids(tokenizer, text: str, system: str = SYSTEM_MESSAGE) -> list:
             + tokenizer.encode(text) + [sp["[/INST]"]])
 
 
-class MistralClip(ClipMethods):
+class MistralClip(LanguageModelClip):
     """The CLIP value of FLUX.2 [dev]'s Mistral text encoder: ComfyUI's tokenize / encode_from_tokens."""
 
     family = "flux2"
     key = TOKEN_KEY
 
     def __init__(self, model, tekken_data: bytes | None = None):
-        self.model = model
         self.tekken_data = tekken_data
-        # what ClipMethods.cond_stage_model reads: each encoder's module under its token key
-        self.encoders = [SimpleNamespace(role=SimpleNamespace(name=self.key), model=model)]
-        self.layer_idx: int | None = None
-        self.patches: dict = {}
-        self.device = None  # None: the compute device (CLIPLoader's device="cpu" sets cpu)
+        super().__init__(model)
 
     @property
     def tokenizer(self):
         from core.models.mistral_tokenizer import tekken_tokenizer
 
         return tekken_tokenizer(self.tekken_data)
-
-    def clone(self) -> "MistralClip":
-        other = copy.copy(self)
-        other.patches = {k: list(v) for k, v in self.patches.items()}
-        return other
 
     def clip_layer(self, layer_idx: int) -> None:
         """CLIPSetLastLayer: recorded; FLUX.2 [dev] always reads hidden states 10, 20 and 30."""
@@ -184,42 +172,6 @@ class MistralClip(ClipMethods):
         if return_dict:
             return {"cond": cond, "pooled_output": None}
         return (cond, None) if return_pooled else cond
-
-    def encode_from_tokens_scheduled(self, tokens: dict, add_dict: dict | None = None) -> list:
-        return [[self.encode_from_tokens(tokens), {"pooled_output": None, **(add_dict or {})}]]
-
-    def encode(self, text: str) -> list:
-        """CONDITIONING ``[[features [1, 512, 3 x width], {"pooled_output": None}]]`` for ``text``."""
-        return self.encode_from_tokens_scheduled(self.tokenize(text))
-
-    # --- weights in the file's naming (LoRA patches, CheckpointSave) -------------------------------
-    def state_dict(self) -> dict:
-        return {"model." + k: v for k, v in self.model.state_dict().items()}
-
-    def checkpoint_keys(self) -> list:
-        return list(self.state_dict())
-
-    def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
-        from core.models.patcher import add_patches
-
-        return add_patches(self.patches, set(self.checkpoint_keys()), patches, strength_patch, strength_model)
-
-    # --- device manager hooks (core.devices.manager.activate) -----------------------------------
-    def modules(self) -> list:
-        return [self.model]
-
-    def on_activate(self) -> None:
-        from core.models.patcher import MergedPatches
-
-        self._merged = None
-        if self.patches:
-            params = dict(self.model.named_parameters())
-            self._merged = MergedPatches(self.patches, lambda key: [params[key[len("model."):]]])
-
-    def on_deactivate(self) -> None:
-        merged, self._merged = getattr(self, "_merged", None), None
-        if merged is not None:
-            merged.restore()
 
 
 def mistral_clip_from_state_dict(sd: dict, *, dtype=None, device=None) -> MistralClip:

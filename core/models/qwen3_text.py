@@ -21,14 +21,12 @@ prompts are kept whole, not cut at 512). Tokenizer: core/models/llm_tokenizers.q
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import torch
 
-from core.models.comfy_methods import ClipMethods
+from core.models.llm_clip import LanguageModelClip
 
 log = logging.getLogger(__name__)
 
@@ -115,31 +113,20 @@ def load_qwen3(sd: dict, *, dtype: torch.dtype, device, where: str = "Qwen3"):
     return model.eval().requires_grad_(False)
 
 
-class Qwen3Clip(ClipMethods):
+class Qwen3Clip(LanguageModelClip):
     """The CLIP value of a Qwen3 text encoder: ComfyUI's tokenize / encode_from_tokens names."""
 
     def __init__(self, model, role: QwenRole):
-        self.model = model
         self.role = role
         self.family = role.clip_type
-        size = "8b" if model.config.hidden_size >= 4096 else "4b"
-        self.key = f"qwen3_{size}"  # ComfyUI's token-dict key for these encoders
-        # what ClipMethods.cond_stage_model reads: each encoder's module under its token key
-        self.encoders = [SimpleNamespace(role=SimpleNamespace(name=self.key), model=model)]
-        self.layer_idx: int | None = None
-        self.patches: dict = {}
-        self.device = None  # None: the compute device (CLIPLoader's device="cpu" sets cpu)
+        self.key = f"qwen3_{'8b' if model.config.hidden_size >= 4096 else '4b'}"  # ComfyUI's token-dict key
+        super().__init__(model)
 
     @property
     def tokenizer(self):
         from core.models.llm_tokenizers import qwen_tokenizer
 
         return qwen_tokenizer("qwen3")
-
-    def clone(self) -> "Qwen3Clip":
-        other = copy.copy(self)
-        other.patches = {k: list(v) for k, v in self.patches.items()}
-        return other
 
     def clip_layer(self, layer_idx: int) -> None:
         """CLIPSetLastLayer: Z-Image reads hidden state ``layer_idx`` instead of -2 (FLUX.2 keeps its three)."""
@@ -173,42 +160,6 @@ class Qwen3Clip(ClipMethods):
         if return_dict:
             return {"cond": cond, "pooled_output": None}
         return (cond, None) if return_pooled else cond
-
-    def encode_from_tokens_scheduled(self, tokens: dict, add_dict: dict | None = None) -> list:
-        return [[self.encode_from_tokens(tokens), {"pooled_output": None, **(add_dict or {})}]]
-
-    def encode(self, text: str) -> list:
-        """CONDITIONING ``[[features [1, T, width x layers], {"pooled_output": None}]]`` for ``text``."""
-        return self.encode_from_tokens_scheduled(self.tokenize(text))
-
-    # --- weights in the file's naming (LoRA patches, CheckpointSave) -------------------------------
-    def state_dict(self) -> dict:
-        return {"model." + k: v for k, v in self.model.state_dict().items()}
-
-    def checkpoint_keys(self) -> list:
-        return list(self.state_dict())
-
-    def add_patches(self, patches: dict, strength_patch: float = 1.0, strength_model: float = 1.0) -> list:
-        from core.models.patcher import add_patches
-
-        return add_patches(self.patches, set(self.checkpoint_keys()), patches, strength_patch, strength_model)
-
-    # --- device manager hooks (core.devices.manager.activate) -----------------------------------
-    def modules(self) -> list:
-        return [self.model]
-
-    def on_activate(self) -> None:
-        from core.models.patcher import MergedPatches
-
-        self._merged = None
-        if self.patches:
-            params = dict(self.model.named_parameters())
-            self._merged = MergedPatches(self.patches, lambda key: [params[key[len("model."):]]])
-
-    def on_deactivate(self) -> None:
-        merged, self._merged = getattr(self, "_merged", None), None
-        if merged is not None:
-            merged.restore()
 
 
 def clip_lumina2(sds: list, *, dtype=None, device=None, embedding_dirs=None) -> Qwen3Clip:
