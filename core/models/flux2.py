@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.flux import EmbedND, QKNorm, apply_rope, timestep_embedding
+from core.models.flux import EmbedND, QKNorm, attention, joint_stream, timestep_embedding
 
 REFERENCE_TIME_STEP = 10  # time coordinate of reference image i is 10 * (i + 1)
 
@@ -83,13 +83,6 @@ class Modulation(nn.Module):
         return [out[i:i + 3] for i in range(0, 3 * self.sets, 3)]
 
 
-def attention(q, k, v, pe, mask=None) -> torch.Tensor:
-    """Rotary joint attention: [B, H, L, D] x3 -> [B, L, H*D]; ``mask`` [L, L] bool (True: may attend) or None."""
-    q, k = apply_rope(q, pe), apply_rope(k, pe)
-    x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return x.transpose(1, 2).flatten(2)
-
-
 def swiglu(x: torch.Tensor) -> torch.Tensor:
     """silu(first half) * second half (Shazeer 2020, "GLU variants improve transformer")."""
     gate, value = x.chunk(2, dim=-1)
@@ -133,20 +126,7 @@ class DoubleStreamBlock(nn.Module):
             setattr(self, f"{stream}_mlp", _mlp(hidden, mlp_hidden))
 
     def forward(self, img, txt, img_mod, txt_mod, pe, mask=None):
-        (i_shift1, i_scale1, i_gate1), (i_shift2, i_scale2, i_gate2) = img_mod
-        (t_shift1, t_scale1, t_gate1), (t_shift2, t_scale2, t_gate2) = txt_mod
-        img_q, img_k, img_v = self.img_attn.qkv_heads((1 + i_scale1) * self.img_norm1(img) + i_shift1)
-        txt_q, txt_k, txt_v = self.txt_attn.qkv_heads((1 + t_scale1) * self.txt_norm1(txt) + t_shift1)
-        # joint attention over [text; image] tokens
-        attn = attention(torch.cat((txt_q, img_q), dim=2), torch.cat((txt_k, img_k), dim=2),
-                         torch.cat((txt_v, img_v), dim=2), pe, mask)
-        n_txt = txt.shape[1]
-        txt_out, img_out = attn[:, :n_txt], attn[:, n_txt:]
-        img = img + i_gate1 * self.img_attn.proj(img_out)
-        img = img + i_gate2 * self.img_mlp((1 + i_scale2) * self.img_norm2(img) + i_shift2)
-        txt = txt + t_gate1 * self.txt_attn.proj(txt_out)
-        txt = txt + t_gate2 * self.txt_mlp((1 + t_scale2) * self.txt_norm2(txt) + t_shift2)
-        return img, txt
+        return joint_stream(self, img, txt, img_mod, txt_mod, pe, mask)
 
 
 class SingleStreamBlock(nn.Module):
