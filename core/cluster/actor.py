@@ -100,10 +100,13 @@ class WorkerActor:
         sink: queue.Queue = queue.Queue()
         with self._lock:
             self._running, self._sink = job["prompt_id"], sink
-        if self.executor is None:
-            from core.execution.executor import Executor
-            self.executor = Executor(self.registry, cache=self.cache[0], lru_size=self.cache[1])
-        thread = threading.Thread(target=self._execute, args=(job, sink), name="latentflow-job", daemon=True)
+        with self._lock:
+            if self.executor is None:
+                from core.execution.executor import Executor
+                self.executor = Executor(self.registry, cache=self.cache[0], lru_size=self.cache[1])
+            executor = self.executor  # this job's: a /free arriving meanwhile drops only the attribute
+        thread = threading.Thread(target=self._execute, args=(job, sink, executor), name="latentflow-job",
+                                  daemon=True)
         try:
             if job.get("input_files"):
                 files.write_inputs(job["input_files"], self.folders)
@@ -120,7 +123,7 @@ class WorkerActor:
                 self._running, self._sink = None, None
             self.jobs_done += 1
 
-    def _execute(self, job, sink):
+    def _execute(self, job, sink, executor):
         from core.cluster import files
         from core.server.worker import encode_preview
 
@@ -141,7 +144,7 @@ class WorkerActor:
             sink.put(("preview", fmt, data, node_id))
 
         try:
-            result = self.executor.execute(job["prompt"], prompt_id, job["extra_data"], job["outputs"],
+            result = executor.execute(job["prompt"], prompt_id, job["extra_data"], job["outputs"],
                                            emit=emit, emit_preview=emit_preview,
                                            preview_method=job.get("preview_method") or "none")  # server's flag
             status = "success" if result.success else ("interrupted" if result.interrupted else "error")

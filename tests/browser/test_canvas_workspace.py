@@ -37,13 +37,14 @@ def test_ctrl_s_saves_to_the_servers_workflows_folder_under_a_name_asked_once(em
     c.page.keyboard.press(f"{MOD}+a")
     c.page.keyboard.type("my portrait")
     c.page.keyboard.press("Enter")
-    c.page.wait_for_function("!document.querySelector('.lf-tab.modified')")
+    c.page.wait_for_function("document.querySelector('.lf-tab.active .name')?.textContent === 'my portrait'")
     assert "my portrait.json" in saved_workflows(server)
     on_disk = server["base"] / "user" / "default" / "workflows" / "my portrait.json"
     assert [n["type"] for n in json.loads(on_disk.read_text())["nodes"]] == ["KSampler"]
     assert tabs(c)[-1] == ["my portrait", False, True]
     # a second Ctrl+S saves in place, without asking
     c.add_node_by_search("CLIP Text Encode", at=(300, 500))
+    c.page.wait_for_selector(".lf-tab.active.modified")
     c.page.keyboard.press(f"{MOD}+s")
     c.page.wait_for_function("!document.querySelector('.lf-tab.modified')")
     assert c.page.locator(".lf-prompt-input").count() == 0
@@ -56,7 +57,7 @@ def test_an_edit_marks_the_tab_unsaved_and_undoing_it_clears_the_mark(empty):
     c.page.wait_for_selector(".lf-prompt-input")
     c.page.keyboard.type("marks")
     c.page.keyboard.press("Enter")
-    c.page.wait_for_function("!document.querySelector('.lf-tab.modified')")
+    c.page.wait_for_function("document.querySelector('.lf-tab.active .name')?.textContent === 'marks'")
     c.add_node_by_search("KSampler", at=(500, 300))
     c.page.wait_for_selector(".lf-tab.active.modified")
     assert c.page.title().startswith("*marks")

@@ -40,11 +40,11 @@ def test_dir_lists_builtins_and_comfyui_names():
 
 
 def test_a_comfyui_builtin_we_lack_imports_and_is_subclassable_but_fails_when_instantiated():
-    from nodes import GLIGENLoader
+    from nodes import DiffusersLoader
 
-    class PackLoader(GLIGENLoader):  # at pack import: must work
+    class PackLoader(DiffusersLoader):  # at pack import: must work
         pass
 
-    with pytest.raises(NotImplementedError, match="nodes.GLIGENLoader is a ComfyUI name"):
-        GLIGENLoader()
+    with pytest.raises(NotImplementedError, match="nodes.DiffusersLoader is a ComfyUI name"):
+        DiffusersLoader()
     assert not hasattr(PackLoader, "INPUT_TYPES")  # so the registry refuses it by name, not with a crash
