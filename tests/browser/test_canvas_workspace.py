@@ -217,7 +217,7 @@ def test_clicking_the_minimap_moves_the_view_there(empty):
     after = c.hook("lf.app.renderer.view.offset")
     assert after[0] < before[0] - 1000 and after[1] < before[1] - 1000   # moved toward the far node
     c.page.keyboard.press("m")
-    assert c.page.locator(".lf-minimap").is_hidden()
+    c.page.wait_for_selector(".lf-minimap", state="hidden", timeout=2000)
 
 
 def test_fit_all_shows_two_thousand_nodes(empty):

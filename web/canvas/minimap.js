@@ -15,6 +15,7 @@ export class Minimap {
     this.changes = 0;  // graph edits seen: the node layer is redrawn when this moves
     app.graph.on("change", () => { this.changes++; });
     app.graph.on("selection", () => { this.changes++; });
+    app.settings.on("change", ({ id }) => { if (id === "minimap") this.draw(); });   // show/hide at once
     app.renderer.hooks.afterDraw = app.renderer.hooks.afterDraw ?? [];
     app.renderer.hooks.afterDraw.push(() => this.draw());
     const pan = e => {
