@@ -108,10 +108,12 @@ class EmbedND(nn.Module):
 
 
 class MLPEmbedder(nn.Module):
-    def __init__(self, in_dim: int, hidden_dim: int):
+    """Linear → SiLU → Linear (FLUX.1 with biases, FLUX.2 without)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, bias: bool = True):
         super().__init__()
-        self.in_layer = nn.Linear(in_dim, hidden_dim, bias=True)
-        self.out_layer = nn.Linear(hidden_dim, hidden_dim, bias=True)
+        self.in_layer = nn.Linear(in_dim, hidden_dim, bias=bias)
+        self.out_layer = nn.Linear(hidden_dim, hidden_dim, bias=bias)
 
     def forward(self, x):
         return self.out_layer(F.silu(self.in_layer(x)))

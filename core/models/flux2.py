@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.flux import EmbedND, QKNorm, attention, joint_stream, timestep_embedding
+from core.models.flux import EmbedND, MLPEmbedder as _MLPEmbedder, QKNorm, attention, joint_stream, timestep_embedding
 
 REFERENCE_TIME_STEP = 10  # time coordinate of reference image i is 10 * (i + 1)
 
@@ -60,14 +60,9 @@ KLEIN_9B = Flux2Config(context_in_dim=12288, hidden_size=4096, num_heads=32, dep
                        guidance_embed=False)  # Qwen3-8B: 3 x 4096
 
 
-class MLPEmbedder(nn.Module):
-    def __init__(self, in_dim: int, hidden_dim: int):
-        super().__init__()
-        self.in_layer = nn.Linear(in_dim, hidden_dim, bias=False)
-        self.out_layer = nn.Linear(hidden_dim, hidden_dim, bias=False)
-
-    def forward(self, x):
-        return self.out_layer(F.silu(self.in_layer(x)))
+def MLPEmbedder(in_dim: int, hidden_dim: int) -> nn.Module:
+    """FLUX.1's embedder without biases (FLUX.2 has none anywhere)."""
+    return _MLPEmbedder(in_dim, hidden_dim, bias=False)
 
 
 class Modulation(nn.Module):
